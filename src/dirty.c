@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dirty.c - owns the chunk map of a staged file: the XXH3 fingerprint of what each chunk
+ * held when it was last committed. A chunk is dirty when its staging bytes hash otherwise.
+ */
+#include "rdmafsd.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+struct dirty_map *dirty_create(uint32_t chunk_size)
+{
+	struct dirty_map *dm = calloc(1, sizeof(*dm));
+
+	if (dm)
+		dm->chunk_size = chunk_size;
+	return dm;
+}
+
+void dirty_destroy(struct dirty_map *dm)
+{
+	if (!dm)
+		return;
+	free(dm->fp);
+	free(dm);
+}
+
+int dirty_resize(struct dirty_map *dm, uint64_t size)
+{
+	uint64_t n = (size + dm->chunk_size - 1) / dm->chunk_size;
+
+	if (n > dm->cap) {
+		uint64_t cap = MAX(n, dm->cap * 2);
+		uint64_t *fp = realloc(dm->fp, cap * sizeof(*fp));
+
+		if (!fp)
+			return -ENOMEM;
+		dm->fp = fp;
+		dm->cap = cap;
+	}
+	for (uint64_t i = dm->nchunks; i < n; i++)
+		dm->fp[i] = DIRTY_FP_NONE;
+	dm->nchunks = n;
+	return 0;
+}
+
+uint64_t dirty_hash(const void *p, size_t len)
+{
+	uint64_t h = XXH3_64bits(p, len);
+
+	/* DIRTY_FP_NONE means "nothing committed": no real content may hash to it. */
+	return h == DIRTY_FP_NONE ? 1 : h;
+}
+
+uint64_t dirty_chunk_hash(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t i)
+{
+	uint64_t off = i * dm->chunk_size;
+
+	return dirty_hash((const char *)base + off, MIN((uint64_t)dm->chunk_size, size - off));
+}
+
+void dirty_set(struct dirty_map *dm, uint64_t i, uint64_t fp)
+{
+	if (i < dm->nchunks)
+		dm->fp[i] = fp;
+}
+
+void dirty_invalidate(struct dirty_map *dm, uint64_t first, uint64_t last)
+{
+	for (uint64_t i = first; i <= last && i < dm->nchunks; i++)
+		dm->fp[i] = DIRTY_FP_NONE;
+}
+
+uint64_t dirty_scan(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t *bits)
+{
+	uint64_t n = (size + dm->chunk_size - 1) / dm->chunk_size, changed = 0;
+
+	memset(bits, 0, (n + 63) / 64 * sizeof(*bits));
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t committed = i < dm->nchunks ? dm->fp[i] : DIRTY_FP_NONE;
+
+		if (dirty_chunk_hash(dm, base, size, i) != committed) {
+			bits[i / 64] |= 1ull << (i % 64);
+			changed++;
+		}
+	}
+	return changed;
+}

@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fuse_ops.c - the lowlevel FUSE op table: a thin adapter that validates, calls one module
+ * and replies exactly once. Non-data operations are forwarded to the backing directory
+ * through per-inode O_PATH fds and *at() calls; data goes to staging via passthrough.
+ */
+#include "rdmafsd.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "rdmafs.h"
+
+bool fuse_ops_passthrough;
+
+static const double attr_timeout = 1.0, entry_timeout = 1.0;
+
+/* One per open file; fi->fh points here. */
+struct handle {
+	int fd;			/* backing file opened with the client's access mode; owned */
+	struct staged *st;	/* staging this open uses (a reference), or NULL */
+	bool writable;
+	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
+};
+
+/* One per open directory. */
+struct dirh {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;
+};
+
+static struct inode *ino_of(fuse_ino_t i)
+{
+	return inode_get(i);
+}
+
+static struct handle *fh_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* Staging of @ino with a reference, or NULL. */
+static struct staged *staged_get(struct inode *ino)
+{
+	struct staged *st;
+
+	pthread_mutex_lock(&ino->lock);
+	st = ino->st;
+	if (st)
+		staging_get(st);
+	pthread_mutex_unlock(&ino->lock);
+	return st;
+}
+
+/* A staged file's size and times are those of its staging memory. */
+static void fix_staged_attr(struct inode *ino, struct stat *attr)
+{
+	struct staged *st = staged_get(ino);
+	struct stat ms;
+
+	if (!st)
+		return;
+	if (fstat(st->memfd, &ms) == 0) {
+		attr->st_size = ms.st_size;
+		attr->st_blocks = (ms.st_size + 511) / 512;
+		if (ms.st_mtim.tv_sec > attr->st_mtim.tv_sec ||
+		    (ms.st_mtim.tv_sec == attr->st_mtim.tv_sec &&
+		     ms.st_mtim.tv_nsec > attr->st_mtim.tv_nsec)) {
+			attr->st_mtim = ms.st_mtim;
+			attr->st_ctim = ms.st_ctim;
+		}
+	}
+	staging_put(st);
+}
+
+static int stat_inode(struct inode *ino, struct stat *attr)
+{
+	if (fstatat(ino->fd, "", attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (S_ISREG(attr->st_mode))
+		fix_staged_attr(ino, attr);
+	return 0;
+}
+
+static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_param *e)
+{
+	struct inode *ino;
+	struct stat st;
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = attr_timeout;
+	e->entry_timeout = entry_timeout;
+	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	ino = inode_lookup_add(fd, &st);	/* owns fd now */
+	if (!ino)
+		return -errno;
+	if (S_ISREG(st.st_mode))
+		fix_staged_attr(ino, &st);
+	e->ino = inode_fuse_ino(ino);
+	e->attr = st;
+	return 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Truncation on open comes as a separate setattr: one path, where leases break. */
+	fuse_unset_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
+	/* Staging memfds and backing files are on stacking depth 0 filesystems. */
+	if (cfg->passthrough != TRI_OFF && fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH))
+		conn->max_backing_stack_depth = 1;
+	fuse_ops_passthrough = fuse_get_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+	if (fuse_ops_passthrough)
+		log_info("FUSE passthrough enabled: mapped files live in shared memory and can be pinned");
+	else
+		log_warn("FUSE passthrough %s: the daemon serves read and write itself; "
+			 "mapped files cannot be pinned (ibv_reg_mr will fail)",
+			 cfg->passthrough == TRI_OFF ? "disabled by config" :
+			 "not supported by this kernel");
+}
+
+static void op_destroy(void *userdata)
+{
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int r = do_lookup(ino_of(parent), name, &e);
+
+	if (r == -ENOENT) {
+		/* A negative entry the kernel may cache. */
+		e.ino = 0;
+		e.entry_timeout = entry_timeout;
+		fuse_reply_entry(req, &e);
+	} else if (r) {
+		fuse_reply_err(req, -r);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t i, uint64_t nlookup)
+{
+	inode_forget(ino_of(i), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t k = 0; k < count; k++)
+		inode_forget(ino_of(forgets[k].ino), forgets[k].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct stat attr;
+	int r = stat_inode(ino_of(i), &attr);
+
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &attr, attr_timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int valid,
+		       struct fuse_file_info *fi)
+{
+	struct inode *ino = ino_of(i);
+	char path[64];
+	struct stat out;
+	int r = 0;
+
+	inode_proc_path(ino, path);
+	if (valid & FUSE_SET_ATTR_MODE) {
+		if (chmod(path, attr->st_mode) < 0)
+			goto err;
+	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(ino->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			goto err;
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		struct staged *st = staged_get(ino);
+
+		if (st) {
+			r = staging_truncate(st, attr->st_size);
+			staging_put(st);
+			if (r)
+				goto reply_r;
+		} else if (truncate(path, attr->st_size) < 0) {
+			goto err;
+		}
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		if (utimensat(AT_FDCWD, path, tv, 0) < 0)
+			goto err;
+	}
+	r = stat_inode(ino, &out);
+	if (r)
+		goto reply_r;
+	fuse_reply_attr(req, &out, attr_timeout);
+	return;
+err:
+	r = -errno;
+reply_r:
+	fuse_reply_err(req, -r);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t i)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = readlinkat(ino_of(i)->fd, "", buf, sizeof(buf));
+
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (n == sizeof(buf))
+		fuse_reply_err(req, ENAMETOOLONG);
+	else {
+		buf[n] = 0;
+		fuse_reply_readlink(req, buf);
+	}
+}
+
+/* New objects belong to the caller; the group follows a set-gid parent like the kernel. */
+static int give_to_caller(fuse_req_t req, struct inode *parent, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat pst;
+	gid_t gid = ctx->gid;
+
+	if (fstatat(parent->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
+		gid = pst.st_gid;
+	if (fchownat(parent->fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *name, int r)
+{
+	struct fuse_entry_param e;
+
+	if (!r)
+		r = give_to_caller(req, parent, name);
+	if (!r)
+		r = do_lookup(parent, name, &e);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
+{
+	struct inode *parent = ino_of(p);
+	int r = mknodat(parent->fd, name, mode, rdev) < 0 ? -errno : 0;
+
+	reply_new_entry(req, parent, name, r);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
+{
+	struct inode *parent = ino_of(p);
+	int r = mkdirat(parent->fd, name, mode) < 0 ? -errno : 0;
+
+	reply_new_entry(req, parent, name, r);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name)
+{
+	struct inode *parent = ino_of(p);
+	int r = symlinkat(link, parent->fd, name) < 0 ? -errno : 0;
+
+	reply_new_entry(req, parent, name, r);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *newname)
+{
+	struct fuse_entry_param e;
+	char path[64];
+	int r = 0;
+
+	if (linkat(AT_FDCWD, inode_proc_path(ino_of(i), path), ino_of(newparent)->fd, newname,
+		   AT_SYMLINK_FOLLOW) < 0)
+		r = -errno;
+	if (!r)
+		r = do_lookup(ino_of(newparent), newname, &e);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
+{
+	fuse_reply_err(req, unlinkat(ino_of(p)->fd, name, 0) < 0 ? errno : 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *name)
+{
+	fuse_reply_err(req, unlinkat(ino_of(p)->fd, name, AT_REMOVEDIR) < 0 ? errno : 0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
+		      const char *newname, unsigned int flags)
+{
+	int r = renameat2(ino_of(p)->fd, name, ino_of(np)->fd, newname, flags);
+
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct dirh *d = calloc(1, sizeof(*d));
+	int fd;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = openat(ino_of(i)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		fuse_reply_err(req, e);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct inode *dir = ino_of(i);
+	char *buf = calloc(1, size), *p = buf;
+	size_t rem = size;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		struct fuse_entry_param e;
+		size_t len;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;	/* 0 at the end */
+				break;
+			}
+		}
+		off_t next = d->entry->d_off;
+		const char *name = d->entry->d_name;
+		bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+
+		if (plus) {
+			if (dots) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = d->entry->d_type << 12;
+			} else {
+				err = -do_lookup(dir, name, &e);
+				if (err)
+					break;
+			}
+			len = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+			if (len > rem) {
+				if (!dots)
+					inode_forget(ino_of(e.ino), 1);
+				break;
+			}
+		} else {
+			struct stat st = { .st_ino = d->entry->d_ino,
+					   .st_mode = d->entry->d_type << 12 };
+
+			len = fuse_add_direntry(req, p, rem, name, &st, next);
+			if (len > rem)
+				break;
+		}
+		p += len;
+		rem -= len;
+		d->entry = NULL;
+		d->offset = next;
+	}
+	/* An error after some entries is reported by the next call. */
+	if (err && p == buf)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, i, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, i, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	int fd = dirfd(d->dp);
+	int r = datasync ? fdatasync(fd) : fsync(fd);
+
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+/* Register @fd as the inode's passthrough backing file; ino->lock held. */
+static int backing_open(fuse_req_t req, struct inode *ino, int fd, enum bk_kind kind)
+{
+	int id;
+
+	if (ino->bk_kind == kind)
+		return 0;
+	id = fuse_passthrough_open(req, fd);
+	if (id <= 0) {
+		int e = errno ? errno : EIO;
+
+		if (kind == BK_BACKING) {	/* e.g. a backing file on a stacked FS */
+			log_info("passthrough ino=%" PRIu64 " to the backing file: %s; the daemon "
+				 "serves it", (uint64_t)ino->src_ino, strerror(e));
+		} else {
+			log_err("passthrough ino=%" PRIu64 ": %s; serving this mount without "
+				"passthrough (mapped files cannot be pinned)",
+				(uint64_t)ino->src_ino, strerror(e));
+			fuse_ops_passthrough = false;
+		}
+		return -e;
+	}
+	ino->backing_id = id;
+	ino->bk_kind = kind;
+	return 0;
+}
+
+/*
+ * Open @ino for @fi: writable opens and every open of a staged file use its staging;
+ * read-only opens of an unstaged file use the backing file. With passthrough the kernel
+ * then does all I/O; without it the daemon serves read and write.
+ */
+static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info *fi)
+{
+	bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct handle *h = calloc(1, sizeof(*h));
+	struct staged *st;
+	char path[64];
+	int r = 0;
+
+	if (!h)
+		return -ENOMEM;
+	h->writable = writable;
+	h->fd = open(inode_proc_path(ino, path), (fi->flags & O_ACCMODE) | O_CLOEXEC);
+	if (h->fd < 0) {
+		r = -errno;
+		free(h);
+		return r;
+	}
+	pthread_mutex_lock(&ino->lock);
+	st = ino->st;
+	if (st && st->sealed) {
+		r = staging_unseal(st);
+		if (r)
+			goto err_unlock;
+	}
+	if (!st && writable && ino->type == S_IFREG) {
+		if (ino->bk_kind == BK_BACKING) {
+			log_info("open ino=%" PRIu64 " for writing while read-only opens use the "
+				 "backing file: not staged (its mappings cannot be pinned)",
+				 (uint64_t)ino->src_ino);
+		} else {
+			r = staging_create(ino, &st);
+			if (r == -ENOSPC) {
+				log_notice("open ino=%" PRIu64 ": staging_budget reached, not staged",
+					   (uint64_t)ino->src_ino);
+				r = 0;
+			} else if (r) {
+				goto err_unlock;
+			} else {
+				ino->st = st;
+			}
+		}
+	}
+	if (fuse_ops_passthrough) {
+		if (st)
+			r = backing_open(req, ino, st->memfd, BK_STAGING);
+		else
+			r = backing_open(req, ino, h->fd, BK_BACKING);
+		if (!r && ino->bk_kind == (st ? BK_STAGING : BK_BACKING)) {
+			fi->backing_id = ino->backing_id;
+			ino->bk_opens++;
+			h->passthrough = true;
+		} else {
+			/* Served by the daemon; direct I/O keeps the kernel's page cache out
+			 * of an inode that other opens pass through. */
+			fi->direct_io = 1;
+		}
+		r = 0;
+	}
+	if (st) {
+		staging_get(st);
+		h->st = st;
+		st->last_use = now_ns();
+	}
+	ino->nopen++;
+	if (writable)
+		ino->nopen_w++;
+	pthread_mutex_unlock(&ino->lock);
+	inode_ref(ino);
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 0;
+	return 0;
+
+err_unlock:
+	pthread_mutex_unlock(&ino->lock);
+	close(h->fd);
+	free(h);
+	return r;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	int r = open_common(req, ino_of(i), fi);
+
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct inode *parent = ino_of(p);
+	struct fuse_entry_param e;
+	int fd, r = 0;
+	bool created = true;
+
+	fd = openat(parent->fd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
+		created = false;
+		fd = openat(parent->fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	close(fd);
+	if (created)
+		r = give_to_caller(req, parent, name);
+	if (!r)
+		r = do_lookup(parent, name, &e);
+	if (!r) {
+		fi->flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
+		r = open_common(req, ino_of(e.ino), fi);
+		if (r)
+			inode_forget(ino_of(e.ino), 1);
+	}
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	int r = 0;
+
+	/* close() waits for durability when flush_on_close: a useful point for writers. */
+	if (h->st && h->writable && cfg->flush_on_close)
+		r = flusher_commit(h->st);
+	fuse_reply_err(req, -r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct inode *ino = ino_of(i);
+	struct handle *h = fh_of(fi);
+	bool last;
+
+	pthread_mutex_lock(&ino->lock);
+	ino->nopen--;
+	if (h->writable)
+		ino->nopen_w--;
+	if (h->passthrough && --ino->bk_opens == 0) {
+		fuse_passthrough_close(req, ino->backing_id);
+		ino->backing_id = 0;
+		ino->bk_kind = BK_NONE;
+	}
+	last = ino->nopen == 0;
+	pthread_mutex_unlock(&ino->lock);
+	if (h->st) {
+		staging_put(h->st);
+		if (last)
+			flusher_kick();	/* commit, seal and drop it if nobody maps it */
+	}
+	close(h->fd);
+	free(h);
+	inode_unref(ino);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi)
+{
+	struct inode *ino = ino_of(i);
+	struct staged *st = staged_get(ino);
+	int r;
+
+	if (st) {
+		r = flusher_commit(st);
+		staging_put(st);
+	} else if (fi) {
+		r = (datasync ? fdatasync(fh_of(fi)->fd) : fsync(fh_of(fi)->fd)) < 0 ? -errno : 0;
+	} else {
+		r = 0;
+	}
+	fuse_reply_err(req, -r);
+}
+
+/* Daemon-served I/O: only when the kernel does not pass the file through. */
+static void op_read(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = h->st ? h->st->memfd : h->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = h->st ? h->st->memfd : h->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else
+		fuse_reply_write(req, n);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t i)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(ino_of(i)->fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t i, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct staged *st = staged_get(ino_of(i));
+	int r;
+
+	if (st) {
+		r = staging_fallocate(st, mode, off, len);
+		staging_put(st);
+	} else {
+		r = fallocate(fh_of(fi)->fd, mode, off, len) < 0 ? -errno : 0;
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_flock(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi, int op)
+{
+	fuse_reply_err(req, flock(fh_of(fi)->fd, op) < 0 ? errno : 0);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *name, const char *value,
+			size_t size, int flags)
+{
+	char path[64];
+
+	fuse_reply_err(req, setxattr(inode_proc_path(ino_of(i), path), name, value, size, flags) < 0
+				    ? errno : 0);
+}
+
+static void reply_xattr(fuse_req_t req, size_t size, ssize_t (*get)(void *, char *, size_t),
+			void *arg)
+{
+	char *buf = NULL;
+	ssize_t n;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = get(arg, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (!size)
+		fuse_reply_xattr(req, n);
+	else
+		fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+struct xattr_arg {
+	const char *path, *name;
+};
+
+static ssize_t get_one(void *a, char *buf, size_t size)
+{
+	struct xattr_arg *x = a;
+
+	return getxattr(x->path, x->name, buf, size);
+}
+
+static ssize_t get_list(void *a, char *buf, size_t size)
+{
+	struct xattr_arg *x = a;
+
+	return listxattr(x->path, buf, size);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t i, const char *name, size_t size)
+{
+	char path[64];
+	struct xattr_arg x = { inode_proc_path(ino_of(i), path), name };
+
+	reply_xattr(req, size, get_one, &x);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t i, size_t size)
+{
+	char path[64];
+	struct xattr_arg x = { inode_proc_path(ino_of(i), path), NULL };
+
+	reply_xattr(req, size, get_list, &x);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *name)
+{
+	char path[64];
+
+	fuse_reply_err(req, removexattr(inode_proc_path(ino_of(i), path), name) < 0 ? errno : 0);
+}
+
+static void op_ioctl(fuse_req_t req, fuse_ino_t i, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct staged *st;
+	int r = 0;
+
+	if (cmd != RDMAFS_IOC_FLUSH) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	st = staged_get(ino_of(i));
+	if (st) {
+		r = flusher_commit(st);
+		staging_put(st);
+	}
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+const struct fuse_lowlevel_ops rdmafs_ops = {
+	.init = op_init,
+	.destroy = op_destroy,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.open = op_open,
+	.create = op_create,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.statfs = op_statfs,
+	.fallocate = op_fallocate,
+	.flock = op_flock,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.ioctl = op_ioctl,
+};

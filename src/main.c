@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * main.c - owns the daemon's life: command line, configuration, modules started in order
+ * (conf, log, inode, staging, flusher, ctl) and stopped in reverse, with a final commit.
+ */
+#include "rdmafsd.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int ctl_init(const char *mountpoint, const char *source) __attribute__((weak));
+void ctl_exit(void) __attribute__((weak));
+
+#define DEFAULT_CONF RDMAFS_SYSCONFDIR "/rdmafs/rdmafs.conf"
+
+struct cmdline {
+	char *source, *mountpoint, *conf_file;
+	bool foreground, debug, help, version, check;
+	/* -o key=value pairs for the config, applied after the file. */
+	char **overrides;
+	size_t noverrides;
+	int bad;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG, KEY_CHECK };
+
+static const struct fuse_opt opt_spec[] = {
+	{ "conf=%s", offsetof(struct cmdline, conf_file), 0 },
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FG),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("--check-config", KEY_CHECK),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s SOURCE MOUNTPOINT [-f] [-d] [-o conf=FILE,key=value,...]\n"
+	       "\n"
+	       "Mount the directory SOURCE at MOUNTPOINT. Files opened for writing are staged\n"
+	       "in shared memory and passed through to the kernel, so a mapping of them may be\n"
+	       "pinned by RDMA (ibv_reg_mr) and DMA engines; changes are committed to SOURCE by\n"
+	       "content (XXH3 per chunk) on fsync, close, every flush_interval and at unmount.\n"
+	       "\n"
+	       "options:\n"
+	       "  -f                   stay in the foreground, log to stderr\n"
+	       "  -d, -o debug         foreground, FUSE request tracing and log_level=debug\n"
+	       "  -o conf=FILE         configuration file (default %s if it exists)\n"
+	       "  -o KEY=VALUE         any rdmafs.conf key, e.g. -o flush_interval=1,staging=thp\n"
+	       "  --check-config       parse the configuration, print it and exit\n"
+	       "  -h, --help           this text\n"
+	       "  -V, --version        version\n"
+	       "\n"
+	       "Other -o options are FUSE mount options (ro, allow_other, ...).\n"
+	       "Through mount(8): mount -t fuse.rdmafs SOURCE MOUNTPOINT -o KEY=VALUE\n"
+	       "See rdmafs(8) and rdmafs.conf(5).\n",
+	       prog, DEFAULT_CONF);
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *cl = data;
+	const char *eq;
+
+	switch (key) {
+	case KEY_HELP:
+		cl->help = true;
+		return 0;
+	case KEY_VERSION:
+		cl->version = true;
+		return 0;
+	case KEY_FG:
+		cl->foreground = true;
+		return 0;
+	case KEY_DEBUG:
+		cl->foreground = cl->debug = true;
+		return fuse_opt_add_arg(outargs, "-odebug") ? -1 : 0;
+	case KEY_CHECK:
+		cl->check = true;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!cl->source)
+			return (cl->source = strdup(arg)) ? 0 : -1;
+		if (!cl->mountpoint)
+			return (cl->mountpoint = strdup(arg)) ? 0 : -1;
+		fprintf(stderr, "rdmafs: unexpected argument '%s'\n", arg);
+		cl->bad = 1;
+		return -1;
+	case FUSE_OPT_KEY_OPT:
+		eq = strchr(arg, '=');
+		if (eq) {
+			char key_name[64];
+			size_t n = eq - arg;
+
+			if (n < sizeof(key_name)) {
+				memcpy(key_name, arg, n);
+				key_name[n] = 0;
+				if (conf_is_key(key_name)) {
+					char **v = realloc(cl->overrides,
+							   (cl->noverrides + 1) * sizeof(*v));
+
+					if (!v)
+						return -1;
+					cl->overrides = v;
+					v[cl->noverrides++] = strdup(arg);
+					return 0;
+				}
+			}
+		}
+		return 1;	/* a FUSE option: fuse_session_new checks it */
+	default:
+		return 1;
+	}
+}
+
+static int build_config(struct cmdline *cl, struct conf *c)
+{
+	const char *file = cl->conf_file;
+	char err[1024];
+	int r;
+
+	conf_defaults(c);
+	if (!file && access(DEFAULT_CONF, R_OK) == 0)
+		file = DEFAULT_CONF;
+	r = conf_load_file(c, file, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "rdmafs: %s\n", err);
+		return r;
+	}
+	for (size_t i = 0; i < cl->noverrides; i++) {
+		char *kv = cl->overrides[i], *eq = strchr(kv, '=');
+
+		*eq = 0;
+		r = conf_set(c, kv, eq + 1, err, sizeof(err));
+		*eq = '=';
+		if (r) {
+			fprintf(stderr, "rdmafs: option -o %s: %s\n", kv, err);
+			return r;
+		}
+	}
+	if (cl->debug)
+		c->log_level = LOG_LVL_DEBUG;
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cmdline cl = { 0 };
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct fuse_session *se = NULL;
+	static struct conf config;
+	char *source = NULL, opt[4200];
+	int ret = 1, r;
+
+	if (fuse_opt_parse(&args, &cl, opt_spec, opt_proc) < 0) {
+		if (!cl.bad)
+			fprintf(stderr, "rdmafs: bad arguments; see %s --help\n", argv[0]);
+		return 1;
+	}
+	if (cl.help) {
+		usage(argv[0]);
+		return 0;
+	}
+	if (cl.version) {
+		printf("rdmafs %s (libfuse %s)\n", RDMAFS_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	if (build_config(&cl, &config))
+		return 1;
+	cfg = &config;
+	if (cl.check) {
+		conf_dump(cfg, stdout);
+		return 0;
+	}
+	if (!cl.source || !cl.mountpoint) {
+		fprintf(stderr, "rdmafs: need SOURCE and MOUNTPOINT; see %s --help\n", argv[0]);
+		return 1;
+	}
+	source = realpath(cl.source, NULL);
+	if (!source) {
+		fprintf(stderr, "rdmafs: source %s: %s\n", cl.source, strerror(errno));
+		return 1;
+	}
+	log_init(cfg->log_level, false);
+	r = inode_table_init(source);
+	if (r) {
+		fprintf(stderr, "rdmafs: source %s: %s\n", source, strerror(-r));
+		goto out;
+	}
+	/* Permissions are the backing files': the kernel checks them for every user. */
+	snprintf(opt, sizeof(opt), "-odefault_permissions,fsname=%s,subtype=rdmafs%s", source,
+		 getuid() == 0 ? ",allow_other" : "");
+	if (fuse_opt_add_arg(&args, opt))
+		goto out;
+	se = fuse_session_new(&args, &rdmafs_ops, sizeof(rdmafs_ops), NULL);
+	if (!se) {
+		fprintf(stderr, "rdmafs: bad mount options; see %s --help\n", argv[0]);
+		goto out_inodes;
+	}
+	if (fuse_set_signal_handlers(se))
+		goto out_session;
+	if (fuse_session_mount(se, cl.mountpoint)) {
+		fprintf(stderr, "rdmafs: cannot mount on %s\n", cl.mountpoint);
+		goto out_signals;
+	}
+	fuse_daemonize(cl.foreground);
+	if (!cl.foreground)
+		log_init(cfg->log_level, true);
+	/* Threads start after fuse_daemonize() forked. */
+	r = staging_init();
+	if (!r)
+		r = flusher_init();
+	if (r) {
+		log_err("start-up: %s", strerror(-r));
+		goto out_unmount;
+	}
+	if (ctl_init) {
+		r = ctl_init(cl.mountpoint, source);
+		if (r)
+			log_warn("control socket: %s (rdmafsctl will not reach this mount)",
+				 strerror(-r));
+	}
+	log_notice("mounted %s on %s (staging=%s chunk_size=%u flush_interval=%us)", source,
+		   cl.mountpoint, conf_staging_name(cfg->staging), cfg->chunk_size,
+		   cfg->flush_interval);
+	loop_cfg = fuse_loop_cfg_create();
+	if (!loop_cfg)
+		goto out_flusher;
+	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
+	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
+	fuse_loop_cfg_destroy(loop_cfg);
+out_flusher:
+	if (ctl_exit)
+		ctl_exit();
+	/* Nothing written through the mount is lost: commit all before the mount goes. */
+	r = flusher_shutdown();
+	if (r) {
+		log_err("shutdown: not every change reached %s (see above)", source);
+		ret = 1;
+	} else {
+		log_notice("unmounting %s: all changes committed", cl.mountpoint);
+	}
+	staging_exit();
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_inodes:
+	inode_table_destroy();
+out:
+	free(source);
+	fuse_opt_free_args(&args);
+	return ret;
+}

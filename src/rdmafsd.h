@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rdmafsd.h - the daemon's private interfaces: one section per module, in the order
+ * they are initialised (conf, log, inode, staging, dirty, flusher, lease, ctl).
+ */
+#ifndef RDMAFSD_H
+#define RDMAFSD_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <uthash.h>
+
+#include "config.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+#define ALIGN_DOWN(x, a) ((x) / (a) * (a))
+
+/* ---- conf: rdmafs.conf + -o overrides, one const config after start-up ---- */
+
+enum staging_mode { STAGING_SHMEM, STAGING_THP, STAGING_HUGETLB };
+enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
+enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+struct conf {
+	enum staging_mode staging;
+	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
+	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
+	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
+	bool flush_on_close;
+	unsigned uring_depth;		/* commit writes in flight per file */
+	uint32_t io_size;		/* bytes per commit write / fill read */
+	enum tristate direct_io;
+	unsigned lease_break_time;	/* seconds */
+	enum lease_expire lease_expire;
+	char rescue_dir[4096];
+	enum log_level log_level;
+	unsigned shutdown_timeout;	/* seconds of retries before rescue at exit */
+	enum tristate passthrough;
+	uint64_t hugetlb_page_size;	/* bytes */
+	bool hugetlb_fallback;		/* fall back to shmem when the pool is short */
+};
+
+/* Defaults; conf_load() starts from these. */
+void conf_defaults(struct conf *c);
+/*
+ * Load FILE (NULL: no file) into @c. Returns 0 or -errno; on a bad line writes
+ * "FILE:LINE: message" to @err (size @errlen).
+ */
+int conf_load_file(struct conf *c, const char *file, char *err, size_t errlen);
+/* Set one key from a string; 0, -ENOENT for an unknown key, -EINVAL for a bad value. */
+int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errlen);
+/* True if @key is a config key (used to sort -o options from libfuse's). */
+bool conf_is_key(const char *key);
+const char *conf_staging_name(enum staging_mode m);
+/* Parse "64K", "1G", "50%" (of physical memory when @allow_pct). */
+int conf_parse_size(const char *s, bool allow_pct, uint64_t *out);
+void conf_dump(const struct conf *c, FILE *f);
+
+extern const struct conf *cfg;	/* set once in main before any thread starts */
+
+/* ---- log: leveled messages to stderr (foreground) or syslog ---- */
+
+void log_init(enum log_level level, bool use_syslog);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Each keeps errno intact so callers can log and then return -errno. */
+#define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+/* ---- inode: table of backing objects, lookup/open counts, passthrough ids ---- */
+
+struct staged;
+
+enum bk_kind { BK_NONE, BK_BACKING, BK_STAGING };
+
+struct inode {
+	int fd;				/* O_PATH fd on the backing object; owned */
+	dev_t src_dev;
+	ino_t src_ino;
+	mode_t type;			/* S_IFMT bits */
+	/* itab.lock protects nlookup and nref and the hash linkage. */
+	uint64_t nlookup;
+	unsigned nref;			/* handles + staging references */
+	/* lock protects everything below. Lock order: inode.lock, then staged.lock. */
+	pthread_mutex_t lock;
+	unsigned nopen;			/* open handles */
+	unsigned nopen_w;		/* ... of which writable */
+	unsigned bk_opens;		/* handles using backing_id */
+	int backing_id;			/* passthrough id, 0 if none */
+	enum bk_kind bk_kind;
+	struct staged *st;		/* staging object, NULL when unstaged */
+	UT_hash_handle hh;		/* itab.by_key linkage */
+};
+
+int inode_table_init(const char *source);
+void inode_table_destroy(void);
+struct inode *inode_root(void);
+struct inode *inode_get(uint64_t fuse_ino);	/* fuse ino -> inode, no ref taken */
+uint64_t inode_fuse_ino(struct inode *ino);
+/*
+ * Find or create the inode for (st_dev, st_ino) and add one lookup. Takes ownership
+ * of @fd (closed if the inode already existed). NULL with errno on failure.
+ */
+struct inode *inode_lookup_add(int fd, const struct stat *st);
+void inode_forget(struct inode *ino, uint64_t n);
+void inode_ref(struct inode *ino);
+void inode_unref(struct inode *ino);
+/* /proc/self/fd/N path of the inode's O_PATH fd; @buf has room for 64 bytes. */
+char *inode_proc_path(struct inode *ino, char *buf);
+
+/* ---- staging: staged files in shared memory ---- */
+
+struct flush_stats {
+	uint64_t scanned_bytes;		/* bytes hashed by scans */
+	uint64_t changed_bytes;		/* bytes found changed */
+	uint64_t committed_bytes;	/* bytes written and fdatasynced */
+	uint64_t commit_ns;		/* time spent in successful commits */
+	uint64_t commits, failures;
+	struct timespec last_commit;	/* CLOCK_REALTIME of the last successful commit */
+	int last_error;			/* negative errno of the last failed commit, 0 if none */
+	struct timespec last_error_time;
+};
+
+struct dirty_map;
+
+struct staged {
+	struct inode *ino;		/* back reference; the staging holds an inode ref */
+	int memfd;			/* staging memory; owned */
+	int bfd;			/* backing file, O_RDWR, buffered; owned */
+	int dfd;			/* backing file, O_RDWR|O_DIRECT, or -1; owned */
+	enum staging_mode mode;
+	uint64_t page_size;		/* staging page size */
+	/*
+	 * commit_lock serialises commits, truncates and fallocates of this file: whoever
+	 * holds it owns the backing file's contents. Taken before lock.
+	 */
+	pthread_mutex_t commit_lock;
+	/* lock protects the fields below and the dirty map. */
+	pthread_mutex_t lock;
+	void *map;			/* daemon's MAP_SHARED view of memfd */
+	uint64_t map_len;
+	uint64_t size;			/* staged size when last looked at */
+	uint64_t committed_size;	/* backing file size after the last commit */
+	struct dirty_map *dm;
+	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
+	bool may_change;		/* writable opens, maps or leases since last clean scan */
+	int pending_error;		/* error to report at the next fsync/flush */
+	struct timespec next_retry;	/* backoff after a failed periodic commit */
+	unsigned backoff;		/* seconds */
+	uint64_t last_use;		/* monotonic ns, for LRU eviction */
+	unsigned nleases;		/* held leases (lease module) */
+	unsigned refs;			/* staging_list.lock; list + borrowers */
+	struct staged *next, *prev;	/* staging_list linkage */
+	struct flush_stats stats;
+};
+
+int staging_init(void);
+void staging_exit(void);
+/*
+ * Create the staging object of a regular file and fill it from the backing file.
+ * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget).
+ */
+int staging_create(struct inode *ino, struct staged **out);
+/* Map/remap the daemon's view to the current memfd size; st->lock held. */
+int staging_sync_map(struct staged *st);
+/* Size of the staging file now (fstat of the memfd). */
+int staging_size(struct staged *st, uint64_t *size);
+/* Change the staged size (staging and backing); commit_lock taken inside. */
+int staging_truncate(struct staged *st, uint64_t size);
+int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
+/* Try to freeze a staged file nobody can write any more; true if now sealed. */
+bool staging_try_seal(struct staged *st);
+/* Replace a sealed staging memfd by a writable copy (reopen for writing); ino->lock held. */
+int staging_unseal(struct staged *st);
+/* Every staging object, each with a reference; release with staging_put_all(). */
+struct staged **staging_get_all(size_t *n);
+void staging_put_all(struct staged **v, size_t n);
+void staging_get(struct staged *st);
+void staging_put(struct staged *st);
+/*
+ * Drop @st from its inode if nothing needs it: no opens, sealed, clean, no lease.
+ * Returns true if dropped. Takes ino->lock.
+ */
+bool staging_release_if_idle(struct staged *st);
+uint64_t staging_bytes_used(void);
+void staging_charge(int64_t delta);
+
+/* ---- dirty: per-chunk committed fingerprints ---- */
+
+#define DIRTY_FP_NONE 0		/* "no committed content": always differs */
+
+struct dirty_map {
+	uint32_t chunk_size;
+	uint64_t nchunks;		/* chunks covering committed_size */
+	uint64_t *fp;			/* committed fingerprint per chunk */
+	uint64_t cap;
+};
+
+struct dirty_map *dirty_create(uint32_t chunk_size);
+void dirty_destroy(struct dirty_map *dm);
+/* Resize to cover @size bytes; new chunks have no committed content. */
+int dirty_resize(struct dirty_map *dm, uint64_t size);
+uint64_t dirty_hash(const void *p, size_t len);
+/* Fingerprint of chunk @i of a buffer of @size bytes starting at chunk 0. */
+uint64_t dirty_chunk_hash(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t i);
+/* Record @fp as the committed fingerprint of chunk @i. */
+void dirty_set(struct dirty_map *dm, uint64_t i, uint64_t fp);
+/* Forget the committed content of chunks [first, last]. */
+void dirty_invalidate(struct dirty_map *dm, uint64_t first, uint64_t last);
+/*
+ * Scan @size bytes at @base: for each chunk whose fingerprint differs from the committed
+ * one, set its bit in @bits (caller-allocated, nchunks bits). Returns changed chunks.
+ */
+uint64_t dirty_scan(const struct dirty_map *dm, const void *base, uint64_t size,
+		    uint64_t *bits);
+
+/* ---- flusher: snapshot, io_uring writes, fdatasync, retries ---- */
+
+int flusher_init(void);
+/* Stop the periodic thread and commit everything (retries, then rescue_dir). */
+int flusher_shutdown(void);
+/*
+ * Commit every byte of @st that was in staging when the call began; 0 or -errno.
+ * Waits for I/O: only for fsync, flush requests, close with flush_on_close.
+ */
+int flusher_commit(struct staged *st);
+/* Ask the periodic thread to run a pass now (memory pressure, ctl). */
+void flusher_kick(void);
+/* True if @st has changes not yet committed (scans it). */
+bool flusher_is_dirty(struct staged *st);
+/* Write all staged files to a rescue folder; returns files written or -errno. */
+int flusher_rescue(const char *dir);
+
+/* ---- fuse_ops ---- */
+
+struct fuse_lowlevel_ops;
+extern const struct fuse_lowlevel_ops rdmafs_ops;
+extern bool fuse_ops_passthrough;	/* the kernel accepted passthrough */
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+#endif
