@@ -1,0 +1,104 @@
+# tests/integration/lib.sh - shared by the integration tests (sourced, bash).
+# Each test: a real rdmafs mount on a scratch folder; exit 0 pass, 77 skip, else fail.
+# Mounts, daemons and loop devices are cleaned up on any exit.
+#
+# Environment (set by meson test): RDMAFS_BUILD = meson build dir.
+
+set -euo pipefail
+
+: "${RDMAFS_BUILD:?RDMAFS_BUILD must point at the meson build directory}"
+RDMAFS=$RDMAFS_BUILD/src/rdmafs
+RDMAFSCTL=$RDMAFS_BUILD/tools/rdmafsctl
+PINWRITE=$RDMAFS_BUILD/tools/rdmafs-pinwrite
+TEST_NAME=$(basename "$0" .sh)
+
+skip() { echo "SKIP $TEST_NAME: $*"; exit 77; }
+fail() { echo "FAIL $TEST_NAME: $*" >&2; exit 1; }
+note() { echo "# $*"; }
+
+# require_mount_env: root, /dev/fuse, a kernel that can mount FUSE.
+require_mount_env() {
+	[ "$(id -u)" = 0 ] || skip "needs root (FUSE passthrough needs CAP_SYS_ADMIN)"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+}
+
+T=$(mktemp -d /tmp/rdmafs-test.XXXXXX)
+declare -a _mounts=() _loops=() _pids=()
+DAEMON_LOG=$T/daemon.log
+
+_cleanup() {
+	local rc=$? m p l
+	for m in "${_mounts[@]}"; do
+		mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+	done
+	for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	for l in "${_loops[@]}"; do
+		mountpoint -q "$l" 2>/dev/null && umount -l "$l" 2>/dev/null || true
+	done
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -s "$DAEMON_LOG" ]; then
+		echo "--- daemon log ($DAEMON_LOG) ---" >&2
+		tail -n 50 "$DAEMON_LOG" >&2
+	fi
+	[ $rc -eq 0 ] || [ $rc -eq 77 ] || [ -n "${KEEP_TMP:-}" ] || true
+	rm -rf "$T" 2>/dev/null || true
+	exit $rc
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+# mount_rdmafs SRC MNT [-o opts]: daemon in the foreground (background job), waits for
+# the mount; DAEMON_PID is its pid, its stderr goes to $DAEMON_LOG.
+mount_rdmafs() {
+	local src=$1 mnt=$2
+	shift 2
+	mkdir -p "$src" "$mnt"
+	"$RDMAFS" "$src" "$mnt" -f "$@" >>"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	_pids+=("$DAEMON_PID")
+	_mounts+=("$mnt")
+	local i
+	for i in $(seq 100); do
+		if grep -q "$mnt fuse.rdmafs" /proc/mounts 2>/dev/null ||
+			awk -v m="$(realpath "$mnt")" '$2 == m && $3 ~ /^fuse/ {f=1} END {exit !f}' /proc/mounts; then
+			return 0
+		fi
+		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$DAEMON_LOG" >&2; fail "daemon exited before mounting"; }
+		sleep 0.05
+	done
+	fail "mount of $mnt did not appear"
+}
+
+# unmount_rdmafs MNT: umount and wait for the daemon; returns the daemon's exit code.
+unmount_rdmafs() {
+	local mnt=$1 rc=0
+	umount "$mnt" || fail "umount $mnt failed"
+	wait "$DAEMON_PID" || rc=$?
+	return $rc
+}
+
+# check_daemon_log [allowed-regex]: fail on error lines not matching the regex.
+check_daemon_log() {
+	local allow=${1:-'^$'} bad
+	bad=$(grep -E 'rdmafs: error:|AddressSanitizer|runtime error:' "$DAEMON_LOG" | grep -Ev "$allow" || true)
+	[ -z "$bad" ] || fail "unexpected errors in daemon log: $bad"
+}
+
+# require_passthrough MNT: skip unless the daemon got FUSE passthrough.
+require_passthrough() {
+	grep -q "passthrough enabled" "$DAEMON_LOG" || skip "kernel/libfuse without FUSE passthrough"
+}
+
+# loop_fs SIZE FSTYPE DIR: a real filesystem on a loop-mounted image at DIR.
+loop_fs() {
+	local size=$1 fstype=$2 dir=$3
+	command -v "mkfs.$fstype" >/dev/null || skip "mkfs.$fstype missing"
+	truncate -s "$size" "$T/$fstype.img"
+	"mkfs.$fstype" -q "$T/$fstype.img" >/dev/null 2>&1 || mkfs."$fstype" "$T/$fstype.img" >/dev/null 2>&1 ||
+		fail "mkfs.$fstype failed"
+	mkdir -p "$dir"
+	mount -o loop "$T/$fstype.img" "$dir" 2>/dev/null || skip "cannot loop-mount $fstype (no loop devices?)"
+	_loops+=("$dir")
+}
+
+xxh() { xxh64sum "$1" 2>/dev/null | cut -d' ' -f1 || sha256sum "$1" | cut -d' ' -f1; }
+same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
