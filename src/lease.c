@@ -5,13 +5,6 @@
  */
 #include "rdmafsd.h"
 
-int lease_break(struct staged *st, const char *why);
-
-/*
- * Break every lease on @st before @why frees its pages; returns 0 when the operation may
- * proceed, -EBUSY when lease_expire=deny and a holder did not release in time.
- * Called with st->commit_lock held.
- */
 int lease_break(struct staged *st, const char *why)
 {
 	if (!st->nleases)

@@ -11,9 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int ctl_init(const char *mountpoint, const char *source) __attribute__((weak));
-void ctl_exit(void) __attribute__((weak));
-
 #define DEFAULT_CONF RDMAFS_SYSCONFDIR "/rdmafs/rdmafs.conf"
 
 struct cmdline {
@@ -222,12 +219,9 @@ int main(int argc, char *argv[])
 		log_err("start-up: %s", strerror(-r));
 		goto out_unmount;
 	}
-	if (ctl_init) {
-		r = ctl_init(cl.mountpoint, source);
-		if (r)
-			log_warn("control socket: %s (rdmafsctl will not reach this mount)",
-				 strerror(-r));
-	}
+	r = ctl_init(cl.mountpoint, source);
+	if (r)
+		log_warn("control socket: %s (rdmafsctl will not reach this mount)", strerror(-r));
 	log_notice("mounted %s on %s (staging=%s chunk_size=%u flush_interval=%us)", source,
 		   cl.mountpoint, conf_staging_name(cfg->staging), cfg->chunk_size,
 		   cfg->flush_interval);
@@ -238,8 +232,7 @@ int main(int argc, char *argv[])
 	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
-	if (ctl_exit)
-		ctl_exit();
+	ctl_exit();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();
 	if (r) {

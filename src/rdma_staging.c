@@ -15,8 +15,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int lease_break(struct staged *st, const char *why);
-
 static struct {
 	pthread_mutex_t lock;		/* protects the list, every st->refs, used */
 	struct staged *head;

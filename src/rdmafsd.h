@@ -243,6 +243,33 @@ bool flusher_is_dirty(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */
 int flusher_rescue(const char *dir);
 
+/* ---- lease: pin holders' leases on staged files (lease.c) ---- */
+
+struct lease;
+
+/*
+ * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
+ * starts (from the breaking thread, without locks of ours held); @signo, if not 0, is
+ * sent to @pid at the same time. Returns NULL with errno on failure.
+ */
+struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
+			void *arg);
+/* The holder released (closed its lease fd or died). Wakes a waiting breaker. */
+void lease_release(struct lease *l);
+/*
+ * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
+ * holders to release; then lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the
+ * holders and 0. Called with st->commit_lock held.
+ */
+int lease_break(struct staged *st, const char *why);
+/* Number of leases on @st (0 means its pages may be freed). */
+unsigned lease_count(struct staged *st);
+
+/* ---- ctl: the control socket (ctl.c) ---- */
+
+int ctl_init(const char *mountpoint, const char *source);
+void ctl_exit(void);
+
 /* ---- fuse_ops ---- */
 
 struct fuse_lowlevel_ops;
