@@ -85,4 +85,4 @@ rxe_up() {
 }
 
 # xxh3 FILE: the XXH3-64 of FILE as 16 hex digits (xxhsum from the xxhash package).
-xxh3() { xxhsum -H3 "$1" | awk '{ sub(/^XXH3_/, "", $1); print $1 }'; }
+xxh3() { xxhsum -H3 "$1" 2>/dev/null | awk '{ sub(/^XXH3_/, "", $1); print $1 }'; }
