@@ -197,6 +197,9 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 		r = conf_parse_size(value, k->type == K_SIZE_PCT, &sz);
 		if (!r && sz == 0)
 			r = -EINVAL;
+		/* Validate before storing: a rejected value must leave the config as it was. */
+		if (!r && !strcmp(name, "hugetlb_page_size") && sz != 2 << 20 && sz != 1 << 30)
+			r = -EINVAL;
 		if (!r)
 			*(uint64_t *)field = sz;
 		break;
@@ -226,11 +229,6 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 			strcpy(field, value);
 		break;
 	}
-	if (r && k->type == K_SIZE && !strcmp(name, "hugetlb_page_size"))
-		r = -EINVAL;
-	if (!r && !strcmp(name, "hugetlb_page_size") &&
-	    c->hugetlb_page_size != 2 << 20 && c->hugetlb_page_size != 1 << 30)
-		r = -EINVAL;
 	if (r)
 		snprintf(err, errlen, "bad value '%s' for %s (expected %s)", value, name, k->help);
 	return r ? -EINVAL : 0;
