@@ -27,6 +27,28 @@ static uint64_t page_size_of(struct staged *st)
 	return st->page_size ? st->page_size : 4096;
 }
 
+/*
+ * Charge @st for @size bytes instead of what it was charged for. Growth is refused with
+ * -ENOSPC past the budget unless @force (the kernel already grew the memfd: writes past
+ * EOF through passthrough). Per-file charges keep the total right whatever the path.
+ */
+static int charge_to(struct staged *st, uint64_t size, bool force)
+{
+	uint64_t want = ALIGN_UP(size, page_size_of(st));
+	int r = 0;
+
+	pthread_mutex_lock(&slist.lock);
+	if (!force && want > st->charged &&
+	    slist.used - st->charged + want > cfg->staging_budget)
+		r = -ENOSPC;
+	else {
+		slist.used = slist.used - st->charged + want;
+		st->charged = want;
+	}
+	pthread_mutex_unlock(&slist.lock);
+	return r;
+}
+
 int staging_init(void)
 {
 	return 0;
@@ -114,6 +136,8 @@ int staging_sync_map(struct staged *st)
 	if (r)
 		return r;
 	st->size = size;
+	if (st->ino)	/* listed: charged (writes past EOF grow it behind our back) */
+		charge_to(st, size, true);
 	if (size <= st->map_len && st->map_len - size < page_size_of(st) && (size || !st->map))
 		return 0;
 	return map_ro(st, size);
@@ -412,6 +436,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = map_ro(st, size);
 	if (r)
 		goto err_uncharge;
+	st->charged = charge;
 	st->size = st->committed_size = size;
 	st->last_use = now_ns();
 	st->ino = ino;
@@ -435,8 +460,6 @@ err_free:
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
-	uint64_t charge = ALIGN_UP(st->size, page_size_of(st));
-
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)
@@ -446,7 +469,8 @@ static void staging_detach(struct staged *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	slist.count--;
-	slist.used -= MIN(charge, slist.used);
+	slist.used -= MIN(st->charged, slist.used);
+	st->charged = 0;
 	pthread_mutex_unlock(&slist.lock);
 	staging_put(st);	/* the list's reference */
 }
@@ -564,12 +588,13 @@ int staging_truncate(struct staged *st, uint64_t size)
 		if (r)
 			goto out;
 	} else if (size > old) {
-		r = budget_reserve(ALIGN_UP(size, page_size_of(st)) - ALIGN_UP(old, page_size_of(st)));
+		r = charge_to(st, size, false);
 		if (r)
 			goto out;
 	}
 	if (ftruncate(st->memfd, size) < 0) {
 		r = -errno;
+		charge_to(st, old, true);
 		goto out;
 	}
 	if (ftruncate(st->bfd, size) < 0) {
@@ -580,8 +605,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		st->committed_size = UINT64_MAX;
 	}
 	if (size < old)
-		staging_charge(-(int64_t)(ALIGN_UP(old, page_size_of(st)) -
-					  ALIGN_UP(size, page_size_of(st))));
+		charge_to(st, size, true);
 	pthread_mutex_lock(&st->lock);
 	if (!r)
 		st->committed_size = size;
@@ -635,7 +659,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		pthread_mutex_unlock(&st->lock);
 	} else {
 		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > old) {
-			r = budget_reserve(ALIGN_UP(end, page_size_of(st)) - ALIGN_UP(old, page_size_of(st)));
+			r = charge_to(st, end, false);
 			if (r)
 				goto out;
 		}

@@ -162,6 +162,7 @@ struct staged {
 	uint64_t last_use;		/* monotonic ns, for LRU eviction */
 	unsigned nleases;		/* held leases (lease module) */
 	unsigned refs;			/* staging_list.lock; list + borrowers */
+	uint64_t charged;		/* staging_list.lock; bytes charged to the budget */
 	struct staged *next, *prev;	/* staging_list linkage */
 	struct flush_stats stats;
 };
