@@ -253,6 +253,9 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
+	/* Holders unpin (or are revoked) before the final commit and before their lease
+	 * fds close with the control socket. */
+	lease_shutdown();
 	ctl_exit();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();

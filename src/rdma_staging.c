@@ -481,7 +481,9 @@ bool staging_try_seal(struct staged *st)
 
 	if (st->sealed)
 		return true;
-	if (st->ino->nopen || st->nleases)
+	/* A leased file stays writable (its pin holder may write through DMA at any time),
+	 * so the flusher keeps scanning it and it is never dropped. */
+	if (st->ino->nopen || lease_count(st))
 		return false;
 	/* Fails with EBUSY while a writable shared mapping or a page pin remains. */
 	r = fcntl(st->memfd, F_ADD_SEALS, F_SEAL_WRITE);
@@ -535,7 +537,7 @@ bool staging_release_if_idle(struct staged *st)
 	bool dropped = false;
 
 	pthread_mutex_lock(&ino->lock);
-	if (ino->st == st && !ino->nopen && !st->nleases && st->sealed && !st->pending_error &&
+	if (ino->st == st && !ino->nopen && !lease_count(st) && st->sealed && !st->pending_error &&
 	    !flusher_is_dirty(st)) {
 		staging_detach(st);
 		dropped = true;
@@ -577,6 +579,7 @@ static void zero_range_fps(struct staged *st, uint64_t start, uint64_t end, uint
 int staging_truncate(struct staged *st, uint64_t size)
 {
 	uint64_t old, cs = st->dm->chunk_size;
+	bool broke = false;
 	int r;
 
 	pthread_mutex_lock(&st->commit_lock);
@@ -584,9 +587,11 @@ int staging_truncate(struct staged *st, uint64_t size)
 	if (r)
 		goto out;
 	if (size < old) {
+		/* Shrinking frees pages a pin may hold: the holders unpin first. */
 		r = lease_break(st, "truncate");
 		if (r)
 			goto out;
+		broke = true;
 	} else if (size > old) {
 		r = charge_to(st, size, false);
 		if (r)
@@ -621,6 +626,8 @@ int staging_truncate(struct staged *st, uint64_t size)
 	st->size = size;
 	pthread_mutex_unlock(&st->lock);
 out:
+	if (broke)
+		lease_break_done(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -628,6 +635,7 @@ out:
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 {
 	uint64_t old, end = off + len;
+	bool broke = false;
 	int r;
 
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
@@ -637,9 +645,11 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 	if (r)
 		goto out;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* Both free the staging pages of the range (shmem zeroes by punching). */
 		r = lease_break(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" : "zero range");
 		if (r)
 			goto out;
+		broke = true;
 		/* shmem has no ZERO_RANGE: punching gives the same zeros. */
 		if (fallocate(st->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
 			r = -errno;
@@ -687,6 +697,8 @@ grow:
 		pthread_mutex_unlock(&st->lock);
 	}
 out:
+	if (broke)
+		lease_break_done(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
