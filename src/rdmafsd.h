@@ -242,6 +242,8 @@ int flusher_commit(struct staged *st);
 void flusher_kick(void);
 /* True if @st has changes not yet committed (scans it). */
 bool flusher_is_dirty(struct staged *st);
+/* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
+int64_t flusher_dirty_bytes(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */
 int flusher_rescue(const char *dir);
 
