@@ -31,8 +31,19 @@ enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
+struct staging_rule {
+	char pattern[256];
+	enum staging_mode mode;
+};
+
+#define CONF_MAX_STAGING_RULES 32
+
 struct conf {
 	enum staging_mode staging;
+	/* staging_paths: first match wins, no match -> staging */
+	struct staging_rule staging_rules[CONF_MAX_STAGING_RULES];
+	unsigned nstaging_rules;
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
@@ -62,6 +73,11 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err, size
 /* True if @key is a config key (used to sort -o options from libfuse's). */
 bool conf_is_key(const char *key);
 const char *conf_staging_name(enum staging_mode m);
+/*
+ * The staging mode of the file at @relpath ("/dir/name", relative to the mount root):
+ * the first staging_paths rule that matches, else the mount's staging.
+ */
+enum staging_mode conf_staging_mode_for(const struct conf *c, const char *relpath);
 /* Parse "64K", "1G", "50%" (of physical memory when @allow_pct). */
 int conf_parse_size(const char *s, bool allow_pct, uint64_t *out);
 void conf_dump(const struct conf *c, FILE *f);
@@ -152,6 +168,12 @@ struct staged {
 	void *map;			/* daemon's MAP_SHARED view of memfd */
 	uint64_t map_len;
 	uint64_t size;			/* staged size when last looked at */
+	/*
+	 * hugetlb only: the file's size. A hugetlb memfd's size is a multiple of the page
+	 * size, so the logical size is kept here and staging_size() returns it.
+	 */
+	uint64_t logical_size;
+	uint64_t charged;		/* bytes charged to the budget (page-rounded); slist.lock */
 	uint64_t committed_size;	/* backing file size after the last commit */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
@@ -163,7 +185,6 @@ struct staged {
 	unsigned nleases;		/* leases held on it; lease.c's lock (read: lease_count) */
 	unsigned lease_breakers;	/* lease_break()s under way; lease.c's lock */
 	unsigned refs;			/* staging_list.lock; list + borrowers */
-	uint64_t charged;		/* staging_list.lock; bytes charged to the budget */
 	struct staged *next, *prev;	/* staging_list linkage */
 	struct flush_stats stats;
 };
@@ -177,8 +198,20 @@ void staging_exit(void);
 int staging_create(struct inode *ino, struct staged **out);
 /* Map/remap the daemon's view to the current memfd size; st->lock held. */
 int staging_sync_map(struct staged *st);
-/* Size of the staging file now (fstat of the memfd). */
+/* Logical size of the staged file now (fstat of the memfd; hugetlb: logical_size). */
 int staging_size(struct staged *st, uint64_t *size);
+/*
+ * Daemon-served I/O of a staged file that cannot be passed through (hugetlb): read up to
+ * @len bytes at @off (returns bytes, 0 at EOF, or -errno), write @len bytes at @off,
+ * growing the file (returns @len or -errno).
+ */
+ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
+ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
+/* True if opens of @st must be served by the daemon (passthrough refuses hugetlb). */
+static inline bool staging_no_passthrough(const struct staged *st)
+{
+	return st->mode == STAGING_HUGETLB;
+}
 /* Change the staged size (staging and backing); commit_lock taken inside. */
 int staging_truncate(struct staged *st, uint64_t size);
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
