@@ -635,6 +635,7 @@ int main(int argc, char **argv)
 		printf("connected to %s:%s, remote region %" PRIu64 " bytes, source %" PRIu64
 		       " bytes (%s)\n",
 		       o.server, o.port, l.remote_len, s.len, o.file ? o.file : "generated");
+	fflush(stdout); /* before any error message, in logs that merge both */
 	if (o.offset > l.remote_len || s.len > l.remote_len - o.offset) {
 		rt_err("%" PRIu64 " bytes at offset %" PRIu64 " do not fit the remote region of %" PRIu64
 		       " bytes",
@@ -666,6 +667,7 @@ int main(int argc, char **argv)
 		printf("commit: %.1f ms, status %d, remote xxh3 %016" PRIx64 ", local %016" PRIx64
 		       "\n",
 		       (t2 - t1) * 1e3, rep.status, rep.hash, local_hash);
+		fflush(stdout);
 	}
 	if (rep.status)
 		rt_err("the target could not commit: %s", strerror(rep.status));
