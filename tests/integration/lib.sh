@@ -10,6 +10,7 @@ set -euo pipefail
 RDMAFS=$RDMAFS_BUILD/src/rdmafs
 RDMAFSCTL=$RDMAFS_BUILD/tools/rdmafsctl
 PINWRITE=$RDMAFS_BUILD/tools/rdmafs-pinwrite
+HELPER=$RDMAFS_BUILD/tests/rdmafs-testhelper
 TEST_NAME=$(basename "$0" .sh)
 
 skip() { echo "SKIP $TEST_NAME: $*"; exit 77; }
@@ -102,3 +103,29 @@ loop_fs() {
 
 xxh() { xxh64sum "$1" 2>/dev/null | cut -d' ' -f1 || sha256sum "$1" | cut -d' ' -f1; }
 same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; returns 1 if it never does.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
+# is_mounted DIR: DIR is a mount point in /proc/mounts.
+is_mounted() {
+	awk -v m="$(realpath -m "$1")" '$2 == m {f=1} END {exit !f}' /proc/mounts
+}
+
+# random_file FILE SIZE: SIZE random bytes (head -c syntax: 1M, 4K, ...).
+random_file() { head -c "$2" /dev/urandom >"$1"; }
+
+# term_rdmafs: SIGTERM the daemon and wait; returns its exit code.
+term_rdmafs() {
+	local rc=0
+	kill -TERM "$DAEMON_PID"
+	wait "$DAEMON_PID" || rc=$?
+	return $rc
+}
