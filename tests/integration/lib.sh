@@ -101,6 +101,8 @@ loop_fs() {
 	_loops+=("$dir")
 }
 
+# xxh3 FILE: XXH3-64 of FILE in hex, as rdmafs-pinwrite prints it.
+xxh3() { xxhsum -q -H3 "$1" 2>/dev/null | sed 's/.* = //'; }
 xxh() { xxh64sum "$1" 2>/dev/null | cut -d' ' -f1 || sha256sum "$1" | cut -d' ' -f1; }
 same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
 
