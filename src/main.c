@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,10 @@ int main(int argc, char *argv[])
 	if (!loop_cfg)
 		goto out_flusher;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
-	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
+	/* 0, -errno, or the signal that ended it: SIGTERM/SIGINT/SIGHUP are a clean stop
+	 * (everything is committed below), not a failure. */
+	r = fuse_session_loop_mt(se, loop_cfg);
+	ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
 	ctl_exit();
