@@ -61,6 +61,7 @@ mount_rdmafs() {
 	for i in $(seq 100); do
 		if grep -q "$mnt fuse.rdmafs" /proc/mounts 2>/dev/null ||
 			awk -v m="$(realpath "$mnt")" '$2 == m && $3 ~ /^fuse/ {f=1} END {exit !f}' /proc/mounts; then
+			stat "$mnt" >/dev/null	# waits for FUSE_INIT: its log lines are written
 			return 0
 		fi
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$DAEMON_LOG" >&2; fail "daemon exited before mounting"; }
