@@ -188,6 +188,9 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	log_init(cfg->log_level, false);
+	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
+	 * must not mask it again (a umask 0 caller gets 0666, not 0644). */
+	umask(0);
 	r = inode_table_init(source);
 	if (r) {
 		fprintf(stderr, "rdmafs: source %s: %s\n", source, strerror(-r));
