@@ -34,6 +34,12 @@ out=$(getfattr -n user.nope "$M/d/g" 2>&1 || true)
 truncate -s 100000 "$M/d/g"; [ "$(stat -c %s "$S/d/g")" = 100000 ] || fail "truncate up"
 truncate -s 3 "$M/d/g"; [ "$(stat -c %s "$S/d/g")" = 3 ] || fail "truncate down"
 
+# Modes of new objects are the caller's, masked by the caller's umask only.
+(umask 0; touch "$M/m0"; mkdir "$M/md0"; mkfifo "$M/mf0")
+(umask 077; touch "$M/m1"; mkdir "$M/md1")
+[ "$(stat -c %a "$S/m0" "$S/md0" "$S/mf0" "$S/m1" "$S/md1" | tr '\n' ' ')" = "666 777 666 600 700 " ] ||
+	fail "modes under umask 0 / 077: $(stat -c %a "$S/m0" "$S/md0" "$S/mf0" "$S/m1" "$S/md1" | tr '\n' ' ')"
+
 # rename flags: RENAME_NOREPLACE refuses an existing target, RENAME_EXCHANGE swaps.
 echo one >"$M/a"; echo two >"$M/b"
 [ "$("$HELPER" rename noreplace "$M/a" "$M/b" 2>/dev/null)" = "EEXIST File exists" ] ||
