@@ -97,7 +97,7 @@ static void test_shipped_conf_is_defaults(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		char want[80];
 
-		snprintf(want, sizeof(want), "\n%s = ", keys[i].name);
+		snprintf(want, sizeof(want), "\n%s =", keys[i].name);
 		if (!strstr(text, want) && strncmp(text, want + 1, strlen(want + 1)))
 			fail_msg("conf/rdmafs.conf lacks key %s", keys[i].name);
 	}
