@@ -49,8 +49,11 @@ static void usage(FILE *f)
 
 static int fail(const char *what, const char *path, int err)
 {
-	fprintf(stderr, "%s: %s%s%s: %s\n", prog, what, path ? " " : "", path ? path : "",
-		strerror(-err));
+	const char *msg = err == -EXDEV ? "not on an rdmafs mount" :
+			  err == -ENOTCONN ? "no control socket for this mount (daemon gone?)" :
+			  strerror(-err);
+
+	fprintf(stderr, "%s: %s%s%s: %s\n", prog, what, path ? " " : "", path ? path : "", msg);
 	return 1;
 }
 
