@@ -86,7 +86,10 @@ static void progress(const struct rdmafs_report *p, void *arg)
 		p->files_total, b);
 }
 
-/* Open @path to prove access: read-only is enough for root; else it must be writable. */
+/*
+ * Open @path to prove access. Read-only first (enough for root, and a writable open would
+ * stage an unstaged file); the caller retries writable when the daemon asks for it.
+ */
 static int open_for_flush(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -144,6 +147,12 @@ static int cmd_flush(int argc, char **argv)
 		}
 		r = rdmafs_flush(fd);
 		close(fd);
+		if (r == -EBADF) {	/* not root: the daemon wants a writable open */
+			fd = open(argv[i], O_WRONLY | O_CLOEXEC);
+			r = fd < 0 ? -errno : rdmafs_flush(fd);
+			if (fd >= 0)
+				close(fd);
+		}
 		if (r)
 			ret = fail("flush", argv[i], r);
 		if (on_tty && argc - optind > 1)
