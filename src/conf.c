@@ -274,6 +274,9 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 		r = conf_parse_size(value, k->type == K_SIZE_PCT, &sz);
 		if (!r && sz == 0)
 			r = -EINVAL;
+		/* Validate before storing: a rejected value must leave the config as it was. */
+		if (!r && !strcmp(name, "hugetlb_page_size") && sz != 2 << 20 && sz != 1 << 30)
+			r = -EINVAL;
 		if (!r)
 			*(uint64_t *)field = sz;
 		break;
@@ -306,11 +309,6 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 		r = parse_rules(value, c);
 		break;
 	}
-	if (r && k->type == K_SIZE && !strcmp(name, "hugetlb_page_size"))
-		r = -EINVAL;
-	if (!r && !strcmp(name, "hugetlb_page_size") &&
-	    c->hugetlb_page_size != 2 << 20 && c->hugetlb_page_size != 1 << 30)
-		r = -EINVAL;
 	if (r)
 		snprintf(err, errlen, "bad value '%s' for %s (expected %s)", value, name, k->help);
 	return r ? -EINVAL : 0;
@@ -318,9 +316,23 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 
 struct load_ctx {
 	struct conf *c;
-	char msg[512];		/* the first error; inih returns its line number */
+	FILE *f;
+	int line;		/* lines read so far: inih's line number of the current line */
+	char msg[512];		/* the first error the handler saw ... */
+	int msg_line;		/* ... and its line; inih returns the first failing line */
 	bool failed;
 };
+
+/* Count lines as inih reads them, so the handler knows where it is. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *lc = stream;
+	char *s = fgets(str, num, lc->f);
+
+	if (s)
+		lc->line++;
+	return s;
+}
 
 /* inih 55 does not pass line numbers: ini_parse_file() returns the first failing one. */
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
@@ -330,6 +342,7 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 	if (lc->failed)		/* keep the first error: inih goes on after one */
 		return 0;
 	lc->failed = true;
+	lc->msg_line = lc->line;
 	if (section[0])
 		snprintf(lc->msg, sizeof(lc->msg), "sections are not used ('[%s]')", section);
 	else if ((!value || !value[0]) && strcmp(name, "staging_paths"))
@@ -353,13 +366,16 @@ int conf_load_file(struct conf *c, const char *file, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", file, strerror(-r));
 		return r;
 	}
-	r = ini_parse_file(f, on_ini_line, &lc);
+	lc.f = f;
+	r = ini_parse_stream(read_line, &lc, on_ini_line, &lc);
 	fclose(f);
 	if (r == 0)
 		return 0;
+	/* A syntax error on an earlier line than the handler's first error comes first. */
 	if (r > 0)
 		snprintf(err, errlen, "%s:%d: %s", file, r,
-			 lc.failed ? lc.msg : "syntax error (expected 'key = value')");
+			 lc.failed && lc.msg_line == r ? lc.msg
+						       : "syntax error (expected 'key = value')");
 	else
 		snprintf(err, errlen, "%s: cannot parse (out of memory)", file);
 	return -EINVAL;

@@ -230,6 +230,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 			tv[1] = attr->st_mtim;
 		if (utimensat(AT_FDCWD, path, tv, 0) < 0)
 			goto err;
+		/* getattr shows the newer of the staging and backing mtimes: set both, or an
+		 * explicit older time (touch -d, cp -p, tar) is hidden while staged. */
+		struct staged *st = staged_get(ino);
+
+		if (st) {
+			futimens(st->memfd, tv);
+			staging_put(st);
+		}
 	}
 	r = stat_inode(ino, &out);
 	if (r)

@@ -182,7 +182,8 @@ struct staged {
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
 	unsigned backoff;		/* seconds */
 	uint64_t last_use;		/* monotonic ns, for LRU eviction */
-	unsigned nleases;		/* held leases (lease module) */
+	unsigned nleases;		/* leases held on it; lease.c's lock (read: lease_count) */
+	unsigned lease_breakers;	/* lease_break()s under way; lease.c's lock */
 	unsigned refs;			/* staging_list.lock; list + borrowers */
 	struct staged *next, *prev;	/* staging_list linkage */
 	struct flush_stats stats;
@@ -274,6 +275,8 @@ int flusher_commit(struct staged *st);
 void flusher_kick(void);
 /* True if @st has changes not yet committed (scans it). */
 bool flusher_is_dirty(struct staged *st);
+/* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
+int64_t flusher_dirty_bytes(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */
 int flusher_rescue(const char *dir);
 
@@ -284,20 +287,61 @@ struct lease;
 /*
  * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
  * starts (from the breaking thread, without locks of ours held); @signo, if not 0, is
- * sent to @pid at the same time. Returns NULL with errno on failure.
+ * sent to @pid at the same time. The caller holds an open of the file (so its staging
+ * cannot be dropped meanwhile) and owns the returned lease until lease_release().
+ * NULL with errno: EINVAL (bad pid or signo), EAGAIN (a break of @st is under way: try
+ * again after it), ESHUTDOWN (the daemon is stopping), ENOMEM.
  */
 struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
 			void *arg);
-/* The holder released (closed its lease fd or died). Wakes a waiting breaker. */
+/*
+ * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
+ * (also a lease already dropped by a revoke or a noticed death); safe from @notify itself.
+ */
 void lease_release(struct lease *l);
 /*
  * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
- * holders to release; then lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the
- * holders and 0. Called with st->commit_lock held.
+ * holders to release (a holder that dies releases: its pidfd is watched); then
+ * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Called with
+ * st->commit_lock held. On 0 new leases of @st are refused (EAGAIN) until the caller, once
+ * the pages are freed, calls lease_break_done(@st). Several breakers may wait at once.
  */
 int lease_break(struct staged *st, const char *why);
-/* Number of leases on @st (0 means its pages may be freed). */
+void lease_break_done(struct staged *st);
+/* Number of live leases on @st (0 means its pages may be freed); notices dead holders. */
 unsigned lease_count(struct staged *st);
+/*
+ * Daemon shutdown: break every lease (notify, signal), wait briefly (at most
+ * lease_break_time, capped at LEASE_SHUTDOWN_WAIT seconds) for releases, then revoke or
+ * just log the rest; later lease_add()s fail with ESHUTDOWN. Before ctl_exit().
+ */
+#define LEASE_SHUTDOWN_WAIT 2
+void lease_shutdown(void);
+
+/* One holder, for `rdmafsctl lease list`. */
+struct lease_info {
+	uint64_t ino;			/* backing inode number of the leased file */
+	pid_t pid;
+	int signo;
+	struct timespec since;		/* CLOCK_REALTIME when granted */
+	bool breaking;			/* notified of a break not yet over */
+};
+/*
+ * Holders of @st (NULL: of every file), at most @max into @out (may be NULL if @max is 0).
+ * Returns how many there are, which may exceed @max.
+ */
+size_t lease_list(struct staged *st, struct lease_info *out, size_t max);
+
+/* Counters since start-up, for `rdmafsctl stat`. */
+struct lease_stats {
+	uint64_t held;			/* leases held now */
+	uint64_t granted;		/* lease_add()s that succeeded */
+	uint64_t breaks;		/* lease_break()s that found leases to break */
+	uint64_t denies;		/* ... that timed out and failed with EBUSY */
+	uint64_t revokes;		/* leases revoked (SIGBUS) on timeout or shutdown */
+	uint64_t deaths;		/* leases dropped because the holder died (pidfd) */
+};
+void lease_stats(struct lease_stats *out);
 
 /* ---- ctl: the control socket (ctl.c) ---- */
 
