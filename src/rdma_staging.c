@@ -911,7 +911,7 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 		skip[nskip++] = victim;
 		ino = victim->ino;
 		if (pthread_mutex_trylock(&ino->lock) == 0) {
-			if (ino->st == victim && !ino->nopen && !victim->nleases &&
+			if (ino->st == victim && !ino->nopen && !lease_count(victim) &&
 			    !victim->pending_error && staging_try_seal(victim) &&
 			    !flusher_is_dirty(victim)) {
 				uint64_t bytes = victim->charged;
