@@ -36,6 +36,7 @@ struct writer_opts {
 	unsigned int depth;
 	double duration;
 	double wait;
+	double hold;
 	bool imm;
 	bool quiet;
 };
@@ -90,6 +91,9 @@ static void usage(FILE *f)
 		"  -b, --bind ADDR       local address to connect from\n"
 		"  -w, --wait SECS       retry the connection this long while the target is not\n"
 		"                        listening yet (default 10)\n"
+		"  -H, --hold SECS       after the check, keep the connection (and so the target's\n"
+		"                        registration) up to SECS seconds or until the target\n"
+		"                        disconnects (prints \"target disconnected\")\n"
 		"  -q, --quiet           only the result line\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -119,6 +123,7 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "hold", required_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -128,7 +133,7 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 
 	*o = (struct writer_opts){ .port = RT_DEFAULT_PORT, .seed = 1, .chunk = 1 << 20,
 				   .depth = 8, .wait = 10 };
-	while ((c = getopt_long(argc, argv, "f:s:o:c:d:it:p:b:w:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:s:o:c:d:it:p:b:w:H:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->file = optarg; break;
 		case 's':
@@ -154,7 +159,9 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 		case 'i': o->imm = true; break;
 		case 't':
 		case 'w':
-			if (parse_seconds(optarg, c == 't' ? &o->duration : &o->wait)) {
+		case 'H':
+			if (parse_seconds(optarg, c == 't' ? &o->duration :
+						  c == 'w' ? &o->wait : &o->hold)) {
 				rt_err("bad number of seconds '%s'", optarg);
 				return -1;
 			}
@@ -573,6 +580,31 @@ static int commit(struct link *l, const struct writer_opts *o, uint64_t len, str
 	return recv_msg(l, RT_COMMIT_REPLY, rep);
 }
 
+/* Waits up to @secs for the target to disconnect. Returns true if it did. */
+static bool hold_connection(struct link *l, double secs)
+{
+	double end = rt_now() + secs, left;
+	struct rdma_cm_event *ev;
+
+	while ((left = end - rt_now()) > 0) {
+		enum rdma_cm_event_type t;
+		int ret = rt_get_cm_event(l->ch, (int)(left * 1000) + 1, &ev);
+
+		if (ret == -ETIMEDOUT || ret == -EINTR)
+			continue;
+		if (ret)
+			return false;
+		t = ev->event;
+		rdma_ack_cm_event(ev);
+		if (t == RDMA_CM_EVENT_DISCONNECTED) {
+			printf("target disconnected\n");
+			fflush(stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void link_disconnect(struct link *l)
 {
 	struct rdma_cm_event *ev;
@@ -685,6 +717,8 @@ int main(int argc, char **argv)
 	       local_hash, ok);
 	fflush(stdout);
 	rc = ok ? 0 : 1;
+	if (o.hold > 0 && hold_connection(&l, o.hold))
+		goto out_link;
 
 out_disconnect:
 	link_disconnect(&l);
