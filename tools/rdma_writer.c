@@ -38,6 +38,7 @@ struct writer_opts {
 	double wait;
 	double hold;
 	bool imm;
+	bool vary;
 	bool quiet;
 };
 
@@ -87,6 +88,9 @@ static void usage(FILE *f)
 		"                        the target's count of named bytes is checked too\n"
 		"  -t, --duration SECS   benchmark: write the data over and over (whole passes)\n"
 		"                        for at least SECS seconds, then commit and check\n"
+		"  -V, --vary            with --size and --duration: each pass writes other data\n"
+		"                        (8 bytes in every 4 KiB carry the pass number), so the\n"
+		"                        region keeps changing; the check is against the last pass\n"
 		"  -p, --port PORT       rdma_cm port (default " RT_DEFAULT_PORT ")\n"
 		"  -b, --bind ADDR       local address to connect from\n"
 		"  -w, --wait SECS       retry the connection this long while the target is not\n"
@@ -120,6 +124,7 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 		{ "depth", required_argument, NULL, 'd' },
 		{ "imm", no_argument, NULL, 'i' },
 		{ "duration", required_argument, NULL, 't' },
+		{ "vary", no_argument, NULL, 'V' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "wait", required_argument, NULL, 'w' },
@@ -133,7 +138,7 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 
 	*o = (struct writer_opts){ .port = RT_DEFAULT_PORT, .seed = 1, .chunk = 1 << 20,
 				   .depth = 8, .wait = 10 };
-	while ((c = getopt_long(argc, argv, "f:s:o:c:d:it:p:b:w:H:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:s:o:c:d:it:Vp:b:w:H:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->file = optarg; break;
 		case 's':
@@ -157,6 +162,7 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 				o->depth = v;
 			break;
 		case 'i': o->imm = true; break;
+		case 'V': o->vary = true; break;
 		case 't':
 		case 'w':
 		case 'H':
@@ -184,6 +190,10 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 	}
 	if (o->chunk == 0 || o->chunk > (1u << 30) || o->depth == 0 || o->depth > 1024) {
 		rt_err("chunk must be 1 byte to 1 GiB, depth 1 to 1024");
+		return -1;
+	}
+	if (o->vary && o->file) {
+		rt_err("--vary needs generated data (--size), not --file");
 		return -1;
 	}
 	if (o->imm && (o->chunk % RT_IMM_UNIT || o->offset % RT_IMM_UNIT)) {
@@ -520,6 +530,18 @@ static int post_write(struct link *l, const struct source *s, const struct write
 	return -ret;
 }
 
+/*
+ * --vary: stamps the pass number into the first 8 bytes of every 4 KiB of [off, off+len),
+ * so that every chunk of the target's dirty map changes on every pass.
+ */
+static void stamp_pass(const struct source *s, uint64_t off, uint64_t len, uint64_t pass)
+{
+	uint64_t p;
+
+	for (p = (off + 4095) & ~4095ull; p + 8 <= off + len; p += 4096)
+		memcpy((char *)s->buf + p, &pass, 8);
+}
+
 /* Writes whole passes of the source until o->duration has passed. Returns bytes or -errno. */
 static int64_t write_passes(struct link *l, const struct source *s, const struct writer_opts *o,
 			    unsigned int *passes)
@@ -532,6 +554,19 @@ static int64_t write_passes(struct link *l, const struct source *s, const struct
 
 	*passes = 0;
 	do {
+		/*
+		 * A chunk's bytes are stamped just before it is posted; its write of the
+		 * previous pass must be done by then, which holds when a pass has more
+		 * chunks than may be in flight: else drain first.
+		 */
+		if (o->vary && *passes && s->len / o->chunk < o->depth) {
+			while (inflight) {
+				n = wait_wc(l, wc, 16);
+				if (n < 0)
+					return n;
+				inflight -= n;
+			}
+		}
 		for (off = 0; off < s->len; off += o->chunk) {
 			uint64_t len = s->len - off < o->chunk ? s->len - off : o->chunk;
 
@@ -541,6 +576,8 @@ static int64_t write_passes(struct link *l, const struct source *s, const struct
 					return n;
 				inflight -= n;
 			}
+			if (o->vary && *passes)
+				stamp_pass(s, off, len, *passes);
 			n = post_write(l, s, o, off, len);
 			if (n)
 				return n;
@@ -684,6 +721,8 @@ int main(int argc, char **argv)
 	t1 = rt_now();
 	if (written < 0)
 		goto out_disconnect;
+	if (o.vary)
+		local_hash = XXH3_64bits(s.buf, s.len); /* the last pass */
 	ret = commit(&l, &o, s.len, &rep);
 	t2 = rt_now();
 	if (ret)
