@@ -93,6 +93,21 @@ retry() {
 	done
 }
 
+# wait_cm_listen PORT [SECONDS]: until an rdma_cm id listens on PORT (a server that
+# listens late makes its clients' connection requests be rejected, and perftest's
+# clients do not always recover from that).
+wait_cm_listen() {
+	_n=$((${2:-30} * 10))
+	while [ $_n -gt 0 ]; do
+		rdma resource show cm_id src-port "$1" 2>/dev/null | grep -q 'state LISTEN' && return 0
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	echo "timed out waiting for an rdma_cm listener on port $1:"
+	rdma resource show cm_id
+	return 1
+}
+
 rxe_up() {
 	modprobe -a rdma_rxe ib_uverbs rdma_ucm dummy || fail "modprobe rdma_rxe rdma_ucm failed"
 	ip link add "$RXE_NETDEV" type dummy || fail "cannot add dummy netdev"
@@ -136,7 +151,8 @@ ext4_up() {
 	modprobe -a loop ext4 2>/dev/null
 	_img=/tmp/ext4.$$.$(echo "$1" | tr / _).img
 	truncate -s "${2:-256M}" "$_img"
-	mkfs.ext4 -q -F "$_img" || fail "mkfs.ext4 failed"
+	# Lazy init: nothing to zero up front (the image lives in the guest's memory anyway).
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$_img" || fail "mkfs.ext4 failed"
 	mkdir -p "$1"
 	mount -o loop "$_img" "$1" || fail "cannot loop-mount the ext4 image on $1"
 	at_exit "umount -l '$1' 2>/dev/null; rm -f '$_img'"

@@ -8,7 +8,7 @@
 
 rxe_up
 S=/tmp/src M=/tmp/mnt
-ext4_up $S 192M
+ext4_up $S 128M
 rdmafs_up $S $M -o flush_interval=1,flush_on_close=no,log_level=debug
 CTL=$RDMAFS_BUILD/tools/rdmafsctl
 

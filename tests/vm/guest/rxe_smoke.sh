@@ -18,6 +18,9 @@ bw_run() {
 	shift
 	bg "/tmp/bw_server_$_name.log" ib_write_bw -d "$RXE_DEV" -x "$RXE_GID_INDEX" -F "$@"
 	_srv=$BG_PID
+	case " $* " in
+	*" -R "*) wait_cm_listen 18515 60 || fail "ib_write_bw $_name: the server does not listen" ;;
+	esac
 	retry 30 timeout 90 ib_write_bw -d "$RXE_DEV" -x "$RXE_GID_INDEX" -F "$@" "$RXE_ADDR" \
 		>"/tmp/bw_client_$_name.log" 2>&1 ||
 		{ cat "/tmp/bw_client_$_name.log" "/tmp/bw_server_$_name.log"; fail "ib_write_bw $_name failed"; }
