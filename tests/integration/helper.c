@@ -125,6 +125,7 @@ int main(int argc, char **argv)
 				return result(-1, "pwrite");
 			done += n;
 		}
+		free(buf);
 		return result(close(fd), "close");
 	}
 	if (!strcmp(cmd, "mmapwrite") && argc == 6)
