@@ -791,14 +791,12 @@ bool staging_try_seal(struct staged *st)
 	return false;
 }
 
-int staging_unseal(struct staged *st)
+static int unseal_locked(struct staged *st)
 {
 	uint64_t size = 0;
 	loff_t in = 0, out = 0;
 	int fd, r;
 
-	if (!st->sealed)
-		return 0;
 	if (st->mode == STAGING_THP) {	/* never really sealed: see thp_try_freeze() */
 		st->sealed = false;
 		return 0;
@@ -842,6 +840,20 @@ int staging_unseal(struct staged *st)
 	st->sealed = false;
 	r = map_ro(st, size);
 	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int staging_unseal(struct staged *st)
+{
+	int r;
+
+	if (!st->sealed)
+		return 0;
+	/* Commits (periodic pass, ctl flush, shutdown) read st->map holding only commit_lock:
+	 * replacing the memfd and the map under them faulted in their snapshot copy. */
+	pthread_mutex_lock(&st->commit_lock);
+	r = unseal_locked(st);
+	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
 
