@@ -314,8 +314,14 @@ static int map_ro(struct staged *st, uint64_t size)
 	}
 	if (!size)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* thp files are never sealed, and thp_try_freeze()'s write lease is refused while
+	 * any read-only open exists: map through the memfd itself. */
+	if (st->mode == STAGING_THP) {
+		fd = dup(st->memfd);
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -errno;
 	size = ALIGN_UP(size, page_size_of(st));
@@ -748,7 +754,8 @@ static void staging_detach(struct staged *st)
  * The nearest thing user space can learn: a write lease is granted only while no other
  * file is open for writing on the inode, and a writable shared mapping keeps its
  * (passthrough backing) file open for writing. So with no opens, a granted lease proves
- * that no writable mapping is left. It does not see a long-term pin that outlived its
+ * that no writable mapping is left (read-only mappings and opens make it fail too: such a
+ * file stays staged until they go). It does not see a long-term pin that outlived its
  * munmap (a memfd seal does): holders must take an rdmafs lease (see doc/staging.md).
  * "sealed" is then our own promise: no writer exists, and opens go through open_common.
  */
@@ -916,7 +923,7 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 		skip[nskip++] = victim;
 		ino = victim->ino;
 		if (pthread_mutex_trylock(&ino->lock) == 0) {
-			if (ino->st == victim && !ino->nopen && !victim->nleases &&
+			if (ino->st == victim && !ino->nopen && !lease_count(victim) &&
 			    !victim->pending_error && staging_try_seal(victim) &&
 			    !flusher_is_dirty(victim)) {
 				uint64_t bytes = victim->charged;

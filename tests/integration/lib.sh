@@ -5,6 +5,7 @@
 # Environment (set by meson test): RDMAFS_BUILD = meson build dir.
 
 set -euo pipefail
+[ -n "${TRACE:-}" ] && set -x
 
 : "${RDMAFS_BUILD:?RDMAFS_BUILD must point at the meson build directory}"
 RDMAFS=$RDMAFS_BUILD/src/rdmafs
