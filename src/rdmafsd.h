@@ -266,9 +266,11 @@ void lease_release(struct lease *l);
 /*
  * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
  * holders to release (a holder that dies releases: its pidfd is watched); then
- * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Called with
- * st->commit_lock held. On 0 new leases of @st are refused (EAGAIN) until the caller, once
- * the pages are freed, calls lease_break_done(@st). Several breakers may wait at once.
+ * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Called
+ * WITHOUT st->commit_lock: a dying holder's close sends FUSE FLUSH, which commits, and must
+ * not wait for the breaker (the holder would never finish dying). On 0 new leases of @st
+ * are refused (EAGAIN) until the caller, once the pages are freed (under commit_lock),
+ * calls lease_break_done(@st). Several breakers may wait at once.
  */
 int lease_break(struct staged *st, const char *why);
 void lease_break_done(struct staged *st);

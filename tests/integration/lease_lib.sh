@@ -54,3 +54,11 @@ make_file() {
 	cp "$T/ref" "$1"
 	sync "$1" 2>/dev/null || true
 }
+
+# lease_mount OPTS: mount $T/src on $T/mnt with -o OPTS, skip without passthrough. The
+# first request on the mount waits for FUSE_INIT, whose handler logs "passthrough enabled".
+lease_mount() {
+	mount_rdmafs "$T/src" "$T/mnt" -o "$1"
+	stat "$T/mnt" >/dev/null
+	require_passthrough "$T/mnt"
+}

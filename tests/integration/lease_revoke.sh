@@ -4,8 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lease_lib.sh"
 require_mount_env
-mount_rdmafs "$T/src" "$T/mnt" -o flush_interval=1,lease_break_time=1,lease_expire=revoke
-require_passthrough
+lease_mount flush_interval=1,lease_break_time=1,lease_expire=revoke
 M=$T/mnt
 
 make_file "$M/f" $((1 << 20))
