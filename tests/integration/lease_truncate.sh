@@ -30,7 +30,14 @@ cmp -s -n 4096 "$T/ref" "$M/f" || fail "bytes before the cut changed"
 grep -q "lease break ino=.* for truncate" "$DAEMON_LOG" || fail "break not logged"
 note "truncate waited ${ELAPSED}s for the holder"
 
+# open(O_TRUNC) reaches the daemon as a truncate: it breaks the lease too.
+start_holder "$M/f" --signo 10 --delay-ms 300
+timed sh -c ": >'$M/f'"
+[ "$RC" = 0 ] || fail "O_TRUNC open failed: $(cat "$T/timed.err")"
+between "$ELAPSED" 0.25 8 || fail "O_TRUNC open took ${ELAPSED}s: it did not wait for the holder"
+wait_holder || fail "holder exit $?: $(cat "$T/holder.out")"
+[ "$(stat -c %s "$M/f")" = 0 ] || fail "size $(stat -c %s "$M/f") after O_TRUNC"
+
 unmount_rdmafs "$T/mnt" || fail "daemon exit code $?"
-[ "$(stat -c %s "$T/src/f")" = 4096 ] || fail "backing size $(stat -c %s "$T/src/f")"
-cmp -s -n 4096 "$T/ref" "$T/src/f" || fail "backing bytes differ"
+[ "$(stat -c %s "$T/src/f")" = 0 ] || fail "backing size $(stat -c %s "$T/src/f")"
 check_daemon_log
