@@ -250,17 +250,21 @@ struct lease;
 
 /*
  * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
- * starts (from the breaking thread, without locks of ours held); @signo, if not 0, is
- * sent to @pid at the same time. The caller holds an open of the file (so its staging
- * cannot be dropped meanwhile) and owns the returned lease until lease_release().
- * NULL with errno: EINVAL (bad pid or signo), EAGAIN (a break of @st is under way: try
- * again after it), ESHUTDOWN (the daemon is stopping), ENOMEM.
+ * starts (from the breaking thread, without locks of ours held; once per break, however
+ * many breakers wait, and again for a later break after a denied one); @signo, if not 0,
+ * is sent to @pid right after it (through a pidfd: never to a recycled pid). The caller
+ * holds an open of the file (so its staging cannot be dropped meanwhile) and owns the
+ * returned lease until lease_release(). NULL with errno: EINVAL (bad pid or signo), ESRCH
+ * (@pid is gone), EAGAIN (a break of @st is under way: try again after it), ESHUTDOWN
+ * (the daemon is stopping), ENOMEM.
  */
 struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
 			void *arg);
 /*
  * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
- * (also a lease already dropped by a revoke or a noticed death); safe from @notify itself.
+ * (also a lease already dropped by a revoke or a noticed death). Safe from @notify itself;
+ * from another thread it waits for a @notify of @l in progress, so do not hold a lock
+ * that @notify takes.
  */
 void lease_release(struct lease *l);
 /*
