@@ -295,14 +295,14 @@ void lease_release(struct lease *l)
 		free_lease(l);
 }
 
-int lease_break(struct staged *st, const char *why)
+int lease_break_start(struct staged *st, const char *why)
 {
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)cfg->lease_break_time * 1000000000ull;
 	unsigned n;
 	int r = 0;
 
 	pthread_mutex_lock(&lt.lock);
-	st->lease_breakers++;	/* from here no new lease until lease_break_done() */
+	st->lease_breakers++;	/* no new lease until lease_break_done() */
 	reap_dead_locked(st);
 	n = st->nleases;
 	if (!n)
@@ -339,6 +339,15 @@ void lease_break_done(struct staged *st)
 	pthread_mutex_lock(&lt.lock);
 	end_break_locked(st);
 	pthread_mutex_unlock(&lt.lock);
+}
+
+int lease_break(struct staged *st, const char *why)
+{
+	int r = lease_break_start(st, why);
+
+	if (!r)
+		lease_break_done(st);
+	return r;
 }
 
 unsigned lease_count(struct staged *st)

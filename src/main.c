@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,46 +148,78 @@ static int build_config(struct cmdline *cl, struct conf *c)
 	return 0;
 }
 
+static void cmdline_free(struct cmdline *cl)
+{
+	for (size_t i = 0; i < cl->noverrides; i++)
+		free(cl->overrides[i]);
+	free(cl->overrides);
+	free(cl->source);
+	free(cl->mountpoint);
+	free(cl->conf_file);
+}
+
+static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct cmdline cl = { 0 };
+	int ret = run(argc, argv, &cl, &args);
+
+	cmdline_free(&cl);
+	fuse_opt_free_args(&args);
+	return ret;
+}
+
+static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args)
+{
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se = NULL;
 	static struct conf config;
-	char *source = NULL, opt[4200];
+	char *source = NULL, *mountpoint = NULL, opt[4200];
 	int ret = 1, r;
 
-	if (fuse_opt_parse(&args, &cl, opt_spec, opt_proc) < 0) {
-		if (!cl.bad)
+	if (fuse_opt_parse(args, cl, opt_spec, opt_proc) < 0) {
+		if (!cl->bad)
 			fprintf(stderr, "rdmafs: bad arguments; see %s --help\n", argv[0]);
 		return 1;
 	}
-	if (cl.help) {
+	if (cl->help) {
 		usage(argv[0]);
 		return 0;
 	}
-	if (cl.version) {
+	if (cl->version) {
 		printf("rdmafs %s (libfuse %s)\n", RDMAFS_VERSION, fuse_pkgversion());
 		return 0;
 	}
-	if (build_config(&cl, &config))
+	if (build_config(cl, &config))
 		return 1;
 	cfg = &config;
-	if (cl.check) {
+	if (cl->check) {
 		conf_dump(cfg, stdout);
 		return 0;
 	}
-	if (!cl.source || !cl.mountpoint) {
+	if (!cl->source || !cl->mountpoint) {
 		fprintf(stderr, "rdmafs: need SOURCE and MOUNTPOINT; see %s --help\n", argv[0]);
 		return 1;
 	}
-	source = realpath(cl.source, NULL);
+	source = realpath(cl->source, NULL);
 	if (!source) {
-		fprintf(stderr, "rdmafs: source %s: %s\n", cl.source, strerror(errno));
+		fprintf(stderr, "rdmafs: source %s: %s\n", cl->source, strerror(errno));
+		return 1;
+	}
+	/* Canonical before mounting: daemonizing changes the working directory, and the
+	 * control socket is named after this path. */
+	mountpoint = realpath(cl->mountpoint, NULL);
+	if (!mountpoint) {
+		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", cl->mountpoint, strerror(errno));
+		free(source);
 		return 1;
 	}
 	log_init(cfg->log_level, false);
+	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
+	 * must not mask it again (a umask 0 caller gets 0666, not 0644). */
+	umask(0);
 	r = inode_table_init(source);
 	if (r) {
 		fprintf(stderr, "rdmafs: source %s: %s\n", source, strerror(-r));
@@ -195,21 +228,21 @@ int main(int argc, char *argv[])
 	/* Permissions are the backing files': the kernel checks them for every user. */
 	snprintf(opt, sizeof(opt), "-odefault_permissions,fsname=%s,subtype=rdmafs%s", source,
 		 getuid() == 0 ? ",allow_other" : "");
-	if (fuse_opt_add_arg(&args, opt))
+	if (fuse_opt_add_arg(args, opt))
 		goto out;
-	se = fuse_session_new(&args, &rdmafs_ops, sizeof(rdmafs_ops), NULL);
+	se = fuse_session_new(args, &rdmafs_ops, sizeof(rdmafs_ops), NULL);
 	if (!se) {
 		fprintf(stderr, "rdmafs: bad mount options; see %s --help\n", argv[0]);
 		goto out_inodes;
 	}
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
-	if (fuse_session_mount(se, cl.mountpoint)) {
-		fprintf(stderr, "rdmafs: cannot mount on %s\n", cl.mountpoint);
+	if (fuse_session_mount(se, mountpoint)) {
+		fprintf(stderr, "rdmafs: cannot mount on %s\n", mountpoint);
 		goto out_signals;
 	}
-	fuse_daemonize(cl.foreground);
-	if (!cl.foreground)
+	fuse_daemonize(cl->foreground);
+	if (!cl->foreground)
 		log_init(cfg->log_level, true);
 	/* Threads start after fuse_daemonize() forked. */
 	r = staging_init();
@@ -219,17 +252,20 @@ int main(int argc, char *argv[])
 		log_err("start-up: %s", strerror(-r));
 		goto out_unmount;
 	}
-	r = ctl_init(cl.mountpoint, source);
+	r = ctl_init(mountpoint, source);
 	if (r)
 		log_warn("control socket: %s (rdmafsctl will not reach this mount)", strerror(-r));
 	log_notice("mounted %s on %s (staging=%s chunk_size=%u flush_interval=%us)", source,
-		   cl.mountpoint, conf_staging_name(cfg->staging), cfg->chunk_size,
+		   mountpoint, conf_staging_name(cfg->staging), cfg->chunk_size,
 		   cfg->flush_interval);
 	loop_cfg = fuse_loop_cfg_create();
 	if (!loop_cfg)
 		goto out_flusher;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
-	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
+	/* 0, -errno, or the signal that ended it: SIGTERM/SIGINT/SIGHUP are a clean stop
+	 * (everything is committed below), not a failure. */
+	r = fuse_session_loop_mt(se, loop_cfg);
+	ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
 	/* Holders unpin (or are revoked) before the final commit and before their lease
@@ -242,7 +278,7 @@ out_flusher:
 		log_err("shutdown: not every change reached %s (see above)", source);
 		ret = 1;
 	} else {
-		log_notice("unmounting %s: all changes committed", cl.mountpoint);
+		log_notice("unmounting %s: all changes committed", mountpoint);
 	}
 	staging_exit();
 out_unmount:
@@ -255,6 +291,6 @@ out_inodes:
 	inode_table_destroy();
 out:
 	free(source);
-	fuse_opt_free_args(&args);
+	free(mountpoint);
 	return ret;
 }

@@ -31,8 +31,19 @@ enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
+struct staging_rule {
+	char pattern[256];
+	enum staging_mode mode;
+};
+
+#define CONF_MAX_STAGING_RULES 32
+
 struct conf {
 	enum staging_mode staging;
+	/* staging_paths: first match wins, no match -> staging */
+	struct staging_rule staging_rules[CONF_MAX_STAGING_RULES];
+	unsigned nstaging_rules;
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
@@ -62,6 +73,11 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err, size
 /* True if @key is a config key (used to sort -o options from libfuse's). */
 bool conf_is_key(const char *key);
 const char *conf_staging_name(enum staging_mode m);
+/*
+ * The staging mode of the file at @relpath ("/dir/name", relative to the mount root):
+ * the first staging_paths rule that matches, else the mount's staging.
+ */
+enum staging_mode conf_staging_mode_for(const struct conf *c, const char *relpath);
 /* Parse "64K", "1G", "50%" (of physical memory when @allow_pct). */
 int conf_parse_size(const char *s, bool allow_pct, uint64_t *out);
 void conf_dump(const struct conf *c, FILE *f);
@@ -152,6 +168,12 @@ struct staged {
 	void *map;			/* daemon's MAP_SHARED view of memfd */
 	uint64_t map_len;
 	uint64_t size;			/* staged size when last looked at */
+	/*
+	 * hugetlb only: the file's size. A hugetlb memfd's size is a multiple of the page
+	 * size, so the logical size is kept here and staging_size() returns it.
+	 */
+	uint64_t logical_size;
+	uint64_t charged;		/* bytes charged to the budget (page-rounded); slist.lock */
 	uint64_t committed_size;	/* backing file size after the last commit */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
@@ -176,8 +198,20 @@ void staging_exit(void);
 int staging_create(struct inode *ino, struct staged **out);
 /* Map/remap the daemon's view to the current memfd size; st->lock held. */
 int staging_sync_map(struct staged *st);
-/* Size of the staging file now (fstat of the memfd). */
+/* Logical size of the staged file now (fstat of the memfd; hugetlb: logical_size). */
 int staging_size(struct staged *st, uint64_t *size);
+/*
+ * Daemon-served I/O of a staged file that cannot be passed through (hugetlb): read up to
+ * @len bytes at @off (returns bytes, 0 at EOF, or -errno), write @len bytes at @off,
+ * growing the file (returns @len or -errno).
+ */
+ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
+ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
+/* True if opens of @st must be served by the daemon (passthrough refuses hugetlb). */
+static inline bool staging_no_passthrough(const struct staged *st)
+{
+	return st->mode == STAGING_HUGETLB;
+}
 /* Change the staged size (staging and backing); commit_lock taken inside. */
 int staging_truncate(struct staged *st, uint64_t size);
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
@@ -241,6 +275,8 @@ int flusher_commit(struct staged *st);
 void flusher_kick(void);
 /* True if @st has changes not yet committed (scans it). */
 bool flusher_is_dirty(struct staged *st);
+/* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
+int64_t flusher_dirty_bytes(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */
 int flusher_rescue(const char *dir);
 
@@ -270,14 +306,18 @@ void lease_release(struct lease *l);
 /*
  * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
  * holders to release (a holder that dies releases: its pidfd is watched); then
- * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Called
- * WITHOUT st->commit_lock: a dying holder's close sends FUSE FLUSH, which commits, and must
- * not wait for the breaker (the holder would never finish dying). On 0 new leases of @st
- * are refused (EAGAIN) until the caller, once the pages are freed (under commit_lock),
- * calls lease_break_done(@st). Several breakers may wait at once.
+ * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Call it
+ * WITHOUT st->commit_lock: a dying holder's close sends FUSE FLUSH, which commits, and
+ * must not wait for the breaker (the holder would never finish dying). Several breakers
+ * may wait at once; holders are notified once.
+ * lease_break_start() is for the operations that free pages: on 0 the break stays open,
+ * new leases of @st are refused (EAGAIN), until the caller has freed the pages (under
+ * commit_lock) and calls lease_break_done(@st). lease_break() is start + done, for a
+ * break on demand (rdmafsctl lease break).
  */
-int lease_break(struct staged *st, const char *why);
+int lease_break_start(struct staged *st, const char *why);
 void lease_break_done(struct staged *st);
+int lease_break(struct staged *st, const char *why);
 /* Number of live leases on @st (0 means its pages may be freed); notices dead holders. */
 unsigned lease_count(struct staged *st);
 /*
