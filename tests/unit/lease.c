@@ -565,6 +565,48 @@ static void test_release_inside_notify(void **state)
 	reap_child(&c, SIGKILL);
 }
 
+/* The holder's connection closes while notify() still runs in the breaker (ctl: EOF on
+ * another thread): lease_release() waits for notify() to return, then frees once. */
+struct slow {
+	struct lease *l;
+	int in_notify_ms;
+	uint64_t notify_end, release_end;
+};
+
+static void slow_notify(void *arg)
+{
+	struct slow *w = arg;
+
+	usleep(w->in_notify_ms * 1000);
+	w->notify_end = now_ns();
+}
+
+static void *release_at_100ms(void *arg)
+{
+	struct slow *w = arg;
+
+	usleep(100 * 1000);
+	lease_release(w->l);
+	w->release_end = now_ns();
+	return NULL;
+}
+
+static void test_release_during_notify(void **state)
+{
+	struct child c = spawn_child();
+	struct slow w = { .in_notify_ms = 300 };
+	pthread_t t;
+
+	test_conf.lease_break_time = 5;
+	w.l = lease_add(&test_st, c.pid, 0, slow_notify, &w);
+	assert_int_equal(pthread_create(&t, NULL, release_at_100ms, &w), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
+	pthread_join(t, NULL);
+	assert_true(w.release_end >= w.notify_end);	/* @arg outlived notify() */
+	lease_break_done(&test_st);
+	reap_child(&c, SIGKILL);
+}
+
 /* Shutdown notifies every holder, waits briefly, then refuses new leases. */
 static void test_shutdown(void **state)
 {
@@ -616,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_several_breakers_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_breakers_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_inside_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_during_notify, setup, teardown),
 		/* Last: shutdown is for good. */
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 	};
