@@ -112,9 +112,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Lease first, then pin: no pin exists that a break would not know about. */
-	lfd = rdmafs_lease(fd, signo);
+	lfd = rdmafs_lease(fd, signo);	/* the lease fd, or -errno */
 	if (lfd < 0) {
-		fprintf(stderr, "lease_holder: rdmafs_lease: %s\n", strerror(errno));
+		fprintf(stderr, "lease_holder: rdmafs_lease: %s\n", strerror(-lfd));
 		return 1;
 	}
 	r = io_uring_queue_init(4, &ring, 0);
@@ -150,8 +150,12 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	if (delay_ms)
-		usleep(delay_ms * 1000);
+	/* The whole delay, even if the notice signal interrupts it (it may come after the fd
+	 * turned readable). */
+	struct timespec left = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+
+	while (nanosleep(&left, &left) < 0 && errno == EINTR)
+		;
 	io_uring_unregister_buffers(&ring);
 	io_uring_queue_exit(&ring);
 	munmap(map, sb.st_size);
