@@ -400,8 +400,10 @@ static void flush_pass(bool all)
 		struct inode *ino = st->ino;
 		bool sealed;
 
-		if (st->sealed && !st->pending_error && !all)
-			goto idle;	/* nobody can have written it: no scan */
+		/* Sealed: nobody can have written it, no scan. A leased file is never
+		 * sealed (its holder's DMA sets no dirty bit): it is scanned every pass. */
+		if (st->sealed && !st->pending_error && !all && !lease_count(st))
+			goto idle;
 		if (!all && !retry_due(st))
 			continue;
 		flusher_commit(st);
