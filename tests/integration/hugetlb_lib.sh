@@ -11,10 +11,16 @@ _hp_restore() {
 }
 trap _hp_restore EXIT
 
-reserve_hugepages() {
+# try_reserve_hugepages N: returns 1 and sets HP_WHY if it cannot (no subshell: HP_OLD).
+try_reserve_hugepages() {
 	local n=$1
-	[ -w $HP_KNOB ] && [ -r $HP_FREE ] || skip "no 2 MiB hugetlb pool control"
-	HP_OLD=$(cat $HP_KNOB)
-	echo $((HP_OLD + n)) >$HP_KNOB 2>/dev/null || skip "cannot raise nr_hugepages"
-	[ "$(cat $HP_FREE)" -ge "$n" ] || skip "only $(cat $HP_FREE) of $n huge pages could be reserved"
+	[ -w $HP_KNOB ] && [ -r $HP_FREE ] || { HP_WHY="no 2 MiB hugetlb pool control"; return 1; }
+	[ -n "$HP_OLD" ] || HP_OLD=$(cat $HP_KNOB)
+	echo $((HP_OLD + n)) >$HP_KNOB 2>/dev/null || { HP_WHY="cannot raise nr_hugepages"; return 1; }
+	[ "$(cat $HP_FREE)" -ge "$n" ] ||
+		{ HP_WHY="only $(cat $HP_FREE) of $n huge pages could be reserved"; return 1; }
+}
+
+reserve_hugepages() {
+	try_reserve_hugepages "$1" || skip "$HP_WHY"
 }
