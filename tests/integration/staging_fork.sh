@@ -13,6 +13,7 @@ check_mode() {
 	out=$("$FORKPIN" "$file") || fail "$mode: $out"
 	note "$mode: $(tr '\n' ';' <<<"$out")"
 	grep -q "^coherent" <<<"$out" || fail "$mode: $out"
+	grep -q "DONTFORK on an aligned 2 MiB: ok" <<<"$out" || fail "$mode: MADV_DONTFORK of whole pages: $out"
 }
 head -c 8M /dev/zero >"$S/f"
 for mode in shmem thp; do
