@@ -130,7 +130,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Staging memfds and backing files are on stacking depth 0 filesystems. */
 	if (cfg->passthrough != TRI_OFF && fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH))
 		conn->max_backing_stack_depth = 1;
-	fuse_ops_passthrough = fuse_get_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+	/* fuse_get_feature_flag() tells what the kernel offers, not what we asked for. */
+	fuse_ops_passthrough = cfg->passthrough != TRI_OFF &&
+			       (conn->want_ext & FUSE_CAP_PASSTHROUGH);
 	if (fuse_ops_passthrough)
 		log_info("FUSE passthrough enabled: mapped files live in shared memory and can be pinned");
 	else

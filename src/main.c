@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,9 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		return 1;
 	}
 	log_init(cfg->log_level, false);
+	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
+	 * must not mask it again (a umask 0 caller gets 0666, not 0644). */
+	umask(0);
 	r = inode_table_init(source);
 	if (r) {
 		fprintf(stderr, "rdmafs: source %s: %s\n", source, strerror(-r));
@@ -258,7 +262,10 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	if (!loop_cfg)
 		goto out_flusher;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
-	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
+	/* 0, -errno, or the signal that ended it: SIGTERM/SIGINT/SIGHUP are a clean stop
+	 * (everything is committed below), not a failure. */
+	r = fuse_session_loop_mt(se, loop_cfg);
+	ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
 	/* Holders unpin (or are revoked) before the final commit and before their lease

@@ -65,6 +65,19 @@ wait_for_line() {
 	return 1
 }
 
+# retry SECONDS CMD ARGS...: run CMD until it succeeds or SECONDS have passed; for a
+# client whose server may not listen yet (no fixed sleeps: the guest's speed varies
+# tenfold with the host's load).
+retry() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + $1))
+	shift
+	while ! "$@"; do
+		[ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1
+		echo "retry: \"$*\" failed, again in 0.5 s"
+		sleep 0.5
+	done
+}
+
 rxe_up() {
 	modprobe -a rdma_rxe ib_uverbs rdma_ucm dummy || fail "modprobe rdma_rxe rdma_ucm failed"
 	ip link add "$RXE_NETDEV" type dummy || fail "cannot add dummy netdev"

@@ -7,8 +7,7 @@ ibv_devinfo -d "$RXE_DEV" | grep -q PORT_ACTIVE || fail "$RXE_DEV port is not ac
 
 log "rping: rdma_cm connection and 10 verified round trips"
 bg /tmp/rping_server.log rping -s -a "$RXE_ADDR" -C 10
-sleep 0.5
-timeout 60 rping -c -a "$RXE_ADDR" -C 10 -v -S 64 >/tmp/rping_client.log 2>&1 ||
+retry 30 timeout 60 rping -c -a "$RXE_ADDR" -C 10 -v -S 64 >/tmp/rping_client.log 2>&1 ||
 	{ cat /tmp/rping_client.log /tmp/rping_server.log; fail "rping failed"; }
 grep -c 'ping data' /tmp/rping_client.log | grep -qx 10 ||
 	{ cat /tmp/rping_client.log; fail "rping did not verify 10 round trips"; }
@@ -19,8 +18,7 @@ bw_run() {
 	shift
 	bg "/tmp/bw_server_$_name.log" ib_write_bw -d "$RXE_DEV" -x "$RXE_GID_INDEX" -F "$@"
 	_srv=$BG_PID
-	sleep 1
-	timeout 90 ib_write_bw -d "$RXE_DEV" -x "$RXE_GID_INDEX" -F "$@" "$RXE_ADDR" \
+	retry 30 timeout 90 ib_write_bw -d "$RXE_DEV" -x "$RXE_GID_INDEX" -F "$@" "$RXE_ADDR" \
 		>"/tmp/bw_client_$_name.log" 2>&1 ||
 		{ cat "/tmp/bw_client_$_name.log" "/tmp/bw_server_$_name.log"; fail "ib_write_bw $_name failed"; }
 	wait "$_srv" || { cat "/tmp/bw_server_$_name.log"; fail "ib_write_bw server $_name failed"; }
