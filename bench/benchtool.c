@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#ifdef HAVE_XXH_DISPATCH
+#include <xxh_x86dispatch.h>
+#endif
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -134,7 +137,7 @@ static int cmd_membw(int argc, char **argv)
 {
 	struct stat sb;
 	int fd = open(argv[0], O_RDONLY);
-	double best_sum = 0, best_xxh = 0;
+	double best_sum = 0, best_xxh = 0, best_disp = 0;
 
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		die(argv[0]);
@@ -156,8 +159,17 @@ static int cmd_membw(int argc, char **argv)
 		t = now() - t;
 		if (len / t > best_xxh)
 			best_xxh = len / t;
+#ifdef HAVE_XXH_DISPATCH
+		t = now();
+		for (size_t off = 0; off < len; off += 65536)
+			sink += XXH3_64bits_dispatch(p + off, MIN(65536, len - off));
+		t = now() - t;
+		if (len / t > best_disp)
+			best_disp = len / t;
+#endif
 	}
-	printf("bytes=%zu sum_bps=%.0f xxh3_bps=%.0f\n", len, best_sum, best_xxh);
+	printf("bytes=%zu sum_bps=%.0f xxh3_bps=%.0f xxh3_dispatch_bps=%.0f\n", len, best_sum,
+	       best_xxh, best_disp);
 	return 0;
 }
 
