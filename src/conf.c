@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 
 #include <ctype.h>
+#include <fnmatch.h>
 #include <ini.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -130,7 +131,7 @@ const char *conf_staging_name(enum staging_mode m)
 	return staging_names[m];
 }
 
-enum key_type { K_SIZE, K_SIZE_PCT, K_POW2, K_UINT, K_BOOL, K_ENUM, K_PATH };
+enum key_type { K_SIZE, K_SIZE_PCT, K_POW2, K_UINT, K_BOOL, K_ENUM, K_PATH, K_RULES };
 
 struct key {
 	const char *name;
@@ -147,6 +148,8 @@ struct key {
 
 static const struct key keys[] = {
 	{ "staging", K_ENUM, OFF(staging), 0, 0, ENUM(staging_names), "shmem | thp | hugetlb" },
+	{ "staging_paths", K_RULES, OFF(staging_rules), 0, 0, NULL, 0,
+	  "PATTERN:MODE, ... with MODE shmem | thp | hugetlb" },
 	{ "staging_budget", K_SIZE_PCT, OFF(staging_budget), 0, 0, NULL, 0, "size or % of RAM" },
 	{ "chunk_size", K_POW2, OFF(chunk_size), 4, 64 << 10, NULL, 0, "power of two, 4K..64M" },
 	{ "flush_interval", K_UINT, OFF(flush_interval), 0, 86400, NULL, 0, "seconds, 0 = off" },
@@ -164,6 +167,78 @@ static const struct key keys[] = {
 	{ "hugetlb_page_size", K_SIZE, OFF(hugetlb_page_size), 0, 0, NULL, 0, "2M | 1G" },
 	{ "hugetlb_fallback", K_BOOL, OFF(hugetlb_fallback), 0, 0, NULL, 0, "yes | no" },
 };
+
+/*
+ * "PATTERN:MODE, PATTERN:MODE, ..." (an empty value clears the list); ';' separates too,
+ * for -o where ',' splits options. A pattern may not contain ',', ';' or ':'. Parsed into a copy so that a bad value changes nothing.
+ */
+static int parse_rules(const char *s, struct conf *c)
+{
+	struct staging_rule rules[CONF_MAX_STAGING_RULES];
+	unsigned n = 0;
+
+	while (*s) {
+		const char *end = s + strcspn(s, ",;"), *colon;
+		size_t plen;
+		int mode;
+		char name[16];
+
+		while (s < end && isspace((unsigned char)*s))
+			s++;
+		if (s == end) {		/* empty item: ",," or a trailing comma */
+			s = *end ? end + 1 : end;
+			continue;
+		}
+		colon = memchr(s, ':', end - s);
+		if (!colon || colon == s || n == ARRAY_SIZE(rules))
+			return -EINVAL;
+		plen = colon - s;
+		while (plen && isspace((unsigned char)s[plen - 1]))
+			plen--;
+		if (plen >= sizeof(rules[n].pattern))
+			return -EINVAL;
+		colon++;
+		while (colon < end && isspace((unsigned char)*colon))
+			colon++;
+		size_t mlen = end - colon;
+
+		while (mlen && isspace((unsigned char)colon[mlen - 1]))
+			mlen--;
+		if (!mlen || mlen >= sizeof(name))
+			return -EINVAL;
+		memcpy(name, colon, mlen);
+		name[mlen] = 0;
+		if (parse_enum(name, staging_names, ARRAY_SIZE(staging_names), &mode))
+			return -EINVAL;
+		memcpy(rules[n].pattern, s, plen);
+		rules[n].pattern[plen] = 0;
+		rules[n].mode = mode;
+		n++;
+		s = *end ? end + 1 : end;
+	}
+	memcpy(c->staging_rules, rules, n * sizeof(rules[0]));
+	c->nstaging_rules = n;
+	return 0;
+}
+
+/*
+ * A pattern with a '/' matches the whole path below the mount root ("/data/huge/x"; '*'
+ * crosses directories); a pattern without one matches the file name, in any directory.
+ */
+enum staging_mode conf_staging_mode_for(const struct conf *c, const char *relpath)
+{
+	const char *base = strrchr(relpath, '/');
+
+	base = base ? base + 1 : relpath;
+	for (unsigned i = 0; i < c->nstaging_rules; i++) {
+		const struct staging_rule *r = &c->staging_rules[i];
+		bool path = strchr(r->pattern, '/') != NULL;
+
+		if (fnmatch(r->pattern, path ? relpath : base, 0) == 0)
+			return r->mode;
+	}
+	return c->staging;
+}
 
 static const struct key *find_key(const char *name)
 {
@@ -189,6 +264,8 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 		snprintf(err, errlen, "unknown key '%s'", name);
 		return -ENOENT;
 	}
+	if (!value)
+		value = "";
 	while (isspace((unsigned char)*value))
 		value++;
 	switch (k->type) {
@@ -196,6 +273,9 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 	case K_SIZE_PCT:
 		r = conf_parse_size(value, k->type == K_SIZE_PCT, &sz);
 		if (!r && sz == 0)
+			r = -EINVAL;
+		/* Validate before storing: a rejected value must leave the config as it was. */
+		if (!r && !strcmp(name, "hugetlb_page_size") && sz != 2 << 20 && sz != 1 << 30)
 			r = -EINVAL;
 		if (!r)
 			*(uint64_t *)field = sz;
@@ -225,12 +305,10 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 		else
 			strcpy(field, value);
 		break;
+	case K_RULES:
+		r = parse_rules(value, c);
+		break;
 	}
-	if (r && k->type == K_SIZE && !strcmp(name, "hugetlb_page_size"))
-		r = -EINVAL;
-	if (!r && !strcmp(name, "hugetlb_page_size") &&
-	    c->hugetlb_page_size != 2 << 20 && c->hugetlb_page_size != 1 << 30)
-		r = -EINVAL;
 	if (r)
 		snprintf(err, errlen, "bad value '%s' for %s (expected %s)", value, name, k->help);
 	return r ? -EINVAL : 0;
@@ -238,9 +316,23 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 
 struct load_ctx {
 	struct conf *c;
-	char msg[512];		/* the first error; inih returns its line number */
+	FILE *f;
+	int line;		/* lines read so far: inih's line number of the current line */
+	char msg[512];		/* the first error the handler saw ... */
+	int msg_line;		/* ... and its line; inih returns the first failing line */
 	bool failed;
 };
+
+/* Count lines as inih reads them, so the handler knows where it is. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *lc = stream;
+	char *s = fgets(str, num, lc->f);
+
+	if (s)
+		lc->line++;
+	return s;
+}
 
 /* inih 55 does not pass line numbers: ini_parse_file() returns the first failing one. */
 static int on_ini_line(void *user, const char *section, const char *name, const char *value)
@@ -250,9 +342,10 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 	if (lc->failed)		/* keep the first error: inih goes on after one */
 		return 0;
 	lc->failed = true;
+	lc->msg_line = lc->line;
 	if (section[0])
 		snprintf(lc->msg, sizeof(lc->msg), "sections are not used ('[%s]')", section);
-	else if (!value || !value[0])
+	else if ((!value || !value[0]) && strcmp(name, "staging_paths"))
 		snprintf(lc->msg, sizeof(lc->msg), "'%s' has no value", name);
 	else if (conf_set(lc->c, name, value, lc->msg, sizeof(lc->msg)) == 0)
 		lc->failed = false;
@@ -273,13 +366,16 @@ int conf_load_file(struct conf *c, const char *file, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", file, strerror(-r));
 		return r;
 	}
-	r = ini_parse_file(f, on_ini_line, &lc);
+	lc.f = f;
+	r = ini_parse_stream(read_line, &lc, on_ini_line, &lc);
 	fclose(f);
 	if (r == 0)
 		return 0;
+	/* A syntax error on an earlier line than the handler's first error comes first. */
 	if (r > 0)
 		snprintf(err, errlen, "%s:%d: %s", file, r,
-			 lc.failed ? lc.msg : "syntax error (expected 'key = value')");
+			 lc.failed && lc.msg_line == r ? lc.msg
+						       : "syntax error (expected 'key = value')");
 	else
 		snprintf(err, errlen, "%s: cannot parse (out of memory)", file);
 	return -EINVAL;
@@ -311,6 +407,12 @@ void conf_dump(const struct conf *c, FILE *f)
 			break;
 		case K_PATH:
 			fprintf(f, "%s\n", field);
+			break;
+		case K_RULES:
+			for (unsigned j = 0; j < c->nstaging_rules; j++)
+				fprintf(f, "%s%s:%s", j ? ", " : "", c->staging_rules[j].pattern,
+					staging_names[c->staging_rules[j].mode]);
+			fprintf(f, "\n");
 			break;
 		}
 	}

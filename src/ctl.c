@@ -1,12 +1,1176 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* ctl.c - owns the control socket of a mount (placeholder until the control plane lands). */
+/*
+ * ctl.c - owns the control socket of a mount: RDMAFS_RUNDIR/<escaped mountpoint>.sock,
+ * its clients, their requests (flush, stat, map, evict, leases) and the lease connections.
+ *
+ * One epoll thread accepts, reads and decodes (lib/proto.c, pure); it never blocks. Valid
+ * requests go to a small worker pool, because commits, scans and lease breaks wait for I/O
+ * or for other processes. A connection is EPOLLONESHOT: one request at a time, re-armed
+ * when its reply is out. FUSE threads are never involved.
+ */
 #include "rdmafsd.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "rdmafs/proto.h"
+
+#define CTL_MAX_CLIENTS 256
+#define CTL_IDLE_TIMEOUT_S 60		/* a connection without a lease and silent this long */
+#define CTL_SEND_TIMEOUT_MS 5000	/* a client that does not take its reply is dropped */
+#define CTL_WORKERS 4
+#define CTL_QUEUE_MAX 256
+#define CTL_PROGRESS_NS 200000000ull
+
+struct conn {
+	int fd;				/* the accepted socket; owned */
+	struct ucred cred;		/* SO_PEERCRED at accept */
+	/* ctl.lock protects the fields below. */
+	unsigned refs;			/* list + epoll + a running job + a notifier */
+	bool busy;			/* a request is queued or running: epoll disarmed */
+	bool closed;			/* off the list; fd closes with the last ref */
+	uint64_t last_active;		/* monotonic ns */
+	struct lease *lease;		/* the lease this connection is, or NULL */
+	struct staged *lease_st;	/* a staging reference while the lease is held */
+	uint64_t lease_id;		/* notify() argument: ids are never reused */
+	int lease_signo;
+	bool lease_breaking;
+	char lease_path[RDMAFS_LEASE_PATH_MAX];
+	pthread_mutex_t send_lock;	/* one message at a time on fd (replies, notices) */
+	struct conn *next, *prev;
+};
+
+struct job {
+	struct conn *c;			/* a reference */
+	struct rdmafs_proto_req req;
+	int fd;				/* the client's file, or -1; owned */
+	struct job *next;
+};
+
+/* Tags of the epoll entries that are not connections. */
+static char tag_listen, tag_timer, tag_wake;
+
+static struct {
+	/* lock protects the connection list, conn fields above, the queue and stop. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* a job was queued, or stop */
+	struct conn *conns;
+	unsigned nconns;
+	struct job *qhead, *qtail;
+	unsigned qlen;
+	bool stop;
+	uint64_t next_lease_id;
+	int lfd, epfd, tfd, efd;
+	bool thread_started;
+	pthread_t thread;
+	unsigned nworkers;
+	pthread_t workers[CTL_WORKERS];
+	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	ino_t sock_ino;
+	char mountpoint[PATH_MAX];
+	size_t mnt_len;
+	dev_t mnt_dev;
+	uid_t owner;
+} ctl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+	  .lfd = -1, .epfd = -1, .tfd = -1, .efd = -1 };
+
+/* ---- connections ---- */
+
+static void conn_put(struct conn *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&ctl.lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&ctl.lock);
+	if (!last)
+		return;
+	close(c->fd);
+	pthread_mutex_destroy(&c->send_lock);
+	free(c);
+}
+
+/* Take @c off the list and out of epoll; release its lease. Idempotent. */
+static void conn_close(struct conn *c)
+{
+	struct lease *l;
+	struct staged *st;
+
+	pthread_mutex_lock(&ctl.lock);
+	if (c->closed) {
+		pthread_mutex_unlock(&ctl.lock);
+		return;
+	}
+	c->closed = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ctl.conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ctl.nconns--;
+	epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	l = c->lease;
+	st = c->lease_st;
+	c->lease = NULL;
+	c->lease_st = NULL;
+	pthread_mutex_unlock(&ctl.lock);
+	if (l) {
+		log_debug("ctl: lease ino=%" PRIu64 " of pid %d released", (uint64_t)st->ino->src_ino,
+			  (int)c->cred.pid);
+		lease_release(l);
+		staging_put(st);
+	}
+	conn_put(c);	/* the list's reference */
+}
+
+/* Re-arm @c for its next request; ctl.lock held. */
+static void conn_arm(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+
+	if (!c->closed)
+		epoll_ctl(ctl.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/*
+ * Send one message (and @sendfd if >= 0). Waits up to CTL_SEND_TIMEOUT_MS for room
+ * unless @best_effort. Returns 0 or -errno.
+ */
+static int conn_send(struct conn *c, const void *buf, size_t len, int sendfd, bool best_effort)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	uint64_t deadline = now_ns() + CTL_SEND_TIMEOUT_MS * 1000000ull;
+	int r = 0;
+
+	if (sendfd >= 0) {
+		struct cmsghdr *cm;
+
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &sendfd, sizeof(int));
+	}
+	pthread_mutex_lock(&c->send_lock);
+	for (;;) {
+		if (sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			break;
+		r = -errno;
+		if (r == -EINTR)
+			continue;
+		if (r != -EAGAIN || best_effort)
+			break;
+		uint64_t now = now_ns();
+
+		if (now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+		poll(&pfd, 1, (int)((deadline - now) / 1000000) + 1);
+		r = 0;
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	return r;
+}
+
+static int send_error(struct conn *c, uint16_t op, uint32_t seq, int err)
+{
+	struct rdmafs_reply rep;
+	size_t len = rdmafs_proto_encode_reply(&rep, op, seq, err, 0, 0);
+
+	return conn_send(c, &rep, len, -1, false);
+}
+
+/* ---- resolving a client's file descriptor to our objects ---- */
+
+struct target {
+	int acc;			/* O_RDONLY, O_WRONLY or O_RDWR of the client's open */
+	uint64_t size;			/* as the kernel caches it */
+	ino_t ino;
+	dev_t bdev;			/* backing device, 0 if the path is unknown */
+	int bfd;			/* O_PATH on the backing file, or -1; owned */
+	struct staged *st;		/* staging of the file with a reference, or NULL */
+	char rel[PATH_MAX];		/* mount-relative path, "" if unknown */
+};
+
+/* Copy a string that may not fit; the wire says paths may be cut. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+static bool peer_is_admin(const struct conn *c)
+{
+	return c->cred.uid == 0 || c->cred.uid == ctl.owner;
+}
+
+static void target_done(struct target *t)
+{
+	if (t->bfd >= 0)
+		close(t->bfd);
+	if (t->st)
+		staging_put(t->st);
+	t->bfd = -1;
+	t->st = NULL;
+}
+
+/*
+ * Check that @fd is a regular file open on this mount (not O_PATH) and find its backing
+ * file and staging. The kernel's cached attributes are used (AT_STATX_DONT_SYNC) so a
+ * file of another, hung FUSE server cannot block us; the path comes from the dentry.
+ */
+static int resolve_fd(int fd, struct target *t)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+	char proc[64], path[PATH_MAX];
+	struct statx stx;
+	struct stat bst;
+	struct staged **v;
+	size_t n, matches = 0;
+	ssize_t len;
+	int fl;
+
+	memset(t, 0, sizeof(*t));
+	t->bfd = -1;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO | STATX_SIZE,
+		  &stx) < 0)
+		return -errno;
+	if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != ctl.mnt_dev)
+		return -EXDEV;	/* not a file of this mount */
+	if (!S_ISREG(stx.stx_mode))
+		return S_ISDIR(stx.stx_mode) ? -EISDIR : -EINVAL;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (fl & O_PATH)
+		return -EBADF;	/* proves no access */
+	t->acc = fl & O_ACCMODE;
+	t->ino = stx.stx_ino;
+	t->size = stx.stx_size;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	len = readlink(proc, path, sizeof(path) - 1);
+	if (len > 0) {
+		path[len] = 0;
+		if ((size_t)len > ctl.mnt_len + 1 && !strncmp(path, ctl.mountpoint, ctl.mnt_len) &&
+		    path[ctl.mnt_len] == '/' &&
+		    !(len > 10 && !strcmp(path + len - 10, " (deleted)")))
+			snprintf(t->rel, sizeof(t->rel), "%s", path + ctl.mnt_len + 1);
+	}
+	if (t->rel[0]) {
+		/* Backing twin of the path; the inode number check catches a rename since. */
+		t->bfd = syscall(SYS_openat2, inode_root()->fd, t->rel, &how, sizeof(how));
+		if (t->bfd >= 0 && (fstat(t->bfd, &bst) < 0 || bst.st_ino != t->ino)) {
+			close(t->bfd);
+			t->bfd = -1;
+		}
+		if (t->bfd >= 0)
+			t->bdev = bst.st_dev;
+	}
+	v = staging_get_all(&n);
+	for (size_t i = 0; v && i < n; i++) {
+		struct inode *ino = v[i]->ino;
+
+		if (ino->src_ino != t->ino || (t->bdev && ino->src_dev != t->bdev))
+			continue;
+		if (!matches++) {
+			t->st = v[i];
+			staging_get(t->st);
+		}
+	}
+	staging_put_all(v, n);
+	if (matches > 1 && !t->bdev) {
+		/* Same inode number on two backing filesystems and no path to decide. */
+		target_done(t);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* ---- requests ---- */
+
+static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool scan)
+{
+	struct inode *ino = st->ino;
+	struct flush_stats fs;
+	uint64_t size;
+	int64_t changed = -1;
+
+	if (scan)
+		changed = flusher_dirty_bytes(st);
+	pthread_mutex_lock(&ino->lock);
+	w->opens += ino->nopen;
+	w->opens_w += ino->nopen_w;
+	pthread_mutex_unlock(&ino->lock);
+	w->leases += lease_count(st);
+	pthread_mutex_lock(&st->lock);
+	fs = st->stats;
+	size = st->size;
+	if (!w->pending_error)
+		w->pending_error = st->pending_error;
+	if (st->sealed)
+		w->flags |= RDMAFS_ST_SEALED;
+	w->staging_mode = st->mode;
+	w->page_size = st->page_size;
+	w->chunk_size = st->dm->chunk_size;
+	pthread_mutex_unlock(&st->lock);
+	staging_size(st, &size);
+	w->size += size;
+	w->staged_bytes += ALIGN_UP(size, st->page_size ? st->page_size : 4096);
+	if (changed >= 0)
+		w->changed_bytes += changed;
+	w->committed_bytes += fs.committed_bytes;
+	w->commit_ns += fs.commit_ns;
+	w->commits += fs.commits;
+	w->failures += fs.failures;
+	w->scanned_bytes += fs.scanned_bytes;
+	if (fs.last_commit.tv_sec > w->last_commit_sec ||
+	    (fs.last_commit.tv_sec == w->last_commit_sec &&
+	     (uint32_t)fs.last_commit.tv_nsec > w->last_commit_nsec)) {
+		w->last_commit_sec = fs.last_commit.tv_sec;
+		w->last_commit_nsec = fs.last_commit.tv_nsec;
+	}
+	if (fs.last_error && fs.last_error_time.tv_sec >= w->last_error_sec) {
+		w->last_error = fs.last_error;
+		w->last_error_sec = fs.last_error_time.tv_sec;
+	}
+	w->files++;
+	w->flags |= RDMAFS_ST_STAGED;
+}
+
+static void fill_stat_common(struct rdmafs_wire_stat *w, bool scanned)
+{
+	w->flags |= (fuse_ops_passthrough ? RDMAFS_ST_PASSTHROUGH : 0) |
+		    (scanned ? RDMAFS_ST_CHANGED_KNOWN : 0);
+	w->flush_interval = cfg->flush_interval;
+	w->budget = cfg->staging_budget;
+	if (!w->chunk_size)
+		w->chunk_size = cfg->chunk_size;
+	if (!w->files)
+		w->staging_mode = cfg->staging;
+}
+
+static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
+{
+	bool scan = !(j->req.flags & RDMAFS_STAT_NOSCAN);
+	struct target t;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	if (j->req.flags & RDMAFS_STAT_MOUNT) {	/* like df: anyone may look */
+		size_t n;
+		struct staged **v = staging_get_all(&n);
+
+		for (size_t i = 0; v && i < n; i++)
+			fill_stat_one(v[i], w, scan);
+		staging_put_all(v, n);
+		w->staged_bytes = staging_bytes_used();
+		fill_stat_common(w, scan);
+		return 0;
+	}
+	r = resolve_fd(j->fd, &t);
+	if (r)
+		return r;
+	w->src_ino = t.ino;
+	if (t.st) {
+		fill_stat_one(t.st, w, scan);
+		w->files = 1;
+	} else {
+		w->size = t.size;
+	}
+	fill_stat_common(w, scan || !t.st);
+	target_done(&t);
+	return 0;
+}
+
+static void send_progress(struct conn *c, uint32_t seq, const struct rdmafs_wire_count *wc)
+{
+	struct {
+		struct rdmafs_reply rep;
+		struct rdmafs_wire_count wc;
+	} m;
+	size_t len = rdmafs_proto_encode_reply(&m.rep, RDMAFS_OP_PROGRESS, seq, 0, 1, sizeof(*wc));
+
+	m.wc = *wc;
+	conn_send(c, &m, len, -1, true);	/* progress may be dropped, replies may not */
+}
+
+static int flush_one(struct staged *st, uint64_t *bytes)
+{
+	uint64_t before, after;
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	before = st->stats.committed_bytes;
+	pthread_mutex_unlock(&st->lock);
+	r = flusher_commit(st);
+	pthread_mutex_lock(&st->lock);
+	after = st->stats.committed_bytes;
+	pthread_mutex_unlock(&st->lock);
+	*bytes += after - before;
+	return r;
+}
+
+static int do_flush(struct conn *c, struct job *j, struct rdmafs_wire_count *wc)
+{
+	struct target t;
+	int r;
+
+	memset(wc, 0, sizeof(*wc));
+	if (j->req.flags & RDMAFS_FLUSH_ALL) {
+		uint64_t last = now_ns();
+		size_t n;
+		struct staged **v;
+
+		if (!peer_is_admin(c))
+			return -EPERM;
+		v = staging_get_all(&n);
+		if (!v)
+			return -ENOMEM;
+		wc->files_total = n;
+		for (size_t i = 0; i < n; i++) {
+			r = flush_one(v[i], &wc->bytes);
+			if (r) {
+				wc->files_failed++;
+				if (!wc->first_error)
+					wc->first_error = r;
+			}
+			wc->files_done++;
+			if (now_ns() - last > CTL_PROGRESS_NS && wc->files_done < n) {
+				send_progress(c, j->req.seq, wc);
+				last = now_ns();
+			}
+		}
+		staging_put_all(v, n);
+		return wc->first_error;
+	}
+	r = resolve_fd(j->fd, &t);
+	if (r)
+		return r;
+	if (t.acc == O_RDONLY && !peer_is_admin(c)) {
+		r = -EBADF;	/* like fsync's contract for writers: prove write access */
+		goto out;
+	}
+	wc->files_total = 1;
+	if (t.st) {
+		r = flush_one(t.st, &wc->bytes);
+	} else if (t.bfd >= 0) {
+		/* Not staged (e.g. over budget): its writes went to the backing file. */
+		char proc[64];
+		int fd;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t.bfd);
+		fd = open(proc, O_RDONLY | O_CLOEXEC);
+		r = fd < 0 || fsync(fd) < 0 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+	} else {
+		r = -ESTALE;
+	}
+	wc->files_done = 1;
+	if (r) {
+		wc->files_failed = 1;
+		wc->first_error = r;
+	}
+out:
+	target_done(&t);
+	return r;
+}
+
+/* Staging memfd reopened with the access the client's fd grants; *fd_out owned by caller. */
+static int do_map(struct conn *c, struct job *j, struct rdmafs_wire_map *wm, int *fd_out)
+{
+	bool want_write = j->req.arg & RDMAFS_MAP_WRITE;
+	char proc[64];
+	struct target t;
+	struct inode *ino;
+	uint64_t size = 0;
+	int r, fd;
+
+	memset(wm, 0, sizeof(*wm));
+	r = resolve_fd(j->fd, &t);
+	if (r)
+		return r;
+	if (t.acc == O_WRONLY || (want_write && t.acc != O_RDWR)) {
+		r = -EACCES;	/* a mapping reads; a writable one needs a read-write open */
+		goto out;
+	}
+	if (!t.st) {
+		r = -ENODATA;	/* not staged: nothing to hand over */
+		goto out;
+	}
+	ino = t.st->ino;
+	/* ino->lock: staging_unseal() may replace the memfd. */
+	pthread_mutex_lock(&ino->lock);
+	if (want_write && t.st->sealed) {
+		r = -EPERM;
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t.st->memfd);
+		fd = open(proc, (want_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		r = fd < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&ino->lock);
+	if (r)
+		goto out;
+	staging_size(t.st, &size);
+	wm->size = size;
+	wm->page_size = t.st->page_size ? t.st->page_size : 4096;
+	wm->prot = RDMAFS_MAP_READ | (want_write ? RDMAFS_MAP_WRITE : 0);
+	*fd_out = fd;
+	pthread_mutex_lock(&t.st->lock);
+	t.st->may_change = t.st->may_change || want_write;
+	pthread_mutex_unlock(&t.st->lock);
+	log_debug("ctl: map ino=%" PRIu64 " %s for pid %d", (uint64_t)t.ino,
+		  want_write ? "rw" : "ro", (int)c->cred.pid);
+out:
+	target_done(&t);
+	return r;
+}
+
+static int do_evict(struct conn *c, struct job *j, struct rdmafs_wire_count *wc)
+{
+	size_t n;
+	struct staged **v;
+
+	memset(wc, 0, sizeof(*wc));
+	if (!peer_is_admin(c))
+		return -EPERM;
+	v = staging_get_all(&n);
+	if (!v)
+		return -ENOMEM;
+	wc->files_total = n;
+	for (size_t i = 0; i < n; i++) {
+		struct staged *st = v[i];
+		struct inode *ino = st->ino;
+		uint64_t size = 0;
+		bool sealed;
+
+		/* Only what nobody opens, maps, pins or leases: the seal proves it. */
+		pthread_mutex_lock(&ino->lock);
+		sealed = ino->st == st && staging_try_seal(st);
+		pthread_mutex_unlock(&ino->lock);
+		staging_size(st, &size);
+		if (sealed && flusher_commit(st) == 0 && staging_release_if_idle(st)) {
+			wc->files_done++;
+			wc->bytes += ALIGN_UP(size, st->page_size ? st->page_size : 4096);
+		}
+	}
+	staging_put_all(v, n);
+	return 0;
+}
+
+static void lease_notify(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	struct rdmafs_reply rep;
+	struct conn *c;
+	size_t len;
+
+	pthread_mutex_lock(&ctl.lock);
+	for (c = ctl.conns; c && c->lease_id != id; c = c->next)
+		;
+	if (c) {
+		c->refs++;
+		c->lease_breaking = true;
+	}
+	pthread_mutex_unlock(&ctl.lock);
+	if (!c)
+		return;	/* already released */
+	len = rdmafs_proto_encode_reply(&rep, RDMAFS_OP_LEASE_BREAK_NOTICE, 0, 0, 0, 0);
+	conn_send(c, &rep, len, -1, true);
+	conn_put(c);
+}
+
+static int do_lease(struct conn *c, struct job *j)
+{
+	struct target t;
+	struct lease *l;
+	uint64_t id;
+	int r;
+
+	r = resolve_fd(j->fd, &t);
+	if (r)
+		return r;
+	if (!t.st) {
+		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
+		goto out;
+	}
+	pthread_mutex_lock(&ctl.lock);
+	if (c->lease_id) {
+		pthread_mutex_unlock(&ctl.lock);
+		r = -EBUSY;	/* one lease per connection */
+		goto out;
+	}
+	id = c->lease_id = ++ctl.next_lease_id;
+	c->lease_signo = j->req.arg;
+	copy_cut(c->lease_path, sizeof(c->lease_path), t.rel);
+	pthread_mutex_unlock(&ctl.lock);
+	l = lease_add(t.st, c->cred.pid, j->req.arg, lease_notify, (void *)(uintptr_t)id);
+	if (!l) {
+		r = errno ? -errno : -ENOMEM;
+		pthread_mutex_lock(&ctl.lock);
+		c->lease_id = 0;
+		pthread_mutex_unlock(&ctl.lock);
+		goto out;
+	}
+	pthread_mutex_lock(&ctl.lock);
+	c->lease = l;
+	c->lease_st = t.st;	/* the target's reference moves to the lease */
+	t.st = NULL;
+	pthread_mutex_unlock(&ctl.lock);
+	log_debug("ctl: lease ino=%" PRIu64 " for pid %d signo %d", (uint64_t)t.ino,
+		  (int)c->cred.pid, j->req.arg);
+out:
+	target_done(&t);
+	return r;
+}
+
+static int do_lease_list(struct conn *c, struct job *j, struct rdmafs_wire_lease *out,
+			 uint32_t *count, uint32_t *next)
+{
+	struct target t = { .bfd = -1 };
+	uint32_t idx = 0, first = (uint32_t)j->req.arg;
+	int r;
+
+	*count = *next = 0;
+	if (j->fd >= 0) {
+		r = resolve_fd(j->fd, &t);
+		if (r)
+			return r;
+		if (!t.st)
+			return 0;
+	} else if (!peer_is_admin(c)) {
+		return -EPERM;	/* other users' pids and paths */
+	}
+	pthread_mutex_lock(&ctl.lock);
+	for (struct conn *k = ctl.conns; k; k = k->next) {
+		if (!k->lease || (t.st && k->lease_st != t.st))
+			continue;
+		if (idx++ < first)
+			continue;
+		if (*count == RDMAFS_LEASE_PER_MSG) {
+			*next = idx - 1;
+			break;
+		}
+		struct rdmafs_wire_lease *w = &out[(*count)++];
+
+		memset(w, 0, sizeof(*w));
+		w->src_ino = k->lease_st->ino->src_ino;
+		w->pid = k->cred.pid;
+		w->signo = k->lease_signo;
+		w->state = k->lease_breaking;
+		copy_cut(w->path, sizeof(w->path), k->lease_path);
+	}
+	pthread_mutex_unlock(&ctl.lock);
+	target_done(&t);
+	return 0;
+}
+
+static int do_lease_break(struct conn *c, struct job *j)
+{
+	struct target t;
+	int r;
+
+	r = resolve_fd(j->fd, &t);
+	if (r)
+		return r;
+	if (!peer_is_admin(c))
+		r = -EPERM;
+	else if (t.st) {
+		pthread_mutex_lock(&t.st->commit_lock);
+		r = lease_break(t.st, "rdmafsctl lease break");
+		pthread_mutex_unlock(&t.st->commit_lock);
+	}
+	target_done(&t);
+	return r;
+}
+
+static void run_job(struct job *j)
+{
+	struct conn *c = j->c;
+	union {
+		struct rdmafs_reply rep;
+		char buf[RDMAFS_MSG_MAX];
+	} *m = calloc(1, sizeof(*m));
+	void *payload = m ? m->buf + sizeof(struct rdmafs_reply) : NULL;
+	uint32_t count = 0, next = 0;
+	int r, sr, sendfd = -1;
+	size_t len;
+
+	if (!m) {
+		sr = send_error(c, j->req.op, j->req.seq, -ENOMEM);
+		goto out;
+	}
+	switch (j->req.op) {
+	case RDMAFS_OP_FLUSH:
+		r = do_flush(c, j, payload);
+		count = 1;
+		break;
+	case RDMAFS_OP_STAT:
+		r = do_stat(c, j, payload);
+		count = !r;
+		break;
+	case RDMAFS_OP_MAP:
+		r = do_map(c, j, payload, &sendfd);
+		count = !r;
+		break;
+	case RDMAFS_OP_EVICT:
+		r = do_evict(c, j, payload);
+		count = 1;
+		break;
+	case RDMAFS_OP_LEASE:
+		r = do_lease(c, j);
+		break;
+	case RDMAFS_OP_LEASE_LIST:
+		r = do_lease_list(c, j, payload, &count, &next);
+		break;
+	case RDMAFS_OP_LEASE_BREAK:
+		r = do_lease_break(c, j);
+		break;
+	default:
+		r = -EOPNOTSUPP;	/* the decoder lets no other op through */
+		break;
+	}
+	if (r && j->req.op != RDMAFS_OP_FLUSH && j->req.op != RDMAFS_OP_EVICT)
+		count = 0;
+	len = rdmafs_proto_encode_reply(&m->rep, j->req.op, j->req.seq, r, count,
+					(size_t)rdmafs_proto_rec_size(j->req.op));
+	m->rep.next = next;
+	sr = conn_send(c, m, len, sendfd, false);
+	if (sr)
+		log_info("ctl: client pid %d: reply not sent (%s), dropping it", (int)c->cred.pid,
+			 strerror(-sr));
+out:
+	if (sendfd >= 0)
+		close(sendfd);
+	free(m);
+	pthread_mutex_lock(&ctl.lock);
+	c->busy = false;
+	c->last_active = now_ns();
+	conn_arm(c);
+	pthread_mutex_unlock(&ctl.lock);
+	if (sr)
+		conn_close(c);
+}
+
+static void *worker(void *arg)
+{
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&ctl.lock);
+		while (!ctl.stop && !ctl.qhead)
+			pthread_cond_wait(&ctl.cond, &ctl.lock);
+		j = ctl.qhead;
+		if (ctl.stop || !j) {
+			pthread_mutex_unlock(&ctl.lock);
+			break;
+		}
+		ctl.qhead = j->next;
+		if (!ctl.qhead)
+			ctl.qtail = NULL;
+		ctl.qlen--;
+		pthread_mutex_unlock(&ctl.lock);
+		run_job(j);
+		if (j->fd >= 0)
+			close(j->fd);
+		conn_put(j->c);
+		free(j);
+	}
+	return arg;
+}
+
+/* ---- the epoll thread ---- */
+
+static void on_accept(void)
+{
+	for (;;) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
+		socklen_t sl = sizeof(struct ucred);
+		struct conn *c;
+		int fd = accept4(ctl.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("ctl: accept: %s", strerror(errno));
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c || ctl.nconns >= CTL_MAX_CLIENTS ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
+			if (c && ctl.nconns >= CTL_MAX_CLIENTS)
+				log_notice("ctl: %u clients, refusing another", ctl.nconns);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->refs = 1;	/* the list's */
+		c->last_active = now_ns();
+		pthread_mutex_init(&c->send_lock, NULL);
+		pthread_mutex_lock(&ctl.lock);
+		c->next = ctl.conns;
+		if (ctl.conns)
+			ctl.conns->prev = c;
+		ctl.conns = c;
+		ctl.nconns++;
+		ev.data.ptr = c;
+		epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, fd, &ev);
+		pthread_mutex_unlock(&ctl.lock);
+	}
+}
+
+/* One readable connection: read one datagram, decode it, queue it or answer the error. */
+static void on_conn(struct conn *c)
+{
+	char buf[RDMAFS_MSG_MAX];
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
+			      .msg_controllen = sizeof(cbuf.b) };
+	struct rdmafs_proto_req req;
+	int fds[4], nfds = 0, r;
+	struct job *j;
+	ssize_t n;
+
+	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		pthread_mutex_lock(&ctl.lock);
+		conn_arm(c);
+		pthread_mutex_unlock(&ctl.lock);
+		return;
+	}
+	if (n <= 0) {	/* EOF: the client closed, or died; a lease ends here */
+		conn_close(c);
+		return;
+	}
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (nfds < (int)ARRAY_SIZE(fds))
+				fds[nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	r = rdmafs_proto_decode_req(buf, n, nfds, !!(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)),
+				    &req);
+	pthread_mutex_lock(&ctl.lock);
+	c->last_active = now_ns();
+	if (!r && c->lease)
+		r = -EBUSY;	/* a lease connection only waits for its break or close */
+	if (!r && ctl.qlen >= CTL_QUEUE_MAX)
+		r = -EAGAIN;
+	pthread_mutex_unlock(&ctl.lock);
+	j = r ? NULL : calloc(1, sizeof(*j));
+	if (!r && !j)
+		r = -ENOMEM;
+	if (r) {
+		log_debug("ctl: pid %d: bad request (op %u): %s", (int)c->cred.pid, req.op,
+			  strerror(-r));
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (send_error(c, req.op, req.seq, r)) {
+			conn_close(c);
+			return;
+		}
+		pthread_mutex_lock(&ctl.lock);
+		conn_arm(c);
+		pthread_mutex_unlock(&ctl.lock);
+		return;
+	}
+	j->req = req;
+	j->fd = nfds ? fds[0] : -1;
+	j->c = c;
+	pthread_mutex_lock(&ctl.lock);
+	c->refs++;
+	c->busy = true;
+	if (ctl.qtail)
+		ctl.qtail->next = j;
+	else
+		ctl.qhead = j;
+	ctl.qtail = j;
+	ctl.qlen++;
+	pthread_cond_signal(&ctl.cond);
+	pthread_mutex_unlock(&ctl.lock);
+}
+
+/* Drop connections silent for CTL_IDLE_TIMEOUT_S that hold no lease and wait for nothing. */
+static void sweep_idle(void)
+{
+	uint64_t limit = now_ns() - CTL_IDLE_TIMEOUT_S * 1000000000ull;
+	struct conn *victims[32];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&ctl.lock);
+	for (struct conn *c = ctl.conns; c && n < ARRAY_SIZE(victims); c = c->next) {
+		if (!c->busy && !c->lease && c->last_active < limit) {
+			c->refs++;
+			victims[n++] = c;
+		}
+	}
+	pthread_mutex_unlock(&ctl.lock);
+	for (unsigned i = 0; i < n; i++) {
+		log_debug("ctl: client pid %d idle, closing", (int)victims[i]->cred.pid);
+		conn_close(victims[i]);
+		conn_put(victims[i]);
+	}
+}
+
+static void *ctl_thread(void *arg)
+{
+	struct epoll_event evs[32];
+
+	for (;;) {
+		int n = epoll_wait(ctl.epfd, evs, ARRAY_SIZE(evs), -1);
+
+		if (n < 0 && errno != EINTR) {
+			log_err("ctl: epoll_wait: %s; control socket stops", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			uint64_t v;
+
+			if (p == &tag_listen) {
+				on_accept();
+			} else if (p == &tag_timer) {
+				if (read(ctl.tfd, &v, sizeof(v)) > 0)
+					sweep_idle();
+			} else if (p == &tag_wake) {
+				return arg;
+			} else {
+				on_conn(p);
+			}
+		}
+	}
+	return arg;
+}
+
+/* ---- set-up ---- */
+
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_octal(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = 0;
+}
+
+/*
+ * The device of our FUSE mount, from /proc/self/mountinfo: stat(2) of the mountpoint
+ * would be a FUSE request to ourselves before the session loop runs.
+ */
+static int mount_dev(const char *mnt, dev_t *dev)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned maj, min;
+		char mp[PATH_MAX], *dash, fstype[64];
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
+			continue;
+		dash = strstr(line, " - ");
+		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strncmp(fstype, "fuse", 4))
+			continue;
+		unescape_octal(mp);
+		if (strcmp(mp, mnt))
+			continue;
+		*dev = makedev(maj, min);	/* the last one is the mount on top */
+		found = 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static int listen_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[128];
+	struct stat sb;
+	int fd, r;
+
+	r = rdmafs_proto_sock_name(ctl.mountpoint, name, sizeof(name));
+	if (r)
+		return r;
+	r = snprintf(ctl.sock_path, sizeof(ctl.sock_path), "%s/%s.sock", RDMAFS_RUNDIR, name);
+	if (r < 0 || (size_t)r >= sizeof(ctl.sock_path))
+		return -ENAMETOOLONG;
+	if (mkdir(RDMAFS_RUNDIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, ctl.sock_path, strlen(ctl.sock_path) + 1);
+	/* A socket left by a daemon that died, or by a mount we are stacked on: ours now. */
+	unlink(ctl.sock_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(ctl.sock_path, 0666) < 0 ||	/* peers are checked per request */
+	    listen(fd, 64) < 0 || stat(ctl.sock_path, &sb) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	ctl.sock_ino = sb.st_ino;
+	ctl.lfd = fd;
+	return 0;
+}
+
+static int epoll_add(int fd, void *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	return epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
 
 int ctl_init(const char *mountpoint, const char *source)
 {
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	int r;
+
+	if (mountpoint[0] != '/' || strlen(mountpoint) >= sizeof(ctl.mountpoint))
+		return -EINVAL;
+	snprintf(ctl.mountpoint, sizeof(ctl.mountpoint), "%s", mountpoint);
+	ctl.mnt_len = strlen(ctl.mountpoint);
+	while (ctl.mnt_len > 1 && ctl.mountpoint[ctl.mnt_len - 1] == '/')
+		ctl.mountpoint[--ctl.mnt_len] = 0;
+	ctl.owner = getuid();
+	r = mount_dev(ctl.mountpoint, &ctl.mnt_dev);
+	if (r) {
+		log_err("ctl: %s not found in /proc/self/mountinfo", ctl.mountpoint);
+		return r;
+	}
+	r = listen_socket();
+	if (r) {
+		log_err("ctl: socket %s: %s", ctl.sock_path, strerror(-r));
+		return r;
+	}
+	ctl.epfd = epoll_create1(EPOLL_CLOEXEC);
+	ctl.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ctl.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ctl.epfd < 0 || ctl.tfd < 0 || ctl.efd < 0 ||
+	    timerfd_settime(ctl.tfd, 0, &its, NULL) < 0) {
+		r = -errno;
+		goto err;
+	}
+	r = epoll_add(ctl.lfd, &tag_listen);
+	if (!r)
+		r = epoll_add(ctl.tfd, &tag_timer);
+	if (!r)
+		r = epoll_add(ctl.efd, &tag_wake);
+	if (r)
+		goto err;
+	for (; ctl.nworkers < CTL_WORKERS; ctl.nworkers++) {
+		r = -pthread_create(&ctl.workers[ctl.nworkers], NULL, worker, NULL);
+		if (r)
+			goto err;
+	}
+	r = -pthread_create(&ctl.thread, NULL, ctl_thread, NULL);
+	if (r)
+		goto err;
+	ctl.thread_started = true;
+	log_info("ctl: control socket %s", ctl.sock_path);
 	return 0;
+err:
+	log_err("ctl: start-up: %s", strerror(-r));
+	ctl_exit();
+	return r;
 }
 
 void ctl_exit(void)
 {
+	struct stat sb;
+	uint64_t one = 1;
+
+	if (ctl.thread_started) {
+		if (write(ctl.efd, &one, sizeof(one)) < 0)
+			log_warn("ctl: wake: %s", strerror(errno));
+		pthread_join(ctl.thread, NULL);
+		ctl.thread_started = false;
+	}
+	pthread_mutex_lock(&ctl.lock);
+	ctl.stop = true;
+	pthread_cond_broadcast(&ctl.cond);
+	pthread_mutex_unlock(&ctl.lock);
+	for (unsigned i = 0; i < ctl.nworkers; i++)
+		pthread_join(ctl.workers[i], NULL);
+	ctl.nworkers = 0;
+	/* Jobs nobody ran, then every connection (leases are released). */
+	while (ctl.qhead) {
+		struct job *j = ctl.qhead;
+
+		ctl.qhead = j->next;
+		if (j->fd >= 0)
+			close(j->fd);
+		conn_put(j->c);
+		free(j);
+	}
+	ctl.qtail = NULL;
+	ctl.qlen = 0;
+	while (ctl.conns)
+		conn_close(ctl.conns);
+	if (ctl.lfd >= 0) {
+		/* Only our own socket: a newer daemon may have taken the name. */
+		if (stat(ctl.sock_path, &sb) == 0 && sb.st_ino == ctl.sock_ino)
+			unlink(ctl.sock_path);
+		close(ctl.lfd);
+	}
+	if (ctl.epfd >= 0)
+		close(ctl.epfd);
+	if (ctl.tfd >= 0)
+		close(ctl.tfd);
+	if (ctl.efd >= 0)
+		close(ctl.efd);
+	ctl.lfd = ctl.epfd = ctl.tfd = ctl.efd = -1;
 }

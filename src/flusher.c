@@ -345,6 +345,34 @@ bool flusher_is_dirty(struct staged *st)
 	return dirty;
 }
 
+int64_t flusher_dirty_bytes(struct staged *st)
+{
+	uint64_t size, cs = st->dm->chunk_size, *bits, changed = 0;
+	int64_t r;
+
+	pthread_mutex_lock(&st->commit_lock);
+	pthread_mutex_lock(&st->lock);
+	r = staging_sync_map(st);
+	if (!r)
+		r = dirty_resize(st->dm, st->size);
+	size = st->size;
+	bits = r ? NULL : calloc((size / cs + 1 + 63) / 64 + 1, sizeof(*bits));
+	if (!r && !bits)
+		r = -ENOMEM;
+	if (!r && size && dirty_scan(st->dm, st->map, size, bits)) {
+		for (uint64_t i = 0; i * cs < size; i++)
+			if (bits[i / 64] & (1ull << (i % 64)))
+				changed += MIN(cs, size - i * cs);
+	}
+	/* A shrink not yet applied to the backing file is a change too. */
+	if (!r && st->committed_size != UINT64_MAX && st->committed_size > size)
+		changed += st->committed_size - size;
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->commit_lock);
+	free(bits);
+	return r ? r : (int64_t)changed;
+}
+
 static bool retry_due(struct staged *st)
 {
 	struct timespec now;
@@ -372,8 +400,10 @@ static void flush_pass(bool all)
 		struct inode *ino = st->ino;
 		bool sealed;
 
-		if (st->sealed && !st->pending_error && !all)
-			goto idle;	/* nobody can have written it: no scan */
+		/* Sealed: nobody can have written it, no scan. A leased file is never
+		 * sealed (its holder's DMA sets no dirty bit): it is scanned every pass. */
+		if (st->sealed && !st->pending_error && !all && !lease_count(st))
+			goto idle;
 		if (!all && !retry_due(st))
 			continue;
 		flusher_commit(st);

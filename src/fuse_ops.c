@@ -70,8 +70,11 @@ static void fix_staged_attr(struct inode *ino, struct stat *attr)
 	if (!st)
 		return;
 	if (fstat(st->memfd, &ms) == 0) {
-		attr->st_size = ms.st_size;
-		attr->st_blocks = (ms.st_size + 511) / 512;
+		uint64_t size = ms.st_size;
+
+		staging_size(st, &size);	/* hugetlb: the logical size */
+		attr->st_size = size;
+		attr->st_blocks = (size + 511) / 512;
 		if (ms.st_mtim.tv_sec > attr->st_mtim.tv_sec ||
 		    (ms.st_mtim.tv_sec == attr->st_mtim.tv_sec &&
 		     ms.st_mtim.tv_nsec > attr->st_mtim.tv_nsec)) {
@@ -127,7 +130,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Staging memfds and backing files are on stacking depth 0 filesystems. */
 	if (cfg->passthrough != TRI_OFF && fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH))
 		conn->max_backing_stack_depth = 1;
-	fuse_ops_passthrough = fuse_get_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+	/* fuse_get_feature_flag() tells what the kernel offers, not what we asked for. */
+	fuse_ops_passthrough = cfg->passthrough != TRI_OFF &&
+			       (conn->want_ext & FUSE_CAP_PASSTHROUGH);
 	if (fuse_ops_passthrough)
 		log_info("FUSE passthrough enabled: mapped files live in shared memory and can be pinned");
 	else
@@ -227,6 +232,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 			tv[1] = attr->st_mtim;
 		if (utimensat(AT_FDCWD, path, tv, 0) < 0)
 			goto err;
+		/* getattr shows the newer of the staging and backing mtimes: set both, or an
+		 * explicit older time (touch -d, cp -p, tar) is hidden while staged. */
+		struct staged *st = staged_get(ino);
+
+		if (st) {
+			futimens(st->memfd, tv);
+			staging_put(st);
+		}
 	}
 	r = stat_inode(ino, &out);
 	if (r)
@@ -539,7 +552,11 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 			}
 		}
 	}
-	if (fuse_ops_passthrough) {
+	if (st && staging_no_passthrough(st)) {
+		/* hugetlb staging: passthrough refuses it (ELOOP). The daemon serves read
+		 * and write; direct I/O keeps the kernel's page cache out. */
+		fi->direct_io = 1;
+	} else if (fuse_ops_passthrough) {
 		if (st)
 			r = backing_open(req, ino, st->memfd, BK_STAGING);
 		else
@@ -683,6 +700,17 @@ static void op_read(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
 	struct handle *h = fh_of(fi);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
+	if (h->st && staging_no_passthrough(h->st)) {
+		char *mem = malloc(size ? size : 1);
+		ssize_t n = mem ? staging_pread(h->st, mem, size, off) : -ENOMEM;
+
+		if (n < 0)
+			fuse_reply_err(req, -n);
+		else
+			fuse_reply_buf(req, mem, n);
+		free(mem);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = h->st ? h->st->memfd : h->fd;
 	buf.buf[0].pos = off;
@@ -695,6 +723,23 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, o
 	struct handle *h = fh_of(fi);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
+
+	if (h->st && staging_no_passthrough(h->st)) {
+		/* Into memory first (the request may sit in a pipe), then into staging. */
+		size_t len = fuse_buf_size(in);
+		struct fuse_bufvec mem = FUSE_BUFVEC_INIT(len);
+
+		mem.buf[0].mem = malloc(len ? len : 1);
+		n = mem.buf[0].mem ? fuse_buf_copy(&mem, in, 0) : -ENOMEM;
+		if (n >= 0)
+			n = staging_pwrite(h->st, mem.buf[0].mem, n, off);
+		free(mem.buf[0].mem);
+		if (n < 0)
+			fuse_reply_err(req, -n);
+		else
+			fuse_reply_write(req, n);
+		return;
+	}
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = h->st ? h->st->memfd : h->fd;

@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se = NULL;
 	static struct conf config;
-	char *source = NULL, opt[4200];
+	char *source = NULL, *mountpoint = NULL, opt[4200];
 	int ret = 1, r;
 
 	if (fuse_opt_parse(args, cl, opt_spec, opt_proc) < 0) {
@@ -207,7 +208,18 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		fprintf(stderr, "rdmafs: source %s: %s\n", cl->source, strerror(errno));
 		return 1;
 	}
+	/* Canonical before mounting: daemonizing changes the working directory, and the
+	 * control socket is named after this path. */
+	mountpoint = realpath(cl->mountpoint, NULL);
+	if (!mountpoint) {
+		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", cl->mountpoint, strerror(errno));
+		free(source);
+		return 1;
+	}
 	log_init(cfg->log_level, false);
+	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
+	 * must not mask it again (a umask 0 caller gets 0666, not 0644). */
+	umask(0);
 	r = inode_table_init(source);
 	if (r) {
 		fprintf(stderr, "rdmafs: source %s: %s\n", source, strerror(-r));
@@ -225,8 +237,8 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	}
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
-	if (fuse_session_mount(se, cl->mountpoint)) {
-		fprintf(stderr, "rdmafs: cannot mount on %s\n", cl->mountpoint);
+	if (fuse_session_mount(se, mountpoint)) {
+		fprintf(stderr, "rdmafs: cannot mount on %s\n", mountpoint);
 		goto out_signals;
 	}
 	fuse_daemonize(cl->foreground);
@@ -240,19 +252,25 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		log_err("start-up: %s", strerror(-r));
 		goto out_unmount;
 	}
-	r = ctl_init(cl->mountpoint, source);
+	r = ctl_init(mountpoint, source);
 	if (r)
 		log_warn("control socket: %s (rdmafsctl will not reach this mount)", strerror(-r));
 	log_notice("mounted %s on %s (staging=%s chunk_size=%u flush_interval=%us)", source,
-		   cl->mountpoint, conf_staging_name(cfg->staging), cfg->chunk_size,
+		   mountpoint, conf_staging_name(cfg->staging), cfg->chunk_size,
 		   cfg->flush_interval);
 	loop_cfg = fuse_loop_cfg_create();
 	if (!loop_cfg)
 		goto out_flusher;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
-	ret = fuse_session_loop_mt(se, loop_cfg) ? 1 : 0;
+	/* 0, -errno, or the signal that ended it: SIGTERM/SIGINT/SIGHUP are a clean stop
+	 * (everything is committed below), not a failure. */
+	r = fuse_session_loop_mt(se, loop_cfg);
+	ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
+	/* Holders unpin (or are revoked) before the final commit and before their lease
+	 * fds close with the control socket. */
+	lease_shutdown();
 	ctl_exit();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();
@@ -260,7 +278,7 @@ out_flusher:
 		log_err("shutdown: not every change reached %s (see above)", source);
 		ret = 1;
 	} else {
-		log_notice("unmounting %s: all changes committed", cl->mountpoint);
+		log_notice("unmounting %s: all changes committed", mountpoint);
 	}
 	staging_exit();
 out_unmount:
@@ -273,5 +291,6 @@ out_inodes:
 	inode_table_destroy();
 out:
 	free(source);
+	free(mountpoint);
 	return ret;
 }

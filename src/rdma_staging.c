@@ -2,7 +2,9 @@
 /*
  * rdma_staging.c - owns staged files: the shared memory (memfd) that holds a file's bytes
  * while it is open for writing, its fill from the backing file, resize and hole punch
- * applied to staging and backing alike, sealing of files nobody can write, the memory budget.
+ * applied to staging and backing alike, sealing of files nobody can write, the memory budget
+ * and eviction. Three kinds of staging memory (one small backend each, below): a shmem
+ * memfd, a file on a private tmpfs mounted with huge=always (thp), a hugetlb memfd.
  */
 #include "rdmafsd.h"
 
@@ -10,9 +12,12 @@
 #include <inttypes.h>
 #include <liburing.h>
 #include <linux/falloc.h>
+#include <linux/memfd.h>
+#include <linux/mount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static struct {
@@ -27,13 +32,201 @@ static uint64_t page_size_of(struct staged *st)
 	return st->page_size ? st->page_size : 4096;
 }
 
+/* ---- backends: create, size and page size of each kind of staging memory ---- */
+
+/*
+ * thp: a tmpfs with huge=always, mounted with the new mount API and never attached to
+ * any path (fsmount gives a detached mount fd): staging files are O_TMPFILEs in it, so
+ * nothing is visible and nothing leaks when the daemon exits. FUSE passthrough accepts
+ * them (tmpfs stacks), and mappings of them get 2 MiB pages.
+ */
+static struct {
+	pthread_mutex_t lock;		/* protects mntfd creation */
+	int mntfd;			/* detached tmpfs mount, or -1 */
+} thp = { .lock = PTHREAD_MUTEX_INITIALIZER, .mntfd = -1 };
+
+static int thp_mount(void)
+{
+	int fsfd, mfd, r;
+
+	pthread_mutex_lock(&thp.lock);
+	if (thp.mntfd >= 0)
+		goto out;
+	fsfd = syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0) {
+		r = -errno;
+		log_err("staging=thp: fsopen(tmpfs): %s", strerror(-r));
+		goto out_r;
+	}
+	if (syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "huge", "always", 0) < 0 ||
+	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		r = -errno;
+		log_err("staging=thp: tmpfs huge=always: %s", strerror(-r));
+		close(fsfd);
+		goto out_r;
+	}
+	mfd = syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
+		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	r = -errno;
+	close(fsfd);
+	if (mfd < 0) {
+		log_err("staging=thp: fsmount: %s", strerror(-r));
+		goto out_r;
+	}
+	thp.mntfd = mfd;
+	log_info("staging=thp: private tmpfs with huge=always ready");
+out:
+	r = 0;
+out_r:
+	pthread_mutex_unlock(&thp.lock);
+	return r;
+}
+
+/* 1 GiB pages only where the kernel has a pool for them. */
+static int hugetlb_sysfs_read(uint64_t page_size, const char *what, uint64_t *out)
+{
+	char path[128];
+	unsigned long long v;
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/%s",
+		 page_size >> 10, what);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	r = fscanf(f, "%llu", &v) == 1 ? 0 : -EIO;
+	fclose(f);
+	*out = v;
+	return r;
+}
+
+/* Free, unreserved pages of the hugetlb pool of @page_size. */
+static int hugetlb_available(uint64_t page_size, uint64_t *pages)
+{
+	uint64_t free_p, resv;
+	int r = hugetlb_sysfs_read(page_size, "free_hugepages", &free_p);
+
+	if (!r)
+		r = hugetlb_sysfs_read(page_size, "resv_hugepages", &resv);
+	if (r)
+		return r;
+	*pages = free_p > resv ? free_p - resv : 0;
+	return 0;
+}
+
+static uint64_t mode_page_size(enum staging_mode mode)
+{
+	switch (mode) {
+	case STAGING_THP:
+		return 2 << 20;		/* PMD size: what huge=always allocates */
+	case STAGING_HUGETLB:
+		return cfg->hugetlb_page_size;
+	case STAGING_SHMEM:
+	default:
+		return sysconf(_SC_PAGESIZE);
+	}
+}
+
+/* Size of the staging file for a logical size: hugetlb files are whole pages. */
+static uint64_t phys_size(struct staged *st, uint64_t size)
+{
+	return st->mode == STAGING_HUGETLB ? ALIGN_UP(size, page_size_of(st)) : size;
+}
+
+/* A new, empty staging file of st->mode; returns the fd or -errno. */
+static int backend_create(struct staged *st)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd, r;
+
+	switch (st->mode) {
+	case STAGING_THP:
+		r = thp_mount();
+		if (r)
+			return r;
+		fd = openat(thp.mntfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		break;
+	case STAGING_HUGETLB:
+		flags |= MFD_HUGETLB | (__builtin_ctzll(page_size_of(st)) << MFD_HUGE_SHIFT);
+		fd = memfd_create("rdmafs-staging", flags);
+		break;
+	case STAGING_SHMEM:
+	default:
+		fd = memfd_create("rdmafs-staging", flags);
+		break;
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Set the size of staging file @fd from @old to @size (logical sizes). hugetlb: whole
+ * pages, and growth allocates the pages now (fallocate), so that a short pool fails here
+ * with -ENOSPC instead of a SIGBUS at a later fault.
+ */
+static int backend_resize(struct staged *st, int fd, uint64_t old, uint64_t size)
+{
+	uint64_t pold = phys_size(st, old), pnew = phys_size(st, size);
+	uint64_t zfrom = MIN(old, size), zto = MIN(pold, pnew);
+
+	/* hugetlb: bytes past the logical size within the last page read as zeros after
+	 * a resize (a punch of a partial huge page zeroes it). */
+	if (st->mode == STAGING_HUGETLB && zfrom < zto &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, zfrom, zto - zfrom) < 0)
+		return -errno;
+	if (pnew != pold && ftruncate(fd, pnew) < 0)
+		return -errno;
+	if (st->mode == STAGING_HUGETLB && pnew > pold &&
+	    fallocate(fd, 0, pold, pnew - pold) < 0) {
+		int r = -errno;
+
+		if (ftruncate(fd, pold) < 0)
+			log_warn("hugetlb staging: cannot undo a resize: %s", strerror(errno));
+		return r == -ENOMEM ? -ENOSPC : r;
+	}
+	return 0;
+}
+
+/*
+ * Staging of mode hugetlb needs @size bytes of the pool now: -ENOSPC if the pool is too
+ * small (logged once here, naming the pool).
+ */
+static int hugetlb_check_pool(struct staged *st, uint64_t size)
+{
+	uint64_t ps = page_size_of(st), need = phys_size(st, size) / ps, avail = 0;
+	int r = hugetlb_available(ps, &avail);
+
+	if (r == -ENOENT) {
+		log_err("staging=hugetlb: this kernel has no %" PRIu64 " kB huge pages", ps >> 10);
+		return -ENOSPC;
+	}
+	if (r)
+		return r;
+	if (need > avail) {
+		log_notice("staging=hugetlb ino=%" PRIu64 ": pool of %" PRIu64 " kB pages too "
+			   "small: need %" PRIu64 ", %" PRIu64 " free (raise "
+			   "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages)",
+			   (uint64_t)st->ino->src_ino, ps >> 10, need, avail, ps >> 10);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 int staging_init(void)
 {
+	if (cfg->staging == STAGING_THP)
+		return thp_mount();	/* fail at start-up, not at the first open */
 	return 0;
 }
 
 void staging_exit(void)
 {
+	pthread_mutex_lock(&thp.lock);
+	if (thp.mntfd >= 0)
+		close(thp.mntfd);	/* the tmpfs goes away with its last file */
+	thp.mntfd = -1;
+	pthread_mutex_unlock(&thp.lock);
 }
 
 uint64_t staging_bytes_used(void)
@@ -53,28 +246,57 @@ void staging_charge(int64_t delta)
 	pthread_mutex_unlock(&slist.lock);
 }
 
-/* Reserve @bytes against the budget; -ENOSPC if it does not fit. */
-static int budget_reserve(uint64_t bytes)
-{
-	int r = 0;
+static uint64_t evict_lru(uint64_t need, struct inode *self);
 
-	pthread_mutex_lock(&slist.lock);
-	if (slist.used + bytes > cfg->staging_budget)
-		r = -ENOSPC;
-	else
-		slist.used += bytes;
-	pthread_mutex_unlock(&slist.lock);
-	return r;
+/*
+ * Charge @st @bytes (its page-rounded size) instead of what it was charged so far. Growth
+ * that does not fit evicts idle staging of other files first (not @self: its lock is
+ * held), then fails with -ENOSPC; with @force (growth that already happened, e.g. a
+ * passthrough write past EOF) it is charged anyway.
+ */
+static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force)
+{
+	for (int tries = 0;; tries++) {
+		uint64_t need = 0;
+
+		pthread_mutex_lock(&slist.lock);
+		if (bytes > st->charged &&
+		    slist.used - st->charged + bytes > cfg->staging_budget && !force)
+			need = slist.used - st->charged + bytes - cfg->staging_budget;
+		else {
+			slist.used = slist.used - MIN(st->charged, slist.used) + bytes;
+			st->charged = bytes;
+		}
+		pthread_mutex_unlock(&slist.lock);
+		if (!need)
+			return 0;
+		if (tries || !evict_lru(need, self))
+			return -ENOSPC;
+	}
 }
 
 int staging_size(struct staged *st, uint64_t *size)
 {
 	struct stat sb;
 
+	if (st->mode == STAGING_HUGETLB) {
+		*size = __atomic_load_n(&st->logical_size, __ATOMIC_ACQUIRE);
+		return 0;
+	}
 	if (fstat(st->memfd, &sb) < 0)
 		return -errno;
 	*size = sb.st_size;
 	return 0;
+}
+
+/* Resize staging to @size (from @old); the caller holds commit_lock. */
+static int set_size(struct staged *st, uint64_t old, uint64_t size)
+{
+	int r = backend_resize(st, st->memfd, old, size);
+
+	if (!r && st->mode == STAGING_HUGETLB)
+		__atomic_store_n(&st->logical_size, size, __ATOMIC_RELEASE);
+	return r;
 }
 
 /* Open the memfd read-only: a mapping of it has no VM_MAYWRITE and so does not block
@@ -92,8 +314,14 @@ static int map_ro(struct staged *st, uint64_t size)
 	}
 	if (!size)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* thp files are never sealed, and thp_try_freeze()'s write lease is refused while
+	 * any read-only open exists: map through the memfd itself. */
+	if (st->mode == STAGING_THP) {
+		fd = dup(st->memfd);
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -errno;
 	size = ALIGN_UP(size, page_size_of(st));
@@ -113,6 +341,8 @@ int staging_sync_map(struct staged *st)
 
 	if (r)
 		return r;
+	if (size != st->size)	/* passthrough writes past EOF grew it: charge that */
+		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
 	st->size = size;
 	if (size <= st->map_len && st->map_len - size < page_size_of(st) && (size || !st->map))
 		return 0;
@@ -146,19 +376,18 @@ static int open_direct(struct inode *ino)
 	return fd;
 }
 
+/* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
 static int new_memfd(struct staged *st, uint64_t size)
 {
-	int fd = memfd_create("rdmafs-staging", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = backend_create(st), r;
 
 	if (fd < 0)
-		return -errno;
-	if (size && ftruncate(fd, size) < 0) {
-		int r = -errno;
-
+		return fd;
+	r = backend_resize(st, fd, 0, size);
+	if (r) {
 		close(fd);
 		return r;
 	}
-	(void)st;
 	return fd;
 }
 
@@ -175,7 +404,7 @@ static int fill(struct staged *st, uint64_t size)
 	unsigned depth = cfg->uring_depth, inflight = 0, nfree = depth;
 	struct req { uint64_t off, len; } *req;
 	unsigned *freelist;
-	uint64_t next = 0;
+	uint64_t next = 0, maplen = ALIGN_UP(size, page_size_of(st));
 	struct io_uring ring;
 	char *wmap;
 	int r;
@@ -190,7 +419,13 @@ static int fill(struct staged *st, uint64_t size)
 	}
 	for (unsigned i = 0; i < depth; i++)
 		freelist[i] = i;
-	wmap = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
+	/* Allocating all pages up front in one call is ~3x faster than faulting them in
+	 * one by one under the direct reads (measured: 1 GiB cold fill 0.8 -> 2.5 GB/s). */
+	if (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, 0, size) < 0 && errno != EOPNOTSUPP) {
+		r = -errno;
+		goto out_free;
+	}
+	wmap = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
 	if (wmap == MAP_FAILED) {
 		r = -errno;
 		goto out_free;
@@ -274,7 +509,7 @@ out_drain:
 out_ring:
 	io_uring_queue_exit(&ring);
 out_unmap:
-	munmap(wmap, size);
+	munmap(wmap, maplen);
 out_free:
 	free(req);
 	free(freelist);
@@ -355,9 +590,64 @@ void staging_put_all(struct staged **v, size_t n)
 	free(v);
 }
 
+/* The file's path below the mount root ("/dir/name") into @buf, or -errno. */
+static int relative_path(struct inode *ino, char *buf, size_t len)
+{
+	char proc[64], root[PATH_MAX];
+	ssize_t n, rn;
+
+	n = readlink(inode_proc_path(ino, proc), buf, len - 1);
+	rn = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	if (n < 0 || rn < 0)
+		return -errno;
+	buf[n] = 0;
+	root[rn] = 0;
+	if (rn == 1)	/* the source is "/" */
+		rn = 0;
+	if (strncmp(buf, root, rn) || buf[rn] != '/')
+		return -EXDEV;
+	memmove(buf, buf + rn, n - rn + 1);
+	return 0;
+}
+
+/* The mode staging_paths gives @ino (the mount's staging when no rule matches). */
+static enum staging_mode choose_mode(struct inode *ino)
+{
+	char path[PATH_MAX];
+
+	if (!cfg->nstaging_rules)
+		return cfg->staging;
+	if (relative_path(ino, path, sizeof(path))) {
+		log_warn("stage ino=%" PRIu64 ": path unknown, staging_paths not applied",
+			 (uint64_t)ino->src_ino);
+		return cfg->staging;
+	}
+	return conf_staging_mode_for(cfg, path);
+}
+
+static void set_mode(struct staged *st, enum staging_mode mode)
+{
+	st->mode = mode;
+	st->page_size = mode_page_size(mode);
+}
+
+/* hugetlb pool too small for @size: shmem if configured, else a clear error. */
+static int hugetlb_short(struct staged *st, uint64_t size)
+{
+	if (!cfg->hugetlb_fallback) {
+		log_err("stage ino=%" PRIu64 " (%" PRIu64 " bytes): hugetlb pool too small and "
+			"hugetlb_fallback=no: open refused", (uint64_t)st->ino->src_ino, size);
+		return -ENOMEM;
+	}
+	log_notice("stage ino=%" PRIu64 ": hugetlb pool too small, staging it in shmem "
+		   "(hugetlb_fallback=yes)", (uint64_t)st->ino->src_ino);
+	set_mode(st, STAGING_SHMEM);
+	return 0;
+}
+
 int staging_create(struct inode *ino, struct staged **out)
 {
-	uint64_t t0 = now_ns(), size, charge;
+	uint64_t t0 = now_ns(), size;
 	struct staged *st;
 	struct stat sb;
 	int r;
@@ -366,8 +656,8 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (!st)
 		return -ENOMEM;
 	st->memfd = st->bfd = st->dfd = -1;
-	st->mode = STAGING_SHMEM;
-	st->page_size = sysconf(_SC_PAGESIZE);
+	st->ino = ino;		/* for log lines; the reference is taken on success */
+	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
 	st->bfd = open_backing(ino, O_RDWR);
@@ -380,8 +670,14 @@ int staging_create(struct inode *ino, struct staged **out)
 		goto err_free;
 	}
 	size = sb.st_size;
-	charge = ALIGN_UP(size, page_size_of(st));
-	r = budget_reserve(charge);
+	if (st->mode == STAGING_HUGETLB) {
+		r = hugetlb_check_pool(st, size);
+		if (r == -ENOSPC)
+			r = hugetlb_short(st, size);
+		if (r)
+			goto err_free;
+	}
+	r = budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, false);
 	if (r)
 		goto err_free;
 	st->dfd = open_direct(ino);
@@ -394,9 +690,17 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (r)
 		goto err_uncharge;
 	r = new_memfd(st, size);
+	if (r == -ENOSPC && st->mode == STAGING_HUGETLB) {	/* the pool shrank meanwhile */
+		r = hugetlb_short(st, size);
+		if (!r) {
+			budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, true);
+			r = new_memfd(st, size);
+		}
+	}
 	if (r < 0)
 		goto err_uncharge;
 	st->memfd = r;
+	st->logical_size = size;
 	r = fill(st, size);
 	if (r) {
 		log_err("stage ino=%" PRIu64 ": fill of %" PRIu64 " bytes failed: %s",
@@ -408,20 +712,21 @@ int staging_create(struct inode *ino, struct staged **out)
 		goto err_uncharge;
 	st->size = st->committed_size = size;
 	st->last_use = now_ns();
-	st->ino = ino;
 	inode_ref(ino);
 	list_add(st);
 	*out = st;
 	uint64_t dt = now_ns() - t0;
 
-	log_debug("staged ino=%" PRIu64 " size=%" PRIu64 " in %.3f ms (%.0f MB/s, %s)",
-		  (uint64_t)ino->src_ino, size, dt / 1e6, dt ? size * 1e3 / dt : 0.0,
+	log_debug("staged ino=%" PRIu64 " size=%" PRIu64 " mode=%s page=%" PRIu64 "K in %.3f ms "
+		  "(%.0f MB/s, %s)", (uint64_t)ino->src_ino, size, conf_staging_name(st->mode),
+		  st->page_size >> 10, dt / 1e6, dt ? size * 1e3 / dt : 0.0,
 		  st->dfd >= 0 ? "direct" : "buffered");
 	return 0;
 
 err_uncharge:
-	staging_charge(-(int64_t)charge);
+	budget_set(st, 0, NULL, true);
 err_free:
+	st->ino = NULL;		/* no reference was taken */
 	staged_free(st);
 	return r;
 }
@@ -429,8 +734,6 @@ err_free:
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
-	uint64_t charge = ALIGN_UP(st->size, page_size_of(st));
-
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)
@@ -440,9 +743,35 @@ static void staging_detach(struct staged *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	slist.count--;
-	slist.used -= MIN(charge, slist.used);
+	slist.used -= MIN(st->charged, slist.used);
+	st->charged = 0;
 	pthread_mutex_unlock(&slist.lock);
 	staging_put(st);	/* the list's reference */
+}
+
+/*
+ * thp files cannot be sealed (tmpfs files carry F_SEAL_SEAL; only memfds take seals).
+ * The nearest thing user space can learn: a write lease is granted only while no other
+ * file is open for writing on the inode, and a writable shared mapping keeps its
+ * (passthrough backing) file open for writing. So with no opens, a granted lease proves
+ * that no writable mapping is left (read-only mappings and opens make it fail too: such a
+ * file stays staged until they go). It does not see a long-term pin that outlived its
+ * munmap (a memfd seal does): holders must take an rdmafs lease (see doc/staging.md).
+ * "sealed" is then our own promise: no writer exists, and opens go through open_common.
+ */
+static bool thp_try_freeze(struct staged *st)
+{
+	if (fcntl(st->memfd, F_SETLEASE, F_WRLCK) < 0) {
+		if (errno != EAGAIN && errno != EBUSY)
+			log_warn("freeze ino=%" PRIu64 ": write lease: %s",
+				 (uint64_t)st->ino->src_ino, strerror(errno));
+		return false;
+	}
+	fcntl(st->memfd, F_SETLEASE, F_UNLCK);
+	st->sealed = true;
+	log_debug("frozen ino=%" PRIu64 " (thp: no writable mapping left)",
+		  (uint64_t)st->ino->src_ino);
+	return true;
 }
 
 bool staging_try_seal(struct staged *st)
@@ -451,8 +780,12 @@ bool staging_try_seal(struct staged *st)
 
 	if (st->sealed)
 		return true;
-	if (st->ino->nopen || st->nleases)
+	/* A leased file stays writable (its pin holder may write through DMA at any time),
+	 * so the flusher keeps scanning it and it is never dropped. */
+	if (st->ino->nopen || lease_count(st))
 		return false;
+	if (st->mode == STAGING_THP)
+		return thp_try_freeze(st);
 	/* Fails with EBUSY while a writable shared mapping or a page pin remains. */
 	r = fcntl(st->memfd, F_ADD_SEALS, F_SEAL_WRITE);
 	if (r == 0) {
@@ -473,12 +806,32 @@ int staging_unseal(struct staged *st)
 
 	if (!st->sealed)
 		return 0;
+	if (st->mode == STAGING_THP) {	/* never really sealed: see thp_try_freeze() */
+		st->sealed = false;
+		return 0;
+	}
 	r = staging_size(st, &size);
 	if (r)
 		return r;
 	fd = new_memfd(st, size);
-	if (fd < 0)
-		return fd;
+	if (fd < 0) {
+		log_err("unseal ino=%" PRIu64 ": new %s staging: %s", (uint64_t)st->ino->src_ino,
+			conf_staging_name(st->mode), strerror(-fd));
+		return fd == -ENOSPC ? -ENOMEM : fd;
+	}
+	if (st->mode == STAGING_HUGETLB && size) {	/* hugetlbfs has no write(): copy by map */
+		uint64_t len = ALIGN_UP(size, page_size_of(st));
+		void *dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		if (dst == MAP_FAILED) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		memcpy(dst, st->map, size);
+		munmap(dst, len);
+		in = size;
+	}
 	while ((uint64_t)in < size) {
 		ssize_t n = copy_file_range(st->memfd, &in, fd, &out, size - in, 0);
 
@@ -505,13 +858,78 @@ bool staging_release_if_idle(struct staged *st)
 	bool dropped = false;
 
 	pthread_mutex_lock(&ino->lock);
-	if (ino->st == st && !ino->nopen && !st->nleases && st->sealed && !st->pending_error &&
+	if (ino->st == st && !ino->nopen && !lease_count(st) && st->sealed && !st->pending_error &&
 	    !flusher_is_dirty(st)) {
+		log_debug("dropped ino=%" PRIu64 " (idle and clean)", (uint64_t)ino->src_ino);
 		staging_detach(st);
 		dropped = true;
 	}
 	pthread_mutex_unlock(&ino->lock);
 	return dropped;
+}
+
+/*
+ * Free staging of other files than @self, least recently used first, until @need bytes
+ * are free; returns the bytes freed. Only clean files with no open, no lease and no
+ * writer (sealed, or sealable now) go: never a dirty, open or leased one. Inode locks of
+ * the victims are only tried (the caller may hold @self's), so a busy file is skipped.
+ */
+static uint64_t evict_lru(uint64_t need, struct inode *self)
+{
+	uint64_t freed = 0;
+	struct staged **skip = NULL;
+	size_t nskip = 0;
+
+	while (freed < need) {
+		struct staged *st, *victim = NULL, **v;
+		struct inode *ino;
+
+		pthread_mutex_lock(&slist.lock);
+		for (st = slist.head; st; st = st->next) {
+			bool skipped = false;
+
+			for (size_t i = 0; i < nskip; i++)
+				skipped |= skip[i] == st;
+			/* Unlocked peeks, checked again under ino->lock. */
+			if (skipped || st->ino == self || st->nleases || st->pending_error ||
+			    __atomic_load_n(&st->ino->nopen, __ATOMIC_RELAXED))
+				continue;
+			if (!victim || st->last_use < victim->last_use)
+				victim = st;
+		}
+		if (victim)
+			victim->refs++;
+		pthread_mutex_unlock(&slist.lock);
+		if (!victim)
+			break;
+		v = realloc(skip, (nskip + 1) * sizeof(*skip));
+		if (!v) {
+			staging_put(victim);
+			break;
+		}
+		skip = v;
+		skip[nskip++] = victim;
+		ino = victim->ino;
+		if (pthread_mutex_trylock(&ino->lock) == 0) {
+			if (ino->st == victim && !ino->nopen && !lease_count(victim) &&
+			    !victim->pending_error && staging_try_seal(victim) &&
+			    !flusher_is_dirty(victim)) {
+				uint64_t bytes = victim->charged;
+
+				log_info("evicted ino=%" PRIu64 " (%s, %" PRIu64 " bytes, idle %.1f s): "
+					 "staging_budget reached", (uint64_t)ino->src_ino,
+					 conf_staging_name(victim->mode), bytes,
+					 (now_ns() - victim->last_use) / 1e9);
+				staging_detach(victim);
+				freed += bytes;
+			}
+			pthread_mutex_unlock(&ino->lock);
+		}
+	}
+	for (size_t i = 0; i < nskip; i++)
+		staging_put(skip[i]);
+	free(skip);
+	return freed;
 }
 
 /* Committed fingerprints after [old, new) became zeros in staging and backing alike. */
@@ -547,6 +965,7 @@ static void zero_range_fps(struct staged *st, uint64_t start, uint64_t end, uint
 int staging_truncate(struct staged *st, uint64_t size)
 {
 	uint64_t old, cs = st->dm->chunk_size;
+	bool broke = false;
 	int r;
 
 	pthread_mutex_lock(&st->commit_lock);
@@ -554,16 +973,20 @@ int staging_truncate(struct staged *st, uint64_t size)
 	if (r)
 		goto out;
 	if (size < old) {
+		/* Shrinking frees pages a pin may hold: the holders unpin first. */
 		r = lease_break(st, "truncate");
 		if (r)
 			goto out;
+		broke = true;
 	} else if (size > old) {
-		r = budget_reserve(ALIGN_UP(size, page_size_of(st)) - ALIGN_UP(old, page_size_of(st)));
+		r = budget_set(st, ALIGN_UP(size, page_size_of(st)), st->ino, false);
 		if (r)
 			goto out;
 	}
-	if (ftruncate(st->memfd, size) < 0) {
-		r = -errno;
+	r = set_size(st, old, size);
+	if (r) {
+		if (size > old)
+			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
 		goto out;
 	}
 	if (ftruncate(st->bfd, size) < 0) {
@@ -574,8 +997,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		st->committed_size = UINT64_MAX;
 	}
 	if (size < old)
-		staging_charge(-(int64_t)(ALIGN_UP(old, page_size_of(st)) -
-					  ALIGN_UP(size, page_size_of(st))));
+		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
 	pthread_mutex_lock(&st->lock);
 	if (!r)
 		st->committed_size = size;
@@ -591,6 +1013,8 @@ int staging_truncate(struct staged *st, uint64_t size)
 	st->size = size;
 	pthread_mutex_unlock(&st->lock);
 out:
+	if (broke)
+		lease_break_done(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -598,6 +1022,7 @@ out:
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 {
 	uint64_t old, end = off + len;
+	bool broke = false;
 	int r;
 
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
@@ -607,13 +1032,25 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 	if (r)
 		goto out;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* Both free the staging pages of the range (shmem zeroes by punching). */
 		r = lease_break(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" : "zero range");
 		if (r)
 			goto out;
+		broke = true;
 		/* shmem has no ZERO_RANGE: punching gives the same zeros. */
 		if (fallocate(st->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
 			r = -errno;
 			goto out;
+		}
+		/* hugetlb: allocate the punched pages again, so that a mapping never faults
+		 * on an empty pool (SIGBUS) later. */
+		if (st->mode == STAGING_HUGETLB && off < (off_t)phys_size(st, old)) {
+			uint64_t a = ALIGN_DOWN((uint64_t)off, page_size_of(st));
+			uint64_t b = MIN(ALIGN_UP(end, page_size_of(st)), phys_size(st, old));
+
+			if (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, a, b - a) < 0)
+				log_warn("punch ino=%" PRIu64 ": hugetlb pages not allocated again: "
+					 "%s", (uint64_t)st->ino->src_ino, strerror(errno));
 		}
 		if (fallocate(st->bfd, mode, off, len) < 0 &&
 		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
@@ -629,11 +1066,14 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		pthread_mutex_unlock(&st->lock);
 	} else {
 		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > old) {
-			r = budget_reserve(ALIGN_UP(end, page_size_of(st)) - ALIGN_UP(old, page_size_of(st)));
+			r = budget_set(st, ALIGN_UP(end, page_size_of(st)), st->ino, false);
 			if (r)
 				goto out;
 		}
-		if (fallocate(st->memfd, mode, off, len) < 0) {
+		if (st->mode == STAGING_HUGETLB) {
+			/* Whole pages up to the new size are allocated when it grows (below);
+			 * the hugetlb pages of the rest are allocated already. */
+		} else if (fallocate(st->memfd, mode, off, len) < 0) {
 			r = -errno;
 			goto out;
 		}
@@ -645,8 +1085,14 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 	}
 grow:
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > old) {
-		if (ftruncate(st->memfd, end) < 0 && !r)
-			r = -errno;
+		int rs = set_size(st, old, end);
+
+		if (rs && !r)
+			r = rs;
+		if (rs) {
+			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
+			goto out;
+		}
 		if (ftruncate(st->bfd, end) < 0 && !r)
 			r = -errno;
 		pthread_mutex_lock(&st->lock);
@@ -657,6 +1103,66 @@ grow:
 		pthread_mutex_unlock(&st->lock);
 	}
 out:
+	if (broke)
+		lease_break_done(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
+}
+
+ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off)
+{
+	uint64_t size;
+	ssize_t n;
+	int r = staging_size(st, &size);
+
+	if (r)
+		return r;
+	if (off >= size)
+		return 0;
+	n = pread(st->memfd, buf, MIN((uint64_t)len, size - off), off);
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * hugetlbfs has no write(): copy through a mapping of the pages concerned (allocated
+ * already, so the mapping costs a page-table entry per huge page). Taking commit_lock
+ * keeps a concurrent shrinking truncate from freeing the pages under the copy.
+ */
+ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off)
+{
+	uint64_t ps = page_size_of(st), old, end = off + len, moff, mlen;
+	char *p;
+	int r;
+
+	if (!len)
+		return 0;
+	pthread_mutex_lock(&st->commit_lock);
+	r = staging_size(st, &old);
+	if (r)
+		goto out;
+	if (end > old) {
+		r = budget_set(st, ALIGN_UP(end, ps), NULL, false);
+		if (r)
+			goto out;
+		r = set_size(st, old, end);
+		if (r) {
+			budget_set(st, ALIGN_UP(old, ps), NULL, true);
+			goto out;
+		}
+	}
+	moff = ALIGN_DOWN(off, ps);
+	mlen = ALIGN_UP(end, ps) - moff;
+	p = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, moff);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	memcpy(p + (off - moff), buf, len);
+	munmap(p, mlen);
+out:
+	pthread_mutex_unlock(&st->commit_lock);
+	if (r)
+		log_debug("write ino=%" PRIu64 " off=%" PRIu64 " len=%zu: %s",
+			  (uint64_t)st->ino->src_ino, off, len, strerror(-r));
+	return r ? r : (ssize_t)len;
 }

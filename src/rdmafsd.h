@@ -31,8 +31,19 @@ enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
+struct staging_rule {
+	char pattern[256];
+	enum staging_mode mode;
+};
+
+#define CONF_MAX_STAGING_RULES 32
+
 struct conf {
 	enum staging_mode staging;
+	/* staging_paths: first match wins, no match -> staging */
+	struct staging_rule staging_rules[CONF_MAX_STAGING_RULES];
+	unsigned nstaging_rules;
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
@@ -62,6 +73,11 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err, size
 /* True if @key is a config key (used to sort -o options from libfuse's). */
 bool conf_is_key(const char *key);
 const char *conf_staging_name(enum staging_mode m);
+/*
+ * The staging mode of the file at @relpath ("/dir/name", relative to the mount root):
+ * the first staging_paths rule that matches, else the mount's staging.
+ */
+enum staging_mode conf_staging_mode_for(const struct conf *c, const char *relpath);
 /* Parse "64K", "1G", "50%" (of physical memory when @allow_pct). */
 int conf_parse_size(const char *s, bool allow_pct, uint64_t *out);
 void conf_dump(const struct conf *c, FILE *f);
@@ -152,6 +168,12 @@ struct staged {
 	void *map;			/* daemon's MAP_SHARED view of memfd */
 	uint64_t map_len;
 	uint64_t size;			/* staged size when last looked at */
+	/*
+	 * hugetlb only: the file's size. A hugetlb memfd's size is a multiple of the page
+	 * size, so the logical size is kept here and staging_size() returns it.
+	 */
+	uint64_t logical_size;
+	uint64_t charged;		/* bytes charged to the budget (page-rounded); slist.lock */
 	uint64_t committed_size;	/* backing file size after the last commit */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
@@ -160,7 +182,8 @@ struct staged {
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
 	unsigned backoff;		/* seconds */
 	uint64_t last_use;		/* monotonic ns, for LRU eviction */
-	unsigned nleases;		/* held leases (lease module) */
+	unsigned nleases;		/* leases held on it; lease.c's lock (read: lease_count) */
+	unsigned lease_breakers;	/* lease_break()s under way; lease.c's lock */
 	unsigned refs;			/* staging_list.lock; list + borrowers */
 	struct staged *next, *prev;	/* staging_list linkage */
 	struct flush_stats stats;
@@ -175,8 +198,20 @@ void staging_exit(void);
 int staging_create(struct inode *ino, struct staged **out);
 /* Map/remap the daemon's view to the current memfd size; st->lock held. */
 int staging_sync_map(struct staged *st);
-/* Size of the staging file now (fstat of the memfd). */
+/* Logical size of the staged file now (fstat of the memfd; hugetlb: logical_size). */
 int staging_size(struct staged *st, uint64_t *size);
+/*
+ * Daemon-served I/O of a staged file that cannot be passed through (hugetlb): read up to
+ * @len bytes at @off (returns bytes, 0 at EOF, or -errno), write @len bytes at @off,
+ * growing the file (returns @len or -errno).
+ */
+ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
+ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
+/* True if opens of @st must be served by the daemon (passthrough refuses hugetlb). */
+static inline bool staging_no_passthrough(const struct staged *st)
+{
+	return st->mode == STAGING_HUGETLB;
+}
 /* Change the staged size (staging and backing); commit_lock taken inside. */
 int staging_truncate(struct staged *st, uint64_t size);
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
@@ -240,6 +275,8 @@ int flusher_commit(struct staged *st);
 void flusher_kick(void);
 /* True if @st has changes not yet committed (scans it). */
 bool flusher_is_dirty(struct staged *st);
+/* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
+int64_t flusher_dirty_bytes(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */
 int flusher_rescue(const char *dir);
 
@@ -250,20 +287,61 @@ struct lease;
 /*
  * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
  * starts (from the breaking thread, without locks of ours held); @signo, if not 0, is
- * sent to @pid at the same time. Returns NULL with errno on failure.
+ * sent to @pid at the same time. The caller holds an open of the file (so its staging
+ * cannot be dropped meanwhile) and owns the returned lease until lease_release().
+ * NULL with errno: EINVAL (bad pid or signo), EAGAIN (a break of @st is under way: try
+ * again after it), ESHUTDOWN (the daemon is stopping), ENOMEM.
  */
 struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
 			void *arg);
-/* The holder released (closed its lease fd or died). Wakes a waiting breaker. */
+/*
+ * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
+ * (also a lease already dropped by a revoke or a noticed death); safe from @notify itself.
+ */
 void lease_release(struct lease *l);
 /*
  * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
- * holders to release; then lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the
- * holders and 0. Called with st->commit_lock held.
+ * holders to release (a holder that dies releases: its pidfd is watched); then
+ * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Called with
+ * st->commit_lock held. On 0 new leases of @st are refused (EAGAIN) until the caller, once
+ * the pages are freed, calls lease_break_done(@st). Several breakers may wait at once.
  */
 int lease_break(struct staged *st, const char *why);
-/* Number of leases on @st (0 means its pages may be freed). */
+void lease_break_done(struct staged *st);
+/* Number of live leases on @st (0 means its pages may be freed); notices dead holders. */
 unsigned lease_count(struct staged *st);
+/*
+ * Daemon shutdown: break every lease (notify, signal), wait briefly (at most
+ * lease_break_time, capped at LEASE_SHUTDOWN_WAIT seconds) for releases, then revoke or
+ * just log the rest; later lease_add()s fail with ESHUTDOWN. Before ctl_exit().
+ */
+#define LEASE_SHUTDOWN_WAIT 2
+void lease_shutdown(void);
+
+/* One holder, for `rdmafsctl lease list`. */
+struct lease_info {
+	uint64_t ino;			/* backing inode number of the leased file */
+	pid_t pid;
+	int signo;
+	struct timespec since;		/* CLOCK_REALTIME when granted */
+	bool breaking;			/* notified of a break not yet over */
+};
+/*
+ * Holders of @st (NULL: of every file), at most @max into @out (may be NULL if @max is 0).
+ * Returns how many there are, which may exceed @max.
+ */
+size_t lease_list(struct staged *st, struct lease_info *out, size_t max);
+
+/* Counters since start-up, for `rdmafsctl stat`. */
+struct lease_stats {
+	uint64_t held;			/* leases held now */
+	uint64_t granted;		/* lease_add()s that succeeded */
+	uint64_t breaks;		/* lease_break()s that found leases to break */
+	uint64_t denies;		/* ... that timed out and failed with EBUSY */
+	uint64_t revokes;		/* leases revoked (SIGBUS) on timeout or shutdown */
+	uint64_t deaths;		/* leases dropped because the holder died (pidfd) */
+};
+void lease_stats(struct lease_stats *out);
 
 /* ---- ctl: the control socket (ctl.c) ---- */
 

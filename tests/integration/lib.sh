@@ -5,11 +5,13 @@
 # Environment (set by meson test): RDMAFS_BUILD = meson build dir.
 
 set -euo pipefail
+[ -n "${TRACE:-}" ] && set -x
 
 : "${RDMAFS_BUILD:?RDMAFS_BUILD must point at the meson build directory}"
 RDMAFS=$RDMAFS_BUILD/src/rdmafs
 RDMAFSCTL=$RDMAFS_BUILD/tools/rdmafsctl
 PINWRITE=$RDMAFS_BUILD/tools/rdmafs-pinwrite
+HELPER=$RDMAFS_BUILD/tests/rdmafs-testhelper
 TEST_NAME=$(basename "$0" .sh)
 
 skip() { echo "SKIP $TEST_NAME: $*"; exit 77; }
@@ -60,6 +62,7 @@ mount_rdmafs() {
 	for i in $(seq 100); do
 		if grep -q "$mnt fuse.rdmafs" /proc/mounts 2>/dev/null ||
 			awk -v m="$(realpath "$mnt")" '$2 == m && $3 ~ /^fuse/ {f=1} END {exit !f}' /proc/mounts; then
+			stat "$mnt" >/dev/null	# waits for FUSE_INIT: its log lines are written
 			return 0
 		fi
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$DAEMON_LOG" >&2; fail "daemon exited before mounting"; }
@@ -100,5 +103,33 @@ loop_fs() {
 	_loops+=("$dir")
 }
 
+# xxh3 FILE: XXH3-64 of FILE in hex, as rdmafs-pinwrite prints it.
+xxh3() { xxhsum -q -H3 "$1" 2>/dev/null | sed 's/.* = //'; }
 xxh() { xxh64sum "$1" 2>/dev/null | cut -d' ' -f1 || sha256sum "$1" | cut -d' ' -f1; }
 same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; returns 1 if it never does.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
+# is_mounted DIR: DIR is a mount point in /proc/mounts.
+is_mounted() {
+	awk -v m="$(realpath -m "$1")" '$2 == m {f=1} END {exit !f}' /proc/mounts
+}
+
+# random_file FILE SIZE: SIZE random bytes (head -c syntax: 1M, 4K, ...).
+random_file() { head -c "$2" /dev/urandom >"$1"; }
+
+# term_rdmafs: SIGTERM the daemon and wait; returns its exit code.
+term_rdmafs() {
+	local rc=0
+	kill -TERM "$DAEMON_PID"
+	wait "$DAEMON_PID" || rc=$?
+	return $rc
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rdmafs/proto.h - the control socket's wire format, shared by the daemon (src/ctl.c) and
+ * librdmafs: one SOCK_SEQPACKET datagram per message, fixed-width fields in host byte order
+ * (the socket never leaves the machine), explicit reserved bytes that must be zero.
+ *
+ * Where the socket is: RDMAFS_RUNDIR/<name>.sock, <name> from rdmafs_proto_sock_name() of
+ * the mountpoint's canonical path (realpath). A file's mount is found from the fd's mnt_id.
+ *
+ * A request is struct rdmafs_req (48 bytes), with at most one file descriptor attached as
+ * SCM_RIGHTS: the client's open file on the mount, proving access to it. A reply is
+ * struct rdmafs_reply (32 bytes) followed by @count payload records of the op's type;
+ * MAP replies carry the staging memfd as SCM_RIGHTS. While a request runs the daemon may
+ * send RDMAFS_OP_PROGRESS messages first. A lease connection receives one
+ * RDMAFS_OP_LEASE_BREAK_NOTICE when its lease is being broken.
+ */
+#ifndef RDMAFS_PROTO_H
+#define RDMAFS_PROTO_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RDMAFS_PROTO_MAGIC 0x464d4452u	/* "RDMF" in memory on little endian */
+#define RDMAFS_PROTO_VERSION 1
+/* No message is larger: requests are exactly sizeof(struct rdmafs_req). */
+#define RDMAFS_MSG_MAX 16384
+#define RDMAFS_REPLY_FLAG 0x8000u	/* op of a reply = op of the request | this */
+
+enum rdmafs_op {
+	RDMAFS_OP_FLUSH = 1,		/* fd: commit the file; flags ALL: every file */
+	RDMAFS_OP_STAT = 2,		/* fd: one file; flags MOUNT: the mount */
+	RDMAFS_OP_MAP = 3,		/* fd; arg = PROT_* wanted; reply carries the memfd */
+	RDMAFS_OP_EVICT = 4,		/* drop staging nobody uses (commits it first) */
+	RDMAFS_OP_LEASE = 5,		/* fd; arg = signo; the connection becomes the lease */
+	RDMAFS_OP_LEASE_LIST = 6,	/* fd optional; arg = first index (paging) */
+	RDMAFS_OP_LEASE_BREAK = 7,	/* fd: break every lease on the file */
+	RDMAFS_OP_PROGRESS = 0x100,	/* daemon -> client, before a reply */
+	RDMAFS_OP_LEASE_BREAK_NOTICE = 0x101,	/* daemon -> lease holder */
+};
+
+/* Request flags. */
+#define RDMAFS_FLUSH_ALL 0x1u
+#define RDMAFS_STAT_MOUNT 0x1u
+#define RDMAFS_STAT_NOSCAN 0x2u		/* do not hash staging to count changed bytes */
+#define RDMAFS_MAP_WRITE 0x2u		/* arg bits of MAP (same values as PROT_*) */
+#define RDMAFS_MAP_READ 0x1u
+
+struct rdmafs_msg_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;
+	uint32_t len;			/* whole message in bytes, header included */
+	uint32_t seq;			/* chosen by the client, echoed in replies */
+};
+
+struct rdmafs_req {
+	struct rdmafs_msg_hdr hdr;
+	uint32_t flags;
+	int32_t arg;
+	uint8_t reserved[24];
+};
+
+struct rdmafs_reply {
+	struct rdmafs_msg_hdr hdr;
+	int32_t error;			/* 0 or a negative errno */
+	uint32_t count;			/* payload records that follow */
+	uint32_t next;			/* LEASE_LIST: index to ask for next, 0 = done */
+	uint8_t reserved[4];
+};
+
+/* Flags of struct rdmafs_wire_stat. */
+#define RDMAFS_ST_STAGED 0x1u		/* the file has staging memory */
+#define RDMAFS_ST_SEALED 0x2u		/* nobody can write it any more */
+#define RDMAFS_ST_PASSTHROUGH 0x4u	/* the kernel does the mount's I/O */
+#define RDMAFS_ST_CHANGED_KNOWN 0x8u	/* changed_bytes was measured (scan) */
+
+/* STAT payload: one record, a file or the whole mount (sums; files = staged files). */
+struct rdmafs_wire_stat {
+	uint64_t size;			/* staged size (file) / bytes staged (mount) */
+	uint64_t staged_bytes;		/* memory held by staging */
+	uint64_t changed_bytes;		/* not yet committed */
+	uint64_t committed_bytes;	/* written and fdatasynced, lifetime */
+	uint64_t commit_ns;		/* time in successful commits, lifetime */
+	uint64_t commits, failures;
+	uint64_t scanned_bytes;
+	int64_t last_commit_sec;	/* CLOCK_REALTIME, 0 = never */
+	int64_t last_error_sec;
+	uint32_t last_commit_nsec;
+	int32_t last_error;		/* negative errno of the last failed commit, 0 if none */
+	int32_t pending_error;		/* returned by the next flush */
+	uint32_t opens, opens_w, leases;
+	uint32_t files;			/* staged files counted */
+	uint32_t staging_mode;		/* 0 shmem, 1 thp, 2 hugetlb */
+	uint64_t page_size;
+	uint64_t chunk_size;
+	uint64_t budget;		/* mount: staging_budget, bytes */
+	uint64_t src_ino;		/* file: backing inode number */
+	uint32_t flags;			/* RDMAFS_ST_* */
+	uint32_t flush_interval;	/* seconds */
+	uint8_t reserved[72];
+};
+
+/* MAP payload; the memfd rides along as SCM_RIGHTS. */
+struct rdmafs_wire_map {
+	uint64_t size;			/* bytes of file data */
+	uint64_t page_size;		/* map a multiple of this */
+	uint32_t prot;			/* what the fd allows: RDMAFS_MAP_* */
+	uint8_t reserved[12];
+};
+
+/* FLUSH and EVICT payload; PROGRESS carries the same record. */
+struct rdmafs_wire_count {
+	uint64_t files_done, files_total;
+	uint64_t bytes;			/* committed (flush) or freed (evict) */
+	uint32_t files_failed;
+	int32_t first_error;
+	uint8_t reserved[8];
+};
+
+#define RDMAFS_LEASE_PATH_MAX 208
+/* LEASE_LIST payload. */
+struct rdmafs_wire_lease {
+	uint64_t src_ino;
+	int32_t pid;			/* holder */
+	int32_t signo;
+	uint32_t state;			/* 0 held, 1 being broken */
+	uint8_t reserved[12];
+	char path[RDMAFS_LEASE_PATH_MAX];	/* mount-relative, NUL-terminated, may be cut */
+};
+
+static_assert(sizeof(struct rdmafs_msg_hdr) == 16, "wire size");
+static_assert(sizeof(struct rdmafs_req) == 48, "wire size");
+static_assert(sizeof(struct rdmafs_reply) == 32, "wire size");
+static_assert(sizeof(struct rdmafs_wire_stat) == 224, "wire size");
+static_assert(sizeof(struct rdmafs_wire_map) == 32, "wire size");
+static_assert(sizeof(struct rdmafs_wire_count) == 40, "wire size");
+static_assert(sizeof(struct rdmafs_wire_lease) == 240, "wire size");
+
+#define RDMAFS_LEASE_PER_MSG ((RDMAFS_MSG_MAX - sizeof(struct rdmafs_reply)) / \
+			      sizeof(struct rdmafs_wire_lease))
+
+/* A request as the daemon understood it. */
+struct rdmafs_proto_req {
+	uint16_t op;
+	uint32_t seq, flags;
+	int32_t arg;
+	unsigned nfds;			/* descriptors that came with it: 0 or 1 */
+};
+
+/*
+ * Decode and validate one request datagram of @len bytes that came with @nfds file
+ * descriptors (@truncated: the kernel cut the datagram or its control data). Pure.
+ * Returns 0, or -errno to send back: -EMSGSIZE (oversized/cut), -EBADMSG (short, bad
+ * length), -EPROTO (bad magic), -EPROTONOSUPPORT (version), -EOPNOTSUPP (op),
+ * -EINVAL (flags, arg, reserved bytes), -EBADF (an fd missing or not expected).
+ * @out->seq is filled whenever the header could be read, so errors echo it.
+ */
+int rdmafs_proto_decode_req(const void *buf, size_t len, unsigned nfds, int truncated,
+			    struct rdmafs_proto_req *out);
+/* Fill a request; returns its size. */
+size_t rdmafs_proto_encode_req(struct rdmafs_req *req, uint16_t op, uint32_t seq,
+			       uint32_t flags, int32_t arg);
+/*
+ * Check a reply (or notice) datagram: header, length = header + count * @rec_size for
+ * replies to @op. Returns 0 or -EBADMSG/-EPROTO/-EPROTONOSUPPORT. Pure.
+ */
+int rdmafs_proto_check_reply(const void *buf, size_t len, uint16_t op, size_t rec_size);
+/* Fill a reply header for @count records of @rec_size; returns the message size. */
+size_t rdmafs_proto_encode_reply(struct rdmafs_reply *rep, uint16_t op, uint32_t seq,
+				 int32_t error, uint32_t count, size_t rec_size);
+/* Payload record size of replies to @op (0: none, -1 unknown op). */
+long rdmafs_proto_rec_size(uint16_t op);
+
+/*
+ * Socket file name (no directory, no ".sock") for the mountpoint's canonical path @path:
+ * the path without its leading '/', '/' -> '-', bytes other than [A-Za-z0-9_.] -> \xNN
+ * (so '-' is \x2d, as systemd escapes paths); "-" for "/". A name longer than 80 bytes
+ * (sun_path is 108) becomes "h-" and the 16 hex digits of the path's FNV-1a 64 hash.
+ * Returns 0 or -ENAMETOOLONG if @size is too small.
+ */
+static inline int rdmafs_proto_sock_name(const char *path, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	char name[400];
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)path;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const unsigned char *q = p; *q; q++)
+		h = (h ^ *q) * 0x100000001b3ull;
+	while (*p == '/')
+		p++;
+	if (!*p)
+		name[n++] = '-';
+	for (; *p && n < sizeof(name) - 5; p++) {
+		if (*p == '/') {
+			if (p[1] && p[1] != '/')
+				name[n++] = '-';
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			   (*p >= '0' && *p <= '9') || *p == '_' || (*p == '.' && n)) {
+			name[n++] = (char)*p;
+		} else {
+			name[n++] = '\\';
+			name[n++] = 'x';
+			name[n++] = hex[*p >> 4];
+			name[n++] = hex[*p & 15];
+		}
+	}
+	name[n] = 0;
+	if (n > 80 || *p)
+		n = (size_t)snprintf(name, sizeof(name), "h-%016llx", (unsigned long long)h);
+	if (n + 1 > size)
+		return -ENAMETOOLONG;
+	memcpy(buf, name, n + 1);
+	return 0;
+}
+
+#endif

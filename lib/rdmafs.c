@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * rdmafs.c - owns librdmafs: finding a file's mount and its control socket, one request
+ * per connection (the lease's connection is the lease fd), the public rdmafs_* calls.
+ */
+#include "rdmafs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "rdmafs/proto.h"
+
+#define ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+
+static uint32_t next_seq(void)
+{
+	static uint32_t seq;
+
+	return __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+}
+
+static void unescape_octal(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = 0;
+}
+
+/* Mountpoint of the mount @fd is on, if it is an rdmafs mount. */
+static int mount_of_fd(int fd, char *mnt, size_t size)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int mnt_id = -1, r = -EXDEV;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0)
+		if (sscanf(line, "mnt_id: %d", &mnt_id) == 1)
+			break;
+	fclose(f);
+	if (mnt_id < 0) {
+		free(line);
+		return -ENOTSUP;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		r = -errno;
+		free(line);
+		return r;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], fstype[64], *dash;
+		int id;
+
+		if (sscanf(line, "%d %*u %*s %*s %4095s", &id, mp) != 2 || id != mnt_id)
+			continue;
+		dash = strstr(line, " - ");
+		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strcmp(fstype, "fuse.rdmafs"))
+			break;	/* not an rdmafs mount */
+		unescape_octal(mp);
+		if (strlen(mp) >= size) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		strcpy(mnt, mp);
+		r = 0;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+static int connect_mount(const char *mnt)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[128];
+	int fd, r;
+
+	r = rdmafs_proto_sock_name(mnt, name, sizeof(name));
+	if (r)
+		return r;
+	r = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock", RDMAFS_RUNDIR, name);
+	if (r < 0 || (size_t)r >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = errno == ENOENT ? -ENOTCONN : -errno;	/* no daemon socket for it */
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* A connection to the daemon of the mount holding the open file @fd. */
+static int connect_fd(int fd)
+{
+	char mnt[PATH_MAX];
+	int r = mount_of_fd(fd, mnt, sizeof(mnt));
+
+	return r ? r : connect_mount(mnt);
+}
+
+static int connect_path(const char *path)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = connect_fd(fd);
+	close(fd);
+	return r;
+}
+
+struct xact {
+	uint16_t op;
+	uint32_t flags;
+	int32_t arg;
+	int fd;				/* to pass, or -1 */
+	void *recs;			/* out: up to max_recs records */
+	uint32_t max_recs, count, next;
+	int fd_out;			/* received fd, or -1 */
+	rdmafs_progress_fn progress;
+	void *arg_progress;
+};
+
+static void copy_count(struct rdmafs_report *r, const struct rdmafs_wire_count *w)
+{
+	memset(r, 0, sizeof(*r));
+	r->files_done = w->files_done;
+	r->files_total = w->files_total;
+	r->bytes = w->bytes;
+	r->files_failed = w->files_failed;
+	r->first_error = w->first_error;
+}
+
+/* One request and its reply on @sock; returns the reply's error or a transport -errno. */
+static int xact(int sock, struct xact *x)
+{
+	long rec_size = rdmafs_proto_rec_size(x->op);
+	char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8))) = { 0 };
+	char *buf = malloc(RDMAFS_MSG_MAX);
+	struct rdmafs_req req;
+	struct iovec iov = { .iov_base = &req, .iov_len = 0 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	uint32_t seq = next_seq();
+	int r = 0;
+
+	x->fd_out = -1;
+	x->count = x->next = 0;
+	if (!buf)
+		return -ENOMEM;
+	iov.iov_len = rdmafs_proto_encode_req(&req, x->op, seq, x->flags, x->arg);
+	if (x->fd >= 0) {
+		struct cmsghdr *cm;
+
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &x->fd, sizeof(int));
+	}
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+	}
+	for (;;) {
+		struct rdmafs_reply rep = { 0 };
+		struct iovec riov = { .iov_base = buf, .iov_len = RDMAFS_MSG_MAX };
+		struct msghdr rmsg = { .msg_iov = &riov, .msg_iovlen = 1, .msg_control = cbuf,
+				       .msg_controllen = sizeof(cbuf) };
+		ssize_t n = recvmsg(sock, &rmsg, MSG_CMSG_CLOEXEC);
+		int got_fd = -1;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			r = -ECONNRESET;	/* the daemon went away */
+			goto out;
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&rmsg); cm; cm = CMSG_NXTHDR(&rmsg, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+			    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+				memcpy(&got_fd, CMSG_DATA(cm), sizeof(int));
+		memcpy(&rep, buf, n >= (ssize_t)sizeof(rep) ? sizeof(rep) : 0);
+		if (n >= (ssize_t)sizeof(rep) && rep.hdr.op == RDMAFS_OP_PROGRESS &&
+		    rdmafs_proto_check_reply(buf, n, RDMAFS_OP_PROGRESS,
+					     sizeof(struct rdmafs_wire_count)) == 0) {
+			if (got_fd >= 0)
+				close(got_fd);
+			if (x->progress && rep.count == 1) {
+				struct rdmafs_wire_count w;
+				struct rdmafs_report pr;
+
+				memcpy(&w, buf + sizeof(rep), sizeof(w));
+				copy_count(&pr, &w);
+				x->progress(&pr, x->arg_progress);
+			}
+			continue;
+		}
+		r = rdmafs_proto_check_reply(buf, n, x->op, rec_size > 0 ? rec_size : 0);
+		if (!r && rep.hdr.seq != seq)
+			r = -EBADMSG;
+		if (r) {
+			if (got_fd >= 0)
+				close(got_fd);
+			goto out;
+		}
+		if (rep.count > x->max_recs)
+			rep.count = x->max_recs;
+		if (rep.count && x->recs)
+			memcpy(x->recs, buf + sizeof(rep), (size_t)rep.count * rec_size);
+		x->count = rep.count;
+		x->next = rep.next;
+		x->fd_out = got_fd;
+		r = rep.error;
+		break;
+	}
+out:
+	free(buf);
+	return r;
+}
+
+/* Connect to @fd's mount (or @path's when @fd < 0), run one request, hang up. */
+static int request(const char *path, struct xact *x)
+{
+	int sock = x->fd >= 0 ? connect_fd(x->fd) : connect_path(path);
+	int r;
+
+	if (sock < 0)
+		return sock;
+	r = xact(sock, x);
+	close(sock);
+	return r;
+}
+
+int rdmafs_flush(int fd)
+{
+	struct rdmafs_wire_count w;
+	struct xact x = { .op = RDMAFS_OP_FLUSH, .fd = fd, .recs = &w, .max_recs = 1 };
+
+	if (fd < 0)
+		return -EBADF;
+	return request(NULL, &x);
+}
+
+int rdmafs_flush_all_report(const char *path, struct rdmafs_report *report,
+			    rdmafs_progress_fn fn, void *arg)
+{
+	struct rdmafs_wire_count w = { 0 };
+	struct xact x = { .op = RDMAFS_OP_FLUSH, .flags = RDMAFS_FLUSH_ALL, .fd = -1,
+			  .recs = &w, .max_recs = 1, .progress = fn, .arg_progress = arg };
+	int r = request(path, &x);
+
+	if (report)
+		copy_count(report, &w);
+	return r;
+}
+
+int rdmafs_flush_all(const char *path)
+{
+	return rdmafs_flush_all_report(path, NULL, NULL, NULL);
+}
+
+static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = w->size;
+	st->staged_bytes = w->staged_bytes;
+	st->changed_bytes = w->changed_bytes;
+	st->committed_bytes = w->committed_bytes;
+	st->commit_ns = w->commit_ns;
+	st->commits = w->commits;
+	st->failures = w->failures;
+	st->scanned_bytes = w->scanned_bytes;
+	st->last_commit.tv_sec = w->last_commit_sec;
+	st->last_commit.tv_nsec = w->last_commit_nsec;
+	st->last_error_time = w->last_error_sec;
+	st->last_error = w->last_error;
+	st->pending_error = w->pending_error;
+	st->opens = w->opens;
+	st->opens_w = w->opens_w;
+	st->leases = w->leases;
+	st->files = w->files;
+	st->staging_mode = w->staging_mode;
+	st->flags = w->flags;
+	st->flush_interval = w->flush_interval;
+	st->page_size = w->page_size;
+	st->chunk_size = w->chunk_size;
+	st->budget = w->budget;
+	st->ino = w->src_ino;
+}
+
+int rdmafs_stat(int fd, struct rdmafs_stat *st)
+{
+	struct rdmafs_wire_stat w;
+	struct xact x = { .op = RDMAFS_OP_STAT, .fd = fd, .recs = &w, .max_recs = 1 };
+	int r;
+
+	if (fd < 0)
+		return -EBADF;
+	r = request(NULL, &x);
+	if (!r && x.count != 1)
+		r = -EBADMSG;
+	if (!r)
+		copy_stat(st, &w);
+	return r;
+}
+
+int rdmafs_mount_stat(const char *path, struct rdmafs_stat *st)
+{
+	struct rdmafs_wire_stat w;
+	struct xact x = { .op = RDMAFS_OP_STAT, .flags = RDMAFS_STAT_MOUNT, .fd = -1,
+			  .recs = &w, .max_recs = 1 };
+	int r = request(path, &x);
+
+	if (!r && x.count != 1)
+		r = -EBADMSG;
+	if (!r)
+		copy_stat(st, &w);
+	return r;
+}
+
+int rdmafs_map(int fd, int prot, void **addr, size_t *len)
+{
+	struct rdmafs_wire_map w;
+	struct xact x = { .op = RDMAFS_OP_MAP, .fd = fd, .recs = &w, .max_recs = 1 };
+	void *p;
+	int r;
+
+	if (fd < 0)
+		return -EBADF;
+	if (prot & ~(PROT_READ | PROT_WRITE))
+		return -EINVAL;
+	x.arg = RDMAFS_MAP_READ | ((prot & PROT_WRITE) ? RDMAFS_MAP_WRITE : 0);
+	r = request(NULL, &x);
+	if (!r && (x.count != 1 || x.fd_out < 0 || !w.page_size ||
+		   ((prot & PROT_WRITE) && !(w.prot & RDMAFS_MAP_WRITE))))
+		r = -EBADMSG;
+	if (!r && !w.size)
+		r = -ENODATA;	/* an empty file: nothing to map */
+	if (r)
+		goto out;
+	*len = ALIGN_UP(w.size, w.page_size);
+	p = mmap(NULL, *len, prot ? prot : PROT_READ, MAP_SHARED, x.fd_out, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	*addr = p;
+out:
+	if (x.fd_out >= 0)
+		close(x.fd_out);	/* the mapping keeps the memory */
+	return r;
+}
+
+int rdmafs_unmap(void *addr, size_t len)
+{
+	return munmap(addr, len) < 0 ? -errno : 0;
+}
+
+int rdmafs_lease(int fd, int signo)
+{
+	struct xact x = { .op = RDMAFS_OP_LEASE, .fd = fd, .arg = signo };
+	int sock, r;
+
+	if (fd < 0)
+		return -EBADF;
+	sock = connect_fd(fd);
+	if (sock < 0)
+		return sock;
+	r = xact(sock, &x);
+	if (r) {
+		close(sock);
+		return r;
+	}
+	return sock;	/* the connection is the lease */
+}
+
+int rdmafs_lease_list(const char *path, int fd, struct rdmafs_lease_info **out)
+{
+	struct rdmafs_wire_lease *w = calloc(RDMAFS_LEASE_PER_MSG, sizeof(*w));
+	struct rdmafs_lease_info *v = NULL;
+	size_t n = 0;
+	int sock, r = 0;
+
+	*out = NULL;
+	if (!w)
+		return -ENOMEM;
+	sock = fd >= 0 ? connect_fd(fd) : connect_path(path);
+	if (sock < 0) {
+		free(w);
+		return sock;
+	}
+	for (uint32_t first = 0;;) {
+		struct xact x = { .op = RDMAFS_OP_LEASE_LIST, .fd = fd, .arg = (int32_t)first,
+				  .recs = w, .max_recs = RDMAFS_LEASE_PER_MSG };
+		struct rdmafs_lease_info *nv;
+
+		r = xact(sock, &x);
+		if (r)
+			break;
+		nv = realloc(v, (n + x.count + 1) * sizeof(*v));
+		if (!nv) {
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		for (uint32_t i = 0; i < x.count; i++, n++) {
+			memset(&v[n], 0, sizeof(v[n]));
+			v[n].ino = w[i].src_ino;
+			v[n].pid = w[i].pid;
+			v[n].signo = w[i].signo;
+			v[n].breaking = w[i].state == 1;
+			memcpy(v[n].path, w[i].path, sizeof(v[n].path));
+			v[n].path[sizeof(v[n].path) - 1] = 0;
+		}
+		if (!x.next || x.next <= first || n > INT_MAX / 2)
+			break;
+		first = x.next;
+	}
+	close(sock);
+	free(w);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	return (int)n;
+}
+
+int rdmafs_lease_break(int fd)
+{
+	struct xact x = { .op = RDMAFS_OP_LEASE_BREAK, .fd = fd };
+
+	if (fd < 0)
+		return -EBADF;
+	return request(NULL, &x);
+}
+
+int rdmafs_evict(const char *path, struct rdmafs_report *report)
+{
+	struct rdmafs_wire_count w = { 0 };
+	struct xact x = { .op = RDMAFS_OP_EVICT, .fd = -1, .recs = &w, .max_recs = 1 };
+	int r = request(path, &x);
+
+	if (report)
+		copy_count(report, &w);
+	return r;
+}

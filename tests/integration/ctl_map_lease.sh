@@ -1,0 +1,73 @@
+#!/bin/bash
+# rdmafs_map hands over staging with the access of the client's open; leases are the
+# client's connection: listed, broken (notice + signal), released on close or death;
+# evict drops only staging nobody uses.
+. "$(dirname "$0")/lib.sh"
+require_mount_env
+CLIENT=$RDMAFS_BUILD/tests/ctl-client
+mount_rdmafs "$T/src" "$T/mnt" -o flush_interval=0,flush_on_close=no,lease_break_time=2
+M=$T/mnt S=$T/src
+
+head -c 200000 /dev/zero >"$S/f"
+exec 3<>"$M/f"
+
+# map: rw through an O_RDWR open, and the bytes are the file's
+out=$("$CLIENT" map "$M/f" rw rw 65) || fail "map rw: $out"
+[[ $out == "ok len=200704 first=65" ]] || fail "map rw: $out"
+[ "$(head -c 3 "$M/f")" = AAA ] || fail "write through the map not seen by read"
+"$RDMAFSCTL" stat --json "$M/f" | grep -q '"changed_bytes":0,' && fail "map write not seen as a change"
+"$RDMAFSCTL" flush "$M/f" || fail flush
+same_file "$M/f" "$S/f"
+[ "$(head -c 3 "$S/f")" = AAA ] || fail "map write not committed"
+# read-only open: read-only map only; write-only open: no map
+[ "$("$CLIENT" map "$M/f" r r)" = "ok len=200704 first=65" ] || fail "map ro"
+[ "$("$CLIENT" map "$M/f" r rw)" = "err EACCES" ] || fail "rw map through a read-only open"
+[ "$("$CLIENT" map "$M/f" w r)" = "err EACCES" ] || fail "map through a write-only open"
+echo x >"$S/unstaged"
+[ "$("$CLIENT" map "$M/unstaged" r r)" = "err ENODATA" ] || fail "map of an unstaged file"
+
+# lease: held, listed, released on close
+"$CLIENT" lease "$M/f" >"$T/l1" &
+L1=$!
+for i in $(seq 50); do grep -q held "$T/l1" && break; sleep 0.1; done
+grep -q held "$T/l1" || fail "lease not held: $(cat "$T/l1")"
+"$CLIENT" lease-list "$M" | grep -q "^ok 1" || fail "lease list (mount)"
+"$CLIENT" lease-list "$M/f" | grep -q "lease pid=$L1 path=f" || fail "lease list (file)"
+"$RDMAFSCTL" lease list "$M/f" | grep -q "^$L1 .*held .* f$" || fail "rdmafsctl lease list"
+"$CLIENT" stat "$M/f" | grep -q 'leases=1 ' || fail "stat leases"
+# a shrinking truncate breaks it: the holder gets the notice and lets go
+truncate -s 100000 "$M/f" 2>/dev/null || note "truncate denied while the lease was held"
+wait $L1 || true
+grep -q break "$T/l1" || fail "holder did not see the break: $(cat "$T/l1")"
+for i in $(seq 50); do "$CLIENT" lease-list "$M" | grep -q "^ok 0" && break; sleep 0.1; done
+"$CLIENT" lease-list "$M" | grep -q "^ok 0" || fail "lease not released after close"
+truncate -s 100000 "$M/f" || fail "truncate after release"
+
+# rdmafsctl lease break: notice and signal (SIGTERM kills the holder: that shows it came)
+"$CLIENT" lease "$M/f" 15 >"$T/l2" &
+L2=$!
+for i in $(seq 50); do grep -q held "$T/l2" && break; sleep 0.1; done
+"$RDMAFSCTL" lease break "$M/f" || note "lease break: holder had not released yet"
+rc=0; wait $L2 || rc=$?
+[ $rc = 143 ] || fail "holder not signalled (exit $rc)"
+# holder death releases
+"$RDMAFSCTL" lease hold "$M/f" >"$T/l3" &
+L3=$!
+for i in $(seq 50); do grep -q held "$T/l3" && break; sleep 0.1; done
+"$CLIENT" lease-list "$M" | grep -q "^ok 1" || fail "lease hold not listed"
+kill -9 $L3; wait $L3 || true
+for i in $(seq 50); do "$CLIENT" lease-list "$M" | grep -q "^ok 0" && break; sleep 0.1; done
+"$CLIENT" lease-list "$M" | grep -q "^ok 0" || fail "lease not released on holder death"
+
+# evict: not while open; afterwards the file is committed and unstaged
+out=$("$RDMAFSCTL" evict "$M") || fail "evict: $out"
+[[ $out == "evicted 0 of 1 "* ]] || fail "evicted an open file: $out"
+exec 3>&-
+# (the last close kicks the flusher, which may drop it first: then there is nothing left)
+out=$("$CLIENT" evict "$M")
+[[ $out == "ok evicted=1 of 1" || $out == "ok evicted=0 of 0" ]] || fail "rdmafs_evict: $out"
+"$RDMAFSCTL" stat --json "$M/f" | grep -q '"staged":false' || fail "still staged after evict"
+same_file "$M/f" "$S/f"
+
+unmount_rdmafs "$M" || fail "daemon exit code $?"
+check_daemon_log

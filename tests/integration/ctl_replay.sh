@@ -1,0 +1,30 @@
+#!/bin/bash
+# rdmafsctl replay: a rescue folder (MANIFEST "N.data<TAB>size<TAB>backing path") is copied
+# over its backing files, truncated to size and fsynced; bad lines are reported, exit 1.
+# The daemon's own rescue at shutdown (flusher_rescue) writes this format.
+. "$(dirname "$0")/lib.sh"
+R=$T/rescue B=$T/backing
+mkdir -p "$R" "$B"
+head -c 300000 /dev/urandom >"$R/0.data"
+head -c 5000 /dev/urandom >"$R/1.data"
+head -c 1000000 /dev/zero >"$B/big"		# longer than the rescued data: truncated
+echo old >"$B/small"
+printf '# rdmafs rescue: data file, size, backing path.\n0.data\t300000\t%s\n1.data\t4000\t%s\n' \
+	"$B/big" "$B/small" >"$R/MANIFEST"
+"$RDMAFSCTL" replay "$R" >"$T/out" || fail "replay: $(cat "$T/out")"
+same_file "$R/0.data" "$B/big"
+[ "$(stat -c %s "$B/small")" = 4000 ] || fail "size not applied"
+cmp -s -n 4000 "$R/1.data" "$B/small" || fail "content of small"
+grep -q '2 file(s) replayed, 0 failed' "$T/out" || fail "summary: $(cat "$T/out")"
+
+# malformed lines and a missing target: reported with file:line, exit 1, others still done
+printf '0.data\tnotanumber\t%s\n../etc\t1\t%s\n1.data\t10\t%s/missing/x\n0.data\t300000\t%s\n' \
+	"$B/big" "$B/big" "$B" "$B/big" >"$R/MANIFEST"
+: >"$B/big"
+out=$("$RDMAFSCTL" replay "$R" 2>&1) && fail "replay of a bad manifest succeeded"
+echo "$out" | grep -q 'MANIFEST:1: malformed' || fail "line 1 not reported: $out"
+echo "$out" | grep -q 'MANIFEST:2: malformed' || fail "line 2 not reported: $out"
+echo "$out" | grep -q 'missing/x' || fail "missing target not reported: $out"
+same_file "$R/0.data" "$B/big"
+"$RDMAFSCTL" replay "$T/nonexistent" 2>/dev/null && fail "replay of a missing folder"
+exit 0

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Backing filesystem full: fsync returns ENOSPC (again on a retry), the error is logged
+# once, nothing is lost from staging; after space is freed, fsync succeeds and the backing
+# file holds every byte.
+. "$(dirname "$0")/lib.sh"
+require_mount_env
+S=$T/src M=$T/mnt
+loop_fs 32M ext4 "$S"
+mount_rdmafs "$S" "$M" -o flush_interval=1,flush_on_close=no
+require_passthrough
+
+random_file "$T/data" 6M
+: >"$M/f"
+exec 3<>"$M/f"
+dd if=/dev/zero of="$S/filler" bs=1M status=none 2>/dev/null || true	# until full
+sync
+cp "$T/data" /dev/fd/3 2>/dev/null || dd if="$T/data" of="$M/f" bs=1M conv=notrunc status=none
+cmp -s "$M/f" "$T/data" || fail "staging does not hold what was written"
+out=$("$HELPER" fsync "$M/f" 2>/dev/null || true)
+[[ $out == ENOSPC* ]] || fail "fsync on a full backing FS: '$out', expected ENOSPC"
+sleep 2.5	# periodic passes retry (and fail) meanwhile
+out=$("$HELPER" fsync "$M/f" 2>/dev/null || true)
+[[ $out == ENOSPC* ]] || fail "second fsync on a full backing FS: '$out', expected ENOSPC"
+cmp -s "$M/f" "$T/data" || fail "staging lost data after failed commits"
+n=$(grep -c 'rdmafs: error: commit .*No space left' "$DAEMON_LOG" || true)
+[ "$n" = 1 ] || fail "ENOSPC logged $n times, expected once"
+
+rm "$S/filler"
+sync
+[ "$("$HELPER" fsync "$M/f" 2>/dev/null)" = ok ] || fail "fsync after space was freed"
+same_file "$S/f" "$T/data"
+exec 3>&-
+unmount_rdmafs "$M" || fail "daemon exit code $?"
+same_file "$S/f" "$T/data"
+check_daemon_log 'No space left'

@@ -1,0 +1,48 @@
+#!/bin/bash
+# staging=thp: a 64 MiB file mapped through the mount gets 2 MiB pages (ShmemPmdMapped or
+# FilePmdMapped in smaps), can be pinned, and its writes are committed. A file whose
+# writable mapping outlives its last close stays staged until the mapping goes.
+. "$(dirname "$0")/lib.sh"
+require_mount_env
+MAPCHECK=$RDMAFS_BUILD/tests/helpers/rdmafs-mapcheck
+SHMEM_KNOB=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+[ -r $SHMEM_KNOB ] || skip "kernel without transparent huge pages"
+grep -q '\[deny\]' $SHMEM_KNOB && skip "shmem huge pages denied ($SHMEM_KNOB)"
+M=$T/mnt S=$T/src
+mkdir -p "$S"
+head -c 64M /dev/urandom >"$S/f.bin"
+mount_rdmafs "$S" "$M" -o staging=thp,log_level=debug,flush_interval=1
+ls "$M" >/dev/null; require_passthrough
+grep -q "huge=always ready" "$DAEMON_LOG" || fail "no private huge=always tmpfs"
+
+out=$("$MAPCHECK" --write 0x5a --register "$M/f.bin") || fail "mapcheck: $out"
+note "thp: $out"
+pmd=$(sed -n 's/.*pmd_kb=\([0-9-]*\).*/\1/p' <<<"$out")
+[ "${pmd:-0}" -gt 0 ] || fail "no huge page mapping of a 64 MiB thp-staged file: $out"
+grep -q "register=ok" <<<"$out" || fail "long-term pin refused: $out"
+grep -q "mode=thp page=2048K" "$DAEMON_LOG" || fail "not staged as thp"
+python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDWR); os.fsync(fd)" "$M/f.bin"
+[ "$(od -An -tx1 -j 8192 -N1 "$S/f.bin" | tr -d ' ')" = 5a ] || fail "write not committed"
+
+# The freeze check: after the first file went idle it is dropped ...
+for i in $(seq 50); do grep -q "dropped ino" "$DAEMON_LOG" && break; sleep 0.1; done
+grep -q "dropped ino" "$DAEMON_LOG" || fail "idle clean thp file never dropped"
+n0=$(grep -c "dropped ino" "$DAEMON_LOG")
+f0=$(grep -c "frozen ino" "$DAEMON_LOG")
+# ... but not while a writable mapping of it is left after the close.
+"$MAPCHECK" --write 0x33 --close --hold 4 "$M/f.bin" >/dev/null &
+mpid=$!
+sleep 3
+[ "$(grep -c "dropped ino" "$DAEMON_LOG")" = "$n0" ] || fail "dropped while writably mapped"
+[ "$(grep -c "frozen ino" "$DAEMON_LOG")" = "$f0" ] || fail "frozen while writably mapped"
+wait "$mpid" || fail "mapcheck failed"
+for i in $(seq 50); do [ "$(grep -c "dropped ino" "$DAEMON_LOG")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c "dropped ino" "$DAEMON_LOG")" -gt "$n0" ] || fail "not dropped after the mapping went"
+[ "$(od -An -tx1 -j 8192 -N1 "$S/f.bin" | tr -d ' ')" = 33 ] || fail "mapped write not committed"
+
+# shmem for comparison (not asserted: shmem_enabled decides there).
+unmount_rdmafs "$M" || fail "daemon exit code $?"
+mount_rdmafs "$S" "$M" -o staging=shmem
+note "shmem: $("$MAPCHECK" "$M/f.bin")"
+unmount_rdmafs "$M" || fail "daemon exit code $?"
+check_daemon_log

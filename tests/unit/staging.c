@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tests/unit/staging.c - inode and staging bookkeeping without a mount: the inode table's
+ * counts, staging fill from a backing file, commits, truncate and fallocate applied to
+ * staging and backing alike, the budget, sealing and release. Needs no root.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rdmafsd.h"
+
+static struct conf config;
+static char dir[64];
+
+static int setup(void **state)
+{
+	char err[256];
+
+	conf_defaults(&config);
+	assert_int_equal(conf_set(&config, "chunk_size", "4K", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&config, "io_size", "64K", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&config, "uring_depth", "4", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&config, "staging_budget", "4M", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&config, "log_level", "error", err, sizeof(err)), 0);
+	cfg = &config;
+	log_init(cfg->log_level, false);
+	strcpy(dir, "/tmp/rdmafs-unit-staging.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(inode_table_init(dir), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	inode_table_destroy();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7 + seed + i / 4096);
+}
+
+/* Create DIR/name with @size bytes of a pattern; returns its inode (one lookup). */
+static struct inode *make_file(const char *name, size_t size, unsigned seed)
+{
+	char path[128];
+	unsigned char *buf = malloc(size + 1);
+	struct stat sb;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	fill_pattern(buf, size, seed);
+	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
+	close(fd);
+	free(buf);
+	fd = openat(inode_root()->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	struct inode *ino = inode_lookup_add(fd, &sb);
+
+	assert_non_null(ino);
+	return ino;
+}
+
+static void backing_path(const char *name, char *path)
+{
+	snprintf(path, 128, "%s/%s", dir, name);
+}
+
+/* Staging and backing file hold the same bytes and size. */
+static void assert_same(struct staged *st, const char *name)
+{
+	char path[128];
+	struct stat a, b;
+	int fd;
+
+	backing_path(name, path);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(st->memfd, &a), 0);
+	assert_int_equal(fstat(fd, &b), 0);
+	if (a.st_size != b.st_size)
+		fail_msg("%s: staging has %jd bytes, backing %jd", name, (intmax_t)a.st_size,
+			 (intmax_t)b.st_size);
+	char *x = malloc(a.st_size + 1), *y = malloc(a.st_size + 1);
+
+	assert_int_equal(pread(st->memfd, x, a.st_size, 0), a.st_size);
+	assert_int_equal(pread(fd, y, a.st_size, 0), a.st_size);
+	for (off_t i = 0; i < a.st_size; i++)
+		if (x[i] != y[i])
+			fail_msg("%s: byte %jd differs: staging %d backing %d", name, (intmax_t)i,
+				 x[i], y[i]);
+	free(x);
+	free(y);
+	close(fd);
+}
+
+static void test_inode_table(void **state)
+{
+	struct inode *a = make_file("a", 10, 1), *b;
+	struct stat sb;
+	int fd;
+
+	assert_int_equal(a->nlookup, 1);
+	assert_int_equal(a->type, S_IFREG);
+	/* A second lookup of the same object finds the same inode and closes the new fd. */
+	fd = openat(inode_root()->fd, "a", O_PATH | O_CLOEXEC);
+	assert_int_equal(fstat(fd, &sb), 0);
+	b = inode_lookup_add(fd, &sb);
+	assert_ptr_equal(a, b);
+	assert_int_equal(a->nlookup, 2);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	assert_ptr_equal(inode_get(inode_fuse_ino(a)), a);
+	assert_ptr_equal(inode_get(1), inode_root());
+	assert_int_equal(inode_fuse_ino(inode_root()), 1);
+	/* The root found by name is the root. */
+	fd = open(dir, O_PATH | O_CLOEXEC);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_ptr_equal(inode_lookup_add(fd, &sb), inode_root());
+	inode_forget(inode_root(), 1);
+	/* A reference keeps a forgotten inode alive. */
+	inode_ref(a);
+	inode_forget(a, 5);
+	assert_int_equal(a->nlookup, 0);
+	assert_int_equal(a->nref, 1);
+	char p[64];
+
+	assert_int_equal(fstatat(AT_FDCWD, inode_proc_path(a, p), &sb, 0), 0);
+	inode_unref(a);	/* freed now (ASan would flag a use after this) */
+}
+
+static void test_stage_commit(void **state)
+{
+	size_t size = (1 << 20) + 777;	/* several io_size reads, a partial chunk */
+	struct inode *ino = make_file("f", size, 3);
+	struct staged *st;
+	unsigned char *buf = malloc(size);
+
+	assert_int_equal(staging_create(ino, &st), 0);
+	ino->st = st;
+	assert_int_equal(st->size, size);
+	assert_int_equal(st->committed_size, size);
+	assert_int_equal(staging_bytes_used(), ALIGN_UP(size, 4096));
+	assert_same(st, "f");
+	assert_false(flusher_is_dirty(st));
+
+	/* Writes through passthrough land in the memfd. */
+	fill_pattern(buf, 5000, 99);
+	assert_int_equal(pwrite(st->memfd, buf, 5000, 300000), 5000);
+	assert_true(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_false(flusher_is_dirty(st));
+	assert_same(st, "f");
+	assert_true(st->stats.committed_bytes >= 5000);
+	assert_true(st->stats.committed_bytes <= 3 * 4096);
+	assert_int_equal(st->stats.commits, 1);
+	assert_int_equal(st->pending_error, 0);
+
+	/* A write past EOF grows the memfd (the kernel does that): the commit notices. */
+	assert_int_equal(pwrite(st->memfd, buf, 4000, size + 10000), 4000);
+	assert_true(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "f");
+	assert_int_equal(st->committed_size, size + 14000);
+
+	/* Truncate down to the middle of a chunk, then up: zeros, staging == backing. */
+	assert_int_equal(staging_truncate(st, 123457), 0);
+	assert_same(st, "f");
+	/* (a partly cut chunk may be rewritten once: dirty is allowed, loss is not) */
+	assert_int_equal(flusher_commit(st), 0);
+	assert_false(flusher_is_dirty(st));
+	assert_int_equal(staging_truncate(st, 300001), 0);
+	assert_same(st, "f");
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "f");
+	assert_false(flusher_is_dirty(st));
+	assert_int_equal(pread(st->memfd, buf, 1000, 123457), 1000);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(buf[i], 0);
+	assert_int_equal(staging_bytes_used(), ALIGN_UP(300001, 4096));
+
+	/* Punch a hole across chunk boundaries. */
+	assert_int_equal(staging_fallocate(st, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					   1000, 20000), 0);
+	assert_same(st, "f");
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "f");
+	assert_false(flusher_is_dirty(st));
+	assert_int_equal(pread(st->memfd, buf, 20000, 1000), 20000);
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(buf[i], 0);
+	/* Extend with fallocate. */
+	assert_int_equal(staging_fallocate(st, 0, 290000, 20000), 0);
+	assert_same(st, "f");
+	uint64_t sz;
+
+	assert_int_equal(staging_size(st, &sz), 0);
+	assert_int_equal(sz, 310000);
+	/* Over the budget (4M): refused, sizes unchanged. */
+	assert_int_equal(staging_truncate(st, 8 << 20), -ENOSPC);
+	assert_same(st, "f");
+	assert_int_equal(staging_bytes_used(), ALIGN_UP(310000, 4096));
+
+	/* Sealing fails while a writable mapping exists (an app's or a pin's). */
+	void *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
+
+	assert_true(map != MAP_FAILED);
+	assert_false(staging_try_seal(st));
+	munmap(map, 4096);
+	assert_true(staging_try_seal(st));
+	assert_true(st->sealed);
+	/* A sealed file reopened for writing gets a writable copy. */
+	assert_int_equal(staging_unseal(st), 0);
+	assert_false(st->sealed);
+	assert_same(st, "f");
+	assert_int_equal(pwrite(st->memfd, "x", 1, 0), 1);
+	assert_true(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "f");
+
+	/* Idle, sealed and clean: dropped, its budget returned, the inode freed later. */
+	assert_true(staging_try_seal(st));
+	assert_true(staging_release_if_idle(st));
+	assert_null(ino->st);
+	assert_int_equal(staging_bytes_used(), 0);
+	inode_forget(ino, 1);
+	free(buf);
+}
+
+static void test_budget(void **state)
+{
+	struct inode *big = make_file("big", 5 << 20, 1), *small = make_file("small", 8192, 2);
+	struct staged *st = NULL, *st2;
+
+	assert_int_equal(staging_create(big, &st), -ENOSPC);
+	assert_null(big->st);
+	assert_int_equal(staging_bytes_used(), 0);
+	assert_int_equal(staging_create(small, &st2), 0);
+	small->st = st2;
+	assert_int_equal(staging_bytes_used(), 8192);
+	/* An open file is not released, however idle its data. */
+	small->nopen = 1;
+	assert_false(staging_try_seal(st2));
+	assert_false(staging_release_if_idle(st2));
+	small->nopen = 0;
+	/* A dirty file is not dropped even when sealed. */
+	assert_int_equal(pwrite(st2->memfd, "y", 1, 5), 1);
+	assert_true(staging_try_seal(st2));
+	assert_false(staging_release_if_idle(st2));
+	assert_int_equal(flusher_commit(st2), 0);
+	assert_true(staging_release_if_idle(st2));
+	assert_int_equal(staging_bytes_used(), 0);
+	inode_forget(big, 1);
+	inode_forget(small, 1);
+}
+
+/* An empty file stages, grows by writes and commits. */
+static void test_empty_file(void **state)
+{
+	struct inode *ino = make_file("e", 0, 0);
+	struct staged *st;
+
+	assert_int_equal(staging_create(ino, &st), 0);
+	ino->st = st;
+	assert_int_equal(st->size, 0);
+	assert_false(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(pwrite(st->memfd, "hello", 5, 0), 5);
+	assert_true(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "e");
+	assert_int_equal(staging_truncate(st, 0), 0);
+	assert_same(st, "e");
+	assert_true(staging_try_seal(st));
+	assert_true(staging_release_if_idle(st));
+	inode_forget(ino, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inode_table),
+		cmocka_unit_test(test_stage_commit),
+		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_empty_file),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
