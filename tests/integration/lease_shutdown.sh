@@ -4,7 +4,6 @@
 . "$(dirname "$0")/lib.sh"
 # The holder still has the file open at SIGTERM, as in sigterm.sh: its handle's RELEASE
 # never comes, so that struct handle is still allocated at exit.
-export LSAN_OPTIONS="suppressions=$(realpath "$(dirname "$0")")/sigterm.lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 . "$(dirname "$0")/lease_lib.sh"
 require_mount_env
 lease_mount flush_interval=0,lease_break_time=30
