@@ -128,8 +128,11 @@ static int connect_fd(int fd)
 
 static int connect_path(const char *path)
 {
-	int fd = open(path, O_PATH | O_CLOEXEC), r;
+	int fd, r;
 
+	if (!path)
+		return -EINVAL;
+	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	r = connect_fd(fd);
