@@ -170,7 +170,8 @@ rdmafs_up() {
 	mkdir -p "$_src" "$_mnt"
 	"$RDMAFS_BUILD/src/rdmafs" "$_src" "$_mnt" -f "$@" >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
-	at_exit "mountpoint -q '$_mnt' && { umount '$_mnt' || umount -l '$_mnt'; }; kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null"
+	# Only while still mounted: after rdmafs_down the pid is reaped and may be reused.
+	at_exit "if mountpoint -q '$_mnt'; then umount '$_mnt' || { kill $DAEMON_PID; umount -l '$_mnt'; }; wait $DAEMON_PID; fi 2>/dev/null"
 	_n=100
 	while ! mountpoint -q "$_mnt"; do
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$DAEMON_LOG"; fail "rdmafs exited before mounting"; }
