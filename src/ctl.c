@@ -930,10 +930,18 @@ static void on_conn(struct conn *c)
 /* Drop connections silent for CTL_IDLE_TIMEOUT_S that hold no lease and wait for nothing. */
 static void sweep_idle(void)
 {
-	uint64_t limit = now_ns() - CTL_IDLE_TIMEOUT_S * 1000000000ull;
+	uint64_t now = now_ns(), limit;
 	struct conn *victims[32];
 	unsigned n = 0;
 
+	/*
+	 * CLOCK_MONOTONIC starts near 0 at boot: within the first minute nothing can be idle
+	 * that long (and the subtraction would wrap, dropping every connection, even one
+	 * whose request is not read yet).
+	 */
+	if (now < CTL_IDLE_TIMEOUT_S * 1000000000ull)
+		return;
+	limit = now - CTL_IDLE_TIMEOUT_S * 1000000000ull;
 	pthread_mutex_lock(&ctl.lock);
 	for (struct conn *c = ctl.conns; c && n < ARRAY_SIZE(victims); c = c->next) {
 		if (!c->busy && !c->lease && c->last_active < limit) {

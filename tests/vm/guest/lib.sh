@@ -42,7 +42,8 @@ _lib_exit() {
 	for p in $_bg_pids; do
 		kill "$p" 2>/dev/null
 	done
-	[ -n "$_bg_pids" ] && wait 2>/dev/null
+	# These only: a plain wait would also wait for a daemon that is still mounted.
+	[ -n "$_bg_pids" ] && wait $_bg_pids 2>/dev/null
 	if [ $rc != 0 ] && [ $rc != 77 ]; then
 		echo "--- state at failure"
 		rdma link 2>&1
@@ -161,7 +162,8 @@ ext4_up() {
 # rdmafs_up SRC MNT [-o OPTS]: the rdmafs daemon of $RDMAFS_BUILD in the foreground (a
 # background job), SRC mounted at MNT. Sets DAEMON_PID; its output goes to $DAEMON_LOG.
 # Skips when there is no build folder; fails unless the daemon got FUSE passthrough.
-DAEMON_LOG=/tmp/rdmafs-daemon.log
+# The log is on the results share: kept with the run's logs when the test fails.
+DAEMON_LOG=${RDMAFS_RESULTS:-/tmp}/rdmafs-daemon.log
 rdmafs_up() {
 	[ -n "$RDMAFS_BUILD" ] || skip "RDMAFS_BUILD not set: no rdmafs daemon to test"
 	[ -x "$RDMAFS_BUILD/src/rdmafs" ] || skip "no $RDMAFS_BUILD/src/rdmafs"
