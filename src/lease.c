@@ -283,10 +283,14 @@ void lease_release(struct lease *l)
 		log_info("lease ino=%" PRIu64 " pid=%d released%s", ino_nr(l->st), (int)l->pid,
 			 l->notified ? " on break" : "");
 	drop_locked(l);
-	l->released = true;
 	/* A breaker calling notify() for it elsewhere: the caller's @arg must outlive that. */
 	while (l->notifying && !pthread_equal(l->notifier, pthread_self()))
 		pthread_cond_wait(&lt.cond, &lt.lock);
+	/*
+	 * Only now: a notifier on another thread that finds ->released set frees the lease,
+	 * and so would we (double free).
+	 */
+	l->released = true;
 	mine = !l->notifying;	/* else the notifier (this thread, up the stack) frees it */
 	if (mine)
 		unlink_locked(l);
