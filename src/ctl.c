@@ -379,6 +379,7 @@ static void fill_stat_common(struct rdmafs_wire_stat *w, bool scanned)
 static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 {
 	bool scan = !(j->req.flags & RDMAFS_STAT_NOSCAN);
+	struct lease_stats ls;
 	struct target t;
 	int r;
 
@@ -391,6 +392,12 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 			fill_stat_one(v[i], w, scan);
 		staging_put_all(v, n);
 		w->staged_bytes = staging_bytes_used();
+		lease_stats(&ls);
+		w->lease_granted = ls.granted;
+		w->lease_breaks = ls.breaks;
+		w->lease_denies = ls.denies;
+		w->lease_revokes = ls.revokes;
+		w->lease_deaths = ls.deaths;
 		fill_stat_common(w, scan);
 		return 0;
 	}
@@ -705,6 +712,8 @@ static int do_lease_break(struct conn *c, struct job *j)
 	else if (t.st) {
 		pthread_mutex_lock(&t.st->commit_lock);
 		r = lease_break(t.st, "rdmafsctl lease break");
+		if (!r)
+			lease_break_done(t.st);	/* nothing freed: new leases are welcome again */
 		pthread_mutex_unlock(&t.st->commit_lock);
 	}
 	target_done(&t);
