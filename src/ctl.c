@@ -55,10 +55,18 @@ struct conn {
 	struct conn *next, *prev;
 };
 
+/*
+ * A request for a worker, or a rejected one whose descriptors a worker closes: closing a
+ * client's file may wait for its FUSE server (FUSE_FLUSH, a commit with flush_on_close),
+ * so the epoll thread never does it.
+ */
 struct job {
 	struct conn *c;			/* a reference */
 	struct rdmafs_proto_req req;
-	int fd;				/* the client's file, or -1; owned */
+	int err;			/* decode error to answer, 0 for a request to run */
+	int fd;				/* the client's file (fds[0]), or -1 */
+	int fds[4];			/* every descriptor that came with it; owned */
+	unsigned nfds;
 	struct job *next;
 };
 
@@ -732,8 +740,8 @@ static void run_job(struct job *j)
 	int r, sr, sendfd = -1;
 	size_t len;
 
-	if (!m) {
-		sr = send_error(c, j->req.op, j->req.seq, -ENOMEM);
+	if (!m || j->err) {
+		sr = send_error(c, j->req.op, j->req.seq, j->err ? j->err : -ENOMEM);
 		goto out;
 	}
 	switch (j->req.op) {
@@ -807,8 +815,8 @@ static void *worker(void *arg)
 		ctl.qlen--;
 		pthread_mutex_unlock(&ctl.lock);
 		run_job(j);
-		if (j->fd >= 0)
-			close(j->fd);
+		for (unsigned i = 0; i < j->nfds; i++)
+			close(j->fds[i]);
 		conn_put(j->c);
 		free(j);
 	}
@@ -869,6 +877,7 @@ static void on_conn(struct conn *c)
 	struct rdmafs_proto_req req;
 	int fds[4], nfds = 0, r;
 	struct job *j;
+	bool full;
 	ssize_t n;
 
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -903,18 +912,17 @@ static void on_conn(struct conn *c)
 	c->last_active = now_ns();
 	if (!r && c->lease)
 		r = -EBUSY;	/* a lease connection only waits for its break or close */
-	if (!r && ctl.qlen >= CTL_QUEUE_MAX)
-		r = -EAGAIN;
+	full = ctl.qlen >= CTL_QUEUE_MAX;
 	pthread_mutex_unlock(&ctl.lock);
-	j = r ? NULL : calloc(1, sizeof(*j));
-	if (!r && !j)
-		r = -ENOMEM;
-	if (r) {
+	if (r)
 		log_debug("ctl: pid %d: bad request (op %u): %s", (int)c->cred.pid, req.op,
 			  strerror(-r));
+	j = full ? NULL : calloc(1, sizeof(*j));
+	if (!j) {
+		/* No job to hand the fds to: answer here; only a flood gets this far. */
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (send_error(c, req.op, req.seq, r)) {
+		if (send_error(c, req.op, req.seq, r ? r : full ? -EAGAIN : -ENOMEM)) {
 			conn_close(c);
 			return;
 		}
@@ -924,6 +932,9 @@ static void on_conn(struct conn *c)
 		return;
 	}
 	j->req = req;
+	j->err = r;
+	memcpy(j->fds, fds, nfds * sizeof(int));
+	j->nfds = nfds;
 	j->fd = nfds ? fds[0] : -1;
 	j->c = c;
 	pthread_mutex_lock(&ctl.lock);
@@ -1160,8 +1171,8 @@ void ctl_exit(void)
 		struct job *j = ctl.qhead;
 
 		ctl.qhead = j->next;
-		if (j->fd >= 0)
-			close(j->fd);
+		for (unsigned i = 0; i < j->nfds; i++)
+			close(j->fds[i]);
 		conn_put(j->c);
 		free(j);
 	}
