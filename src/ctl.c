@@ -718,11 +718,8 @@ static int do_lease_break(struct conn *c, struct job *j)
 	if (!peer_is_admin(c))
 		r = -EPERM;
 	else if (t.st) {
-		pthread_mutex_lock(&t.st->commit_lock);
+		/* Not under commit_lock: a dying holder's close commits (FUSE FLUSH). */
 		r = lease_break(t.st, "rdmafsctl lease break");
-		if (!r)
-			lease_break_done(t.st);	/* nothing freed: new leases are welcome again */
-		pthread_mutex_unlock(&t.st->commit_lock);
 	}
 	target_done(&t);
 	return r;
