@@ -828,6 +828,7 @@ static void on_accept(void)
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
 		socklen_t sl = sizeof(struct ucred);
 		struct conn *c;
+		unsigned nconns;
 		int fd = accept4(ctl.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -835,11 +836,14 @@ static void on_accept(void)
 				log_warn("ctl: accept: %s", strerror(errno));
 			return;
 		}
+		pthread_mutex_lock(&ctl.lock);
+		nconns = ctl.nconns;
+		pthread_mutex_unlock(&ctl.lock);
 		c = calloc(1, sizeof(*c));
-		if (!c || ctl.nconns >= CTL_MAX_CLIENTS ||
+		if (!c || nconns >= CTL_MAX_CLIENTS ||
 		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
-			if (c && ctl.nconns >= CTL_MAX_CLIENTS)
-				log_notice("ctl: %u clients, refusing another", ctl.nconns);
+			if (c && nconns >= CTL_MAX_CLIENTS)
+				log_notice("ctl: %u clients, refusing another", nconns);
 			free(c);
 			close(fd);
 			continue;
@@ -950,10 +954,13 @@ static void on_conn(struct conn *c)
 /* Drop connections silent for CTL_IDLE_TIMEOUT_S that hold no lease and wait for nothing. */
 static void sweep_idle(void)
 {
-	uint64_t limit = now_ns() - CTL_IDLE_TIMEOUT_S * 1000000000ull;
+	uint64_t now = now_ns(), limit;
 	struct conn *victims[32];
 	unsigned n = 0;
 
+	if (now < CTL_IDLE_TIMEOUT_S * 1000000000ull)
+		return;	/* just booted: nobody can be idle that long */
+	limit = now - CTL_IDLE_TIMEOUT_S * 1000000000ull;
 	pthread_mutex_lock(&ctl.lock);
 	for (struct conn *c = ctl.conns; c && n < ARRAY_SIZE(victims); c = c->next) {
 		if (!c->busy && !c->lease && c->last_active < limit) {
