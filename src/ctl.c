@@ -874,7 +874,9 @@ static void on_conn(struct conn *c)
 	} cbuf;
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
-			      .msg_controllen = sizeof(cbuf.b) };
+			      /* Room for exactly one fd: the kernel drops any more (without
+			       * closing them in our name, so no FUSE_FLUSH) and sets MSG_CTRUNC. */
+			      .msg_controllen = CMSG_LEN(sizeof(int)) };
 	struct rdmafs_proto_req req;
 	int fds[4], nfds = 0, r;
 	struct job *j;
