@@ -717,10 +717,8 @@ static int do_lease_break(struct conn *c, struct job *j)
 		return r;
 	if (!peer_is_admin(c))
 		r = -EPERM;
-	else if (t.st) {
-		/* Not under commit_lock: a dying holder's close commits (FUSE FLUSH). */
+	else if (t.st)	/* without commit_lock: a dying holder's close commits (FLUSH) */
 		r = lease_break(t.st, "rdmafsctl lease break");
-	}
 	target_done(&t);
 	return r;
 }

@@ -363,6 +363,8 @@ void ctl_exit(void);
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops rdmafs_ops;
 extern bool fuse_ops_passthrough;	/* the kernel accepted passthrough */
+/* Free the handles of files still open when the session ended. */
+void fuse_ops_exit(void);
 
 static inline uint64_t now_ns(void)
 {

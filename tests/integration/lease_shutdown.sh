@@ -2,6 +2,8 @@
 # Daemon shutdown (SIGTERM) breaks leases: the holder is notified and releases, the daemon
 # commits and exits without waiting lease_break_time.
 . "$(dirname "$0")/lib.sh"
+# The holder still has the file open at SIGTERM, as in sigterm.sh: its handle's RELEASE
+# never comes, so that struct handle is still allocated at exit.
 . "$(dirname "$0")/lease_lib.sh"
 require_mount_env
 lease_mount flush_interval=0,lease_break_time=30
