@@ -274,7 +274,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 
 void lease_release(struct lease *l)
 {
-	bool mine;
+	bool mine, waited = false;
 
 	if (!l)
 		return;
@@ -285,9 +285,13 @@ void lease_release(struct lease *l)
 	drop_locked(l);
 	l->released = true;
 	/* A breaker calling notify() for it elsewhere: the caller's @arg must outlive that. */
-	while (l->notifying && !pthread_equal(l->notifier, pthread_self()))
+	while (l->notifying && !pthread_equal(l->notifier, pthread_self())) {
 		pthread_cond_wait(&lt.cond, &lt.lock);
-	mine = !l->notifying;	/* else the notifier (this thread, up the stack) frees it */
+		waited = true;
+	}
+	/* A notifier that finished while we waited saw ->released and frees it; so does one
+	 * up this thread's stack. Only a lease nobody was notifying is ours. */
+	mine = !l->notifying && !waited;
 	if (mine)
 		unlink_locked(l);
 	pthread_mutex_unlock(&lt.lock);
