@@ -705,6 +705,8 @@ static int do_lease_break(struct conn *c, struct job *j)
 	else if (t.st) {
 		pthread_mutex_lock(&t.st->commit_lock);
 		r = lease_break(t.st, "rdmafsctl lease break");
+		if (!r)		/* nothing to free here: new leases may come again */
+			lease_break_done(t.st);
 		pthread_mutex_unlock(&t.st->commit_lock);
 	}
 	target_done(&t);
