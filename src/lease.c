@@ -27,7 +27,7 @@ struct lease {
 	/* lt.lock protects everything below. */
 	bool live;			/* counted in st->nleases: its pages must not be freed */
 	bool notified;			/* told of the break(s) now under way */
-	bool released;			/* lease_release() called: free once not notifying */
+	bool released;			/* released inside notify(): the notifier frees it */
 	bool notifying;			/* notifier is calling notify() outside the lock */
 	pthread_t notifier;
 	struct lease *next, *prev;	/* lt.head */
@@ -274,7 +274,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 
 void lease_release(struct lease *l)
 {
-	bool mine, waited = false;
+	bool mine;
 
 	if (!l)
 		return;
@@ -283,17 +283,18 @@ void lease_release(struct lease *l)
 		log_info("lease ino=%" PRIu64 " pid=%d released%s", ino_nr(l->st), (int)l->pid,
 			 l->notified ? " on break" : "");
 	drop_locked(l);
-	l->released = true;
-	/* A breaker calling notify() for it elsewhere: the caller's @arg must outlive that. */
-	while (l->notifying && !pthread_equal(l->notifier, pthread_self())) {
-		pthread_cond_wait(&lt.cond, &lt.lock);
-		waited = true;
-	}
-	/* A notifier that finished while we waited saw ->released and frees it; so does one
-	 * up this thread's stack. Only a lease nobody was notifying is ours. */
-	mine = !l->notifying && !waited;
-	if (mine)
+	if (l->notifying && pthread_equal(l->notifier, pthread_self())) {
+		/* Released from inside notify(): the notifier, up this stack, frees it. */
+		l->released = true;
+		mine = false;
+	} else {
+		/* A breaker calling notify() for it elsewhere: the caller's @arg must outlive
+		 * that. Once it is done the lease is ours alone (it frees only ->released). */
+		while (l->notifying)
+			pthread_cond_wait(&lt.cond, &lt.lock);
+		mine = true;
 		unlink_locked(l);
+	}
 	pthread_mutex_unlock(&lt.lock);
 	if (mine)
 		free_lease(l);
