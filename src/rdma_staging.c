@@ -391,6 +391,8 @@ static int new_memfd(struct staged *st, uint64_t size)
 	return fd;
 }
 
+#define FILL_COPY (1ull << 32)	/* user data of a fill's copy into staging */
+
 /* pwrite all of @len bytes; 0 or -1 with errno. */
 static int pwrite_full(int fd, const char *buf, uint64_t len, uint64_t off)
 {
@@ -496,14 +498,27 @@ static int fill(struct staged *st, uint64_t size)
 		if (r < 0)
 			goto out_drain;
 		while (io_uring_peek_cqe(&ring, &cqe) == 0) {
-			unsigned slot = io_uring_cqe_get_data64(cqe);
+			uint64_t data = io_uring_cqe_get_data64(cqe);
+			unsigned slot = data & 0xffffffff;
 			uint64_t off = req[slot].off, end = off + req[slot].len;
 			char *buf = via_map ? wmap + off : bounce + (size_t)slot * io;
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&ring, cqe);
 			inflight--;
-			freelist[nfree++] = slot;
+			if (data & FILL_COPY) {	/* the copy into staging finished */
+				if (res < 0 || (uint64_t)res < end - off) {
+					if (res < 0 || pwrite_full(st->memfd, buf + res, end - off - res,
+								   off + res) < 0) {
+						r = res < 0 ? res : -errno;
+						goto out_drain;
+					}
+				}
+				freelist[nfree++] = slot;
+				continue;
+			}
+			if (via_map)
+				freelist[nfree++] = slot;
 			if (res < 0) {
 				r = res;
 				goto out_drain;
@@ -526,9 +541,15 @@ static int fill(struct staged *st, uint64_t size)
 				if (MIN((i + 1) * cs, size) <= end)
 					dirty_set(dm, i, dirty_hash(buf + (i * cs - off),
 								    MIN(cs, size - i * cs)));
-			if (!via_map && pwrite_full(st->memfd, buf, end - off, off) < 0) {
-				r = -errno;
-				goto out_drain;
+			if (!via_map) {
+				/* The copy runs in an io_uring worker: on the other core, beside
+				 * the hashing of the next read here. */
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+				io_uring_prep_write(sqe, st->memfd, buf, end - off, off);
+				io_uring_sqe_set_data64(sqe, FILL_COPY | slot);
+				sqe->flags |= IOSQE_ASYNC;
+				inflight++;
 			}
 		}
 	}
