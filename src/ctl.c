@@ -702,11 +702,8 @@ static int do_lease_break(struct conn *c, struct job *j)
 		return r;
 	if (!peer_is_admin(c))
 		r = -EPERM;
-	else if (t.st) {
-		pthread_mutex_lock(&t.st->commit_lock);
+	else if (t.st)	/* without commit_lock: a dying holder's close commits (FLUSH) */
 		r = lease_break(t.st, "rdmafsctl lease break");
-		pthread_mutex_unlock(&t.st->commit_lock);
-	}
 	target_done(&t);
 	return r;
 }

@@ -27,9 +27,52 @@ static const double attr_timeout = 1.0, entry_timeout = 1.0;
 struct handle {
 	int fd;			/* backing file opened with the client's access mode; owned */
 	struct staged *st;	/* staging this open uses (a reference), or NULL */
+	struct inode *ino;	/* a reference */
 	bool writable;
 	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
+	struct handle *next, *prev;	/* handles.list */
 };
+
+/* Open handles, so that those the kernel never released (shutdown) can be freed. */
+static struct {
+	pthread_mutex_t lock;	/* protects list */
+	struct handle *list;
+} handles = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void handle_link(struct handle *h)
+{
+	pthread_mutex_lock(&handles.lock);
+	h->prev = NULL;
+	h->next = handles.list;
+	if (h->next)
+		h->next->prev = h;
+	handles.list = h;
+	pthread_mutex_unlock(&handles.lock);
+}
+
+/* Unlink and free @h, dropping its references. */
+static void handle_free(struct handle *h)
+{
+	pthread_mutex_lock(&handles.lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles.list = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles.lock);
+	if (h->st)
+		staging_put(h->st);
+	close(h->fd);
+	inode_unref(h->ino);
+	free(h);
+}
+
+void fuse_ops_exit(void)
+{
+	while (handles.list)
+		handle_free(handles.list);
+}
 
 /* One per open directory. */
 struct dirh {
@@ -582,6 +625,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		ino->nopen_w++;
 	pthread_mutex_unlock(&ino->lock);
 	inode_ref(ino);
+	h->ino = ino;
+	handle_link(h);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 0;
 	return 0;
@@ -625,6 +670,24 @@ static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 		r = give_to_caller(req, parent, name);
 	if (!r)
 		r = do_lookup(parent, name, &e);
+	if (!r && !created && (fi->flags & O_TRUNC)) {
+		/* The kernel treats a created file as new and skips its own truncation: an
+		 * existing file (stale negative dentry) must be truncated here. */
+		struct inode *ino = ino_of(e.ino);
+		struct staged *st = staged_get(ino);
+		char path[64];
+
+		if (st) {
+			r = staging_truncate(st, 0);
+			staging_put(st);
+		} else if (truncate(inode_proc_path(ino, path), 0) < 0) {
+			r = -errno;
+		}
+		if (!r)
+			r = stat_inode(ino, &e.attr);
+		if (r)
+			inode_forget(ino, 1);
+	}
 	if (!r) {
 		fi->flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
 		r = open_common(req, ino_of(e.ino), fi);
@@ -665,14 +728,9 @@ static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	}
 	last = ino->nopen == 0;
 	pthread_mutex_unlock(&ino->lock);
-	if (h->st) {
-		staging_put(h->st);
-		if (last)
-			flusher_kick();	/* commit, seal and drop it if nobody maps it */
-	}
-	close(h->fd);
-	free(h);
-	inode_unref(ino);
+	if (h->st && last)
+		flusher_kick();	/* commit, seal and drop it if nobody maps it */
+	handle_free(h);
 	fuse_reply_err(req, 0);
 }
 

@@ -304,6 +304,7 @@ out_flusher:
 	ctl_exit();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();
+	fuse_ops_exit();
 	if (r) {
 		log_err("shutdown: not every change reached %s (see above)", source);
 		ret = 1;

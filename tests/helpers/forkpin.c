@@ -141,6 +141,12 @@ int main(int argc, char **argv)
 	printf("MADV_DONTFORK on 4 KiB of the mapping: %s\n", r ? strerror(errno) : "ok");
 	if (!r)
 		madvise(p + REG, REG, MADV_DOFORK);
+	if (len >= 2 << 20) {
+		r = madvise(p, 2 << 20, MADV_DONTFORK);
+		printf("MADV_DONTFORK on an aligned 2 MiB: %s\n", r ? strerror(errno) : "ok");
+		if (!r)
+			madvise(p, 2 << 20, MADV_DOFORK);
+	}
 	if (msync(p, len, MS_SYNC))
 		perror("msync");
 	fsync(fd);

@@ -30,7 +30,7 @@ exec 4<>"$M/b"
 grep -q "evicted ino" "$DAEMON_LOG" && fail "a writably mapped file was evicted"
 exec 4>&-
 wait "$mpid" || fail "mapcheck failed"
-for i in $(seq 50); do
+for i in $(seq 150); do
 	[ "$(grep -c "dropped ino=$(stat -c %i "$S/a")" "$DAEMON_LOG")" -ge 2 ] && break
 	sleep 0.1
 done

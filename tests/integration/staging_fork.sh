@@ -13,6 +13,7 @@ check_mode() {
 	out=$("$FORKPIN" "$file") || fail "$mode: $out"
 	note "$mode: $(tr '\n' ';' <<<"$out")"
 	grep -q "^coherent" <<<"$out" || fail "$mode: $out"
+	grep -q "DONTFORK on an aligned 2 MiB: ok" <<<"$out" || fail "$mode: MADV_DONTFORK of whole pages: $out"
 }
 head -c 8M /dev/zero >"$S/f"
 for mode in shmem thp; do
@@ -24,10 +25,7 @@ for mode in shmem thp; do
 	[ "$(dd if="$S/f" bs=4096 skip=2 count=1 status=none | tr -d k | wc -c)" = 0 ] ||
 		fail "$mode: write through the pin not committed"
 done
-HP_OK=1
-( reserve_hugepages 8 ) >/dev/null 2>&1 || HP_OK=0
-if [ $HP_OK = 1 ]; then
-	reserve_hugepages 8
+if try_reserve_hugepages 8; then
 	head -c 8M /dev/zero >"$S/f"
 	mount_rdmafs "$S" "$M" -o staging=hugetlb,hugetlb_fallback=no
 	exec 3<>"$M/f"
@@ -38,6 +36,6 @@ if [ $HP_OK = 1 ]; then
 	[ "$(dd if="$S/f" bs=4096 skip=2 count=1 status=none | tr -d k | wc -c)" = 0 ] ||
 		fail "hugetlb: write through the pin not committed"
 else
-	note "no hugetlb pool: hugetlb not tested"
+	note "hugetlb not tested: $HP_WHY"
 fi
 check_daemon_log

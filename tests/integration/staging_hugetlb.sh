@@ -47,12 +47,22 @@ cmp -s "$S/h.dat" "$T/expect" || fail "fsync did not commit to the backing file"
 
 # librdmafs' rdmafs_map, where the library is built
 if [ -x "$MAPTEST" ]; then
-	"$MAPTEST" "$M/h.dat" || fail "rdmafs_map test"
+	out=$("$MAPTEST" "$M/h.dat" 2048) || fail "rdmafs_map: $out"
+	note "$out"
+	printf 'M%.0s' $(seq 4096) | dd of="$T/expect" bs=4096 seek=3 conv=notrunc status=none
+	cmp -s "$M/h.dat" "$T/expect" || fail "write through rdmafs_map not read through the mount"
+	cmp -s "$S/h.dat" "$T/expect" || fail "write through rdmafs_map not committed by fsync"
 else
 	note "librdmafs not built: rdmafs_map not tested"
 fi
 # A plain mmap through the mount cannot be pinned: the daemon serves this file.
 note "plain mmap through the mount: $("$MAPCHECK" --register "$M/h.dat" 2>&1 | tail -1)"
+if [ -x "$RDMAFSCTL" ]; then
+	js=$("$RDMAFSCTL" stat --json "$M/h.dat" 2>&1 | tr -d ' \n')
+	note "stat: $js"
+	grep -q '"staging":"hugetlb"' <<<"$js" || fail "stat does not show the hugetlb mode: $js"
+	grep -q '"page_size":2097152' <<<"$js" || fail "stat does not show the page size: $js"
+fi
 exec 3>&-
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 cmp -s "$S/h.dat" "$T/expect" || fail "backing file differs after unmount"
