@@ -325,6 +325,11 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->chunk_size = w->chunk_size;
 	st->budget = w->budget;
 	st->ino = w->src_ino;
+	st->lease_granted = w->lease_granted;
+	st->lease_breaks = w->lease_breaks;
+	st->lease_denies = w->lease_denies;
+	st->lease_revokes = w->lease_revokes;
+	st->lease_deaths = w->lease_deaths;
 }
 
 int rdmafs_stat(int fd, struct rdmafs_stat *st)

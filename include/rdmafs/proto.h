@@ -101,7 +101,9 @@ struct rdmafs_wire_stat {
 	uint64_t src_ino;		/* file: backing inode number */
 	uint32_t flags;			/* RDMAFS_ST_* */
 	uint32_t flush_interval;	/* seconds */
-	uint8_t reserved[72];
+	/* mount: lease counters since start-up */
+	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
+	uint8_t reserved[32];
 };
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */
