@@ -958,8 +958,13 @@ static void sweep_idle(void)
 	struct conn *victims[32];
 	unsigned n = 0;
 
+	/*
+	 * CLOCK_MONOTONIC starts near 0 at boot: within the first minute nothing can be idle
+	 * that long (and the subtraction would wrap, dropping every connection, even one
+	 * whose request is not read yet).
+	 */
 	if (now < CTL_IDLE_TIMEOUT_S * 1000000000ull)
-		return;	/* just booted: nobody can be idle that long */
+		return;
 	limit = now - CTL_IDLE_TIMEOUT_S * 1000000000ull;
 	pthread_mutex_lock(&ctl.lock);
 	for (struct conn *c = ctl.conns; c && n < ARRAY_SIZE(victims); c = c->next) {

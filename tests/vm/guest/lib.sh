@@ -42,7 +42,8 @@ _lib_exit() {
 	for p in $_bg_pids; do
 		kill "$p" 2>/dev/null
 	done
-	[ -n "$_bg_pids" ] && wait 2>/dev/null
+	# These only: a plain wait would also wait for a daemon that is still mounted.
+	[ -n "$_bg_pids" ] && wait $_bg_pids 2>/dev/null
 	if [ $rc != 0 ] && [ $rc != 77 ]; then
 		echo "--- state at failure"
 		rdma link 2>&1
@@ -93,6 +94,21 @@ retry() {
 	done
 }
 
+# wait_cm_listen PORT [SECONDS]: until an rdma_cm id listens on PORT (a server that
+# listens late makes its clients' connection requests be rejected, and perftest's
+# clients do not always recover from that).
+wait_cm_listen() {
+	_n=$((${2:-30} * 10))
+	while [ $_n -gt 0 ]; do
+		rdma resource show cm_id src-port "$1" 2>/dev/null | grep -q 'state LISTEN' && return 0
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	echo "timed out waiting for an rdma_cm listener on port $1:"
+	rdma resource show cm_id
+	return 1
+}
+
 rxe_up() {
 	modprobe -a rdma_rxe ib_uverbs rdma_ucm dummy || fail "modprobe rdma_rxe rdma_ucm failed"
 	ip link add "$RXE_NETDEV" type dummy || fail "cannot add dummy netdev"
@@ -136,7 +152,8 @@ ext4_up() {
 	modprobe -a loop ext4 2>/dev/null
 	_img=/tmp/ext4.$$.$(echo "$1" | tr / _).img
 	truncate -s "${2:-256M}" "$_img"
-	mkfs.ext4 -q -F "$_img" || fail "mkfs.ext4 failed"
+	# Lazy init: nothing to zero up front (the image lives in the guest's memory anyway).
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$_img" || fail "mkfs.ext4 failed"
 	mkdir -p "$1"
 	mount -o loop "$_img" "$1" || fail "cannot loop-mount the ext4 image on $1"
 	at_exit "umount -l '$1' 2>/dev/null; rm -f '$_img'"
@@ -145,7 +162,8 @@ ext4_up() {
 # rdmafs_up SRC MNT [-o OPTS]: the rdmafs daemon of $RDMAFS_BUILD in the foreground (a
 # background job), SRC mounted at MNT. Sets DAEMON_PID; its output goes to $DAEMON_LOG.
 # Skips when there is no build folder; fails unless the daemon got FUSE passthrough.
-DAEMON_LOG=/tmp/rdmafs-daemon.log
+# The log is on the results share: kept with the run's logs when the test fails.
+DAEMON_LOG=${RDMAFS_RESULTS:-/tmp}/rdmafs-daemon.log
 rdmafs_up() {
 	[ -n "$RDMAFS_BUILD" ] || skip "RDMAFS_BUILD not set: no rdmafs daemon to test"
 	[ -x "$RDMAFS_BUILD/src/rdmafs" ] || skip "no $RDMAFS_BUILD/src/rdmafs"
@@ -154,7 +172,8 @@ rdmafs_up() {
 	mkdir -p "$_src" "$_mnt"
 	"$RDMAFS_BUILD/src/rdmafs" "$_src" "$_mnt" -f "$@" >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
-	at_exit "mountpoint -q '$_mnt' && { umount '$_mnt' || umount -l '$_mnt'; }; kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null"
+	# Only while still mounted: after rdmafs_down the pid is reaped and may be reused.
+	at_exit "if mountpoint -q '$_mnt'; then umount '$_mnt' || { kill $DAEMON_PID; umount -l '$_mnt'; }; wait $DAEMON_PID; fi 2>/dev/null"
 	_n=100
 	while ! mountpoint -q "$_mnt"; do
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$DAEMON_LOG"; fail "rdmafs exited before mounting"; }

@@ -8,7 +8,7 @@
 
 rxe_up
 S=/tmp/src M=/tmp/mnt
-ext4_up $S 192M
+ext4_up $S 128M
 rdmafs_up $S $M -o flush_interval=1,flush_on_close=no,log_level=debug
 CTL=$RDMAFS_BUILD/tools/rdmafsctl
 
@@ -26,7 +26,7 @@ log "$passes passes, $((c1 - c0)) commits by the periodic flush during the write
 [ "$passes" -ge 2 ] || fail "only $passes pass: the region did not keep changing"
 [ $((c1 - c0)) -ge 2 ] || fail "only $((c1 - c0)) commits during the writes: no race was tested"
 kill -0 "$target" 2>/dev/null || fail "rdma_target exited"
-"$CTL" flush $M/busy.dat || fail "rdmafsctl flush failed"
+"$CTL" flush $M/busy.dat || fail "rdmafsctl flush failed (daemon $(kill -0 $DAEMON_PID 2>/dev/null && echo alive || echo gone))"
 cmp $S/busy.dat $M/busy.dat || fail "after the writes and a final flush, backing != memory"
 want=$(result_field /tmp/writer.log xxh3)
 got=$(xxh3 $S/busy.dat)
@@ -55,8 +55,11 @@ wait $cli || { cat /tmp/bw_client.log /tmp/bw_server.log; fail "ib_write_bw clie
 wait $srv || { cat /tmp/bw_server.log; fail "ib_write_bw server (on rdmafs) failed"; }
 cat /tmp/bw_server.log /tmp/bw_client.log
 # The result row follows the header "#bytes #iterations BW peak[MB/sec] BW average...".
+iters=$(awk '/BW average/ { getline; print $2; exit }' /tmp/bw_client.log)
 bw=$(awk '/BW average/ { getline; print $4; exit }' /tmp/bw_client.log)
-awk -v b="$bw" 'BEGIN { exit !(b + 0 > 0) }' || fail "ib_write_bw: no bandwidth measured"
-log "ib_write_bw into an rdmafs mapping: $bw MB/sec average"
+awk -v n="$iters" 'BEGIN { exit !(n + 0 > 0) }' || fail "ib_write_bw: no writes completed"
+# perftest reports 0.00 when its CPU clock estimate is too noisy (r^2 < 0.9), as
+# happens under emulation: the writes still ran.
+log "ib_write_bw into an rdmafs mapping: $iters writes of 64 KiB, $bw MB/sec average"
 rdmafs_down $M || fail "rdmafs exited $?"
 log "PASS"

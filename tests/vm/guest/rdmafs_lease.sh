@@ -8,7 +8,7 @@
 
 rxe_up
 S=/tmp/src M=/tmp/mnt
-ext4_up $S 128M
+ext4_up $S 64M
 rdmafs_up $S $M -o flush_interval=0,flush_on_close=no,lease_break_time=30,lease_expire=deny
 CTL=$RDMAFS_BUILD/tools/rdmafsctl
 head -c 16M /dev/urandom >/tmp/src.dat
