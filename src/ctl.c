@@ -1013,23 +1013,6 @@ static void *ctl_thread(void *arg)
 
 /* ---- set-up ---- */
 
-/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape_octal(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = 0;
-}
-
 /*
  * The device of our FUSE mount, from /proc/self/mountinfo: stat(2) of the mountpoint
  * would be a FUSE request to ourselves before the session loop runs.
@@ -1052,7 +1035,7 @@ static int mount_dev(const char *mnt, dev_t *dev)
 		dash = strstr(line, " - ");
 		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strncmp(fstype, "fuse", 4))
 			continue;
-		unescape_octal(mp);
+		rdmafs_proto_unescape(mp);
 		if (strcmp(mp, mnt))
 			continue;
 		*dev = makedev(maj, min);	/* the last one is the mount on top */

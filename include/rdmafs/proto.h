@@ -177,6 +177,9 @@ size_t rdmafs_proto_encode_reply(struct rdmafs_reply *rep, uint16_t op, uint32_t
 /* Payload record size of replies to @op (0: none, -1 unknown op). */
 long rdmafs_proto_rec_size(uint16_t op);
 
+/* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
+void rdmafs_proto_unescape(char *s);
+
 /*
  * Socket file name (no directory, no ".sock") for the mountpoint's canonical path @path:
  * the path without its leading '/', '/' -> '-', bytes other than [A-Za-z0-9_.] -> \xNN
