@@ -52,7 +52,9 @@ struct rdmafs_stat {
 	uint64_t page_size, chunk_size;
 	uint64_t budget;		/* staging_budget of the mount */
 	uint64_t ino;			/* file: backing inode number */
-	uint64_t reserved[8];
+	/* mount: leases granted, breaks, breaks denied, leases revoked, holders that died */
+	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
+	uint64_t reserved[3];
 };
 
 /* Outcome of a mount-wide flush or evict. */

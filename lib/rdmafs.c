@@ -29,22 +29,6 @@ static uint32_t next_seq(void)
 	return __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
 }
 
-static void unescape_octal(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = 0;
-}
-
 /* Mountpoint of the mount @fd is on, if it is an rdmafs mount. */
 static int mount_of_fd(int fd, char *mnt, size_t size)
 {
@@ -80,7 +64,7 @@ static int mount_of_fd(int fd, char *mnt, size_t size)
 		dash = strstr(line, " - ");
 		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strcmp(fstype, "fuse.rdmafs"))
 			break;	/* not an rdmafs mount */
-		unescape_octal(mp);
+		rdmafs_proto_unescape(mp);
 		if (strlen(mp) >= size) {
 			r = -ENAMETOOLONG;
 			break;
@@ -325,6 +309,11 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->chunk_size = w->chunk_size;
 	st->budget = w->budget;
 	st->ino = w->src_ino;
+	st->lease_granted = w->lease_granted;
+	st->lease_breaks = w->lease_breaks;
+	st->lease_denies = w->lease_denies;
+	st->lease_revokes = w->lease_revokes;
+	st->lease_deaths = w->lease_deaths;
 }
 
 int rdmafs_stat(int fd, struct rdmafs_stat *st)

@@ -55,10 +55,18 @@ struct conn {
 	struct conn *next, *prev;
 };
 
+/*
+ * A request for a worker, or a rejected one whose descriptors a worker closes: closing a
+ * client's file may wait for its FUSE server (FUSE_FLUSH, a commit with flush_on_close),
+ * so the epoll thread never does it.
+ */
 struct job {
 	struct conn *c;			/* a reference */
 	struct rdmafs_proto_req req;
-	int fd;				/* the client's file, or -1; owned */
+	int err;			/* decode error to answer, 0 for a request to run */
+	int fd;				/* the client's file (fds[0]), or -1 */
+	int fds[4];			/* every descriptor that came with it; owned */
+	unsigned nfds;
 	struct job *next;
 };
 
@@ -379,6 +387,7 @@ static void fill_stat_common(struct rdmafs_wire_stat *w, bool scanned)
 static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 {
 	bool scan = !(j->req.flags & RDMAFS_STAT_NOSCAN);
+	struct lease_stats ls;
 	struct target t;
 	int r;
 
@@ -391,6 +400,12 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 			fill_stat_one(v[i], w, scan);
 		staging_put_all(v, n);
 		w->staged_bytes = staging_bytes_used();
+		lease_stats(&ls);
+		w->lease_granted = ls.granted;
+		w->lease_breaks = ls.breaks;
+		w->lease_denies = ls.denies;
+		w->lease_revokes = ls.revokes;
+		w->lease_deaths = ls.deaths;
 		fill_stat_common(w, scan);
 		return 0;
 	}
@@ -720,8 +735,8 @@ static void run_job(struct job *j)
 	int r, sr, sendfd = -1;
 	size_t len;
 
-	if (!m) {
-		sr = send_error(c, j->req.op, j->req.seq, -ENOMEM);
+	if (!m || j->err) {
+		sr = send_error(c, j->req.op, j->req.seq, j->err ? j->err : -ENOMEM);
 		goto out;
 	}
 	switch (j->req.op) {
@@ -795,8 +810,8 @@ static void *worker(void *arg)
 		ctl.qlen--;
 		pthread_mutex_unlock(&ctl.lock);
 		run_job(j);
-		if (j->fd >= 0)
-			close(j->fd);
+		for (unsigned i = 0; i < j->nfds; i++)
+			close(j->fds[i]);
 		conn_put(j->c);
 		free(j);
 	}
@@ -811,6 +826,7 @@ static void on_accept(void)
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
 		socklen_t sl = sizeof(struct ucred);
 		struct conn *c;
+		unsigned nconns;
 		int fd = accept4(ctl.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -818,11 +834,14 @@ static void on_accept(void)
 				log_warn("ctl: accept: %s", strerror(errno));
 			return;
 		}
+		pthread_mutex_lock(&ctl.lock);
+		nconns = ctl.nconns;
+		pthread_mutex_unlock(&ctl.lock);
 		c = calloc(1, sizeof(*c));
-		if (!c || ctl.nconns >= CTL_MAX_CLIENTS ||
+		if (!c || nconns >= CTL_MAX_CLIENTS ||
 		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
-			if (c && ctl.nconns >= CTL_MAX_CLIENTS)
-				log_notice("ctl: %u clients, refusing another", ctl.nconns);
+			if (c && nconns >= CTL_MAX_CLIENTS)
+				log_notice("ctl: %u clients, refusing another", nconns);
 			free(c);
 			close(fd);
 			continue;
@@ -853,10 +872,13 @@ static void on_conn(struct conn *c)
 	} cbuf;
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
-			      .msg_controllen = sizeof(cbuf.b) };
+			      /* Room for exactly one fd: the kernel drops any more (without
+			       * closing them in our name, so no FUSE_FLUSH) and sets MSG_CTRUNC. */
+			      .msg_controllen = CMSG_LEN(sizeof(int)) };
 	struct rdmafs_proto_req req;
 	int fds[4], nfds = 0, r;
 	struct job *j;
+	bool full;
 	ssize_t n;
 
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -891,18 +913,17 @@ static void on_conn(struct conn *c)
 	c->last_active = now_ns();
 	if (!r && c->lease)
 		r = -EBUSY;	/* a lease connection only waits for its break or close */
-	if (!r && ctl.qlen >= CTL_QUEUE_MAX)
-		r = -EAGAIN;
+	full = ctl.qlen >= CTL_QUEUE_MAX;
 	pthread_mutex_unlock(&ctl.lock);
-	j = r ? NULL : calloc(1, sizeof(*j));
-	if (!r && !j)
-		r = -ENOMEM;
-	if (r) {
+	if (r)
 		log_debug("ctl: pid %d: bad request (op %u): %s", (int)c->cred.pid, req.op,
 			  strerror(-r));
+	j = full ? NULL : calloc(1, sizeof(*j));
+	if (!j) {
+		/* No job to hand the fds to: answer here; only a flood gets this far. */
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (send_error(c, req.op, req.seq, r)) {
+		if (send_error(c, req.op, req.seq, r ? r : full ? -EAGAIN : -ENOMEM)) {
 			conn_close(c);
 			return;
 		}
@@ -912,6 +933,9 @@ static void on_conn(struct conn *c)
 		return;
 	}
 	j->req = req;
+	j->err = r;
+	memcpy(j->fds, fds, nfds * sizeof(int));
+	j->nfds = nfds;
 	j->fd = nfds ? fds[0] : -1;
 	j->c = c;
 	pthread_mutex_lock(&ctl.lock);
@@ -989,23 +1013,6 @@ static void *ctl_thread(void *arg)
 
 /* ---- set-up ---- */
 
-/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape_octal(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = 0;
-}
-
 /*
  * The device of our FUSE mount, from /proc/self/mountinfo: stat(2) of the mountpoint
  * would be a FUSE request to ourselves before the session loop runs.
@@ -1028,7 +1035,7 @@ static int mount_dev(const char *mnt, dev_t *dev)
 		dash = strstr(line, " - ");
 		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strncmp(fstype, "fuse", 4))
 			continue;
-		unescape_octal(mp);
+		rdmafs_proto_unescape(mp);
 		if (strcmp(mp, mnt))
 			continue;
 		*dev = makedev(maj, min);	/* the last one is the mount on top */
@@ -1156,8 +1163,8 @@ void ctl_exit(void)
 		struct job *j = ctl.qhead;
 
 		ctl.qhead = j->next;
-		if (j->fd >= 0)
-			close(j->fd);
+		for (unsigned i = 0; i < j->nfds; i++)
+			close(j->fds[i]);
 		conn_put(j->c);
 		free(j);
 	}

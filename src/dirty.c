@@ -47,9 +47,30 @@ int dirty_resize(struct dirty_map *dm, uint64_t size)
 	return 0;
 }
 
+#if defined(__x86_64__)
+uint64_t dirty_xxh3_avx2(const void *p, size_t len);
+
+static uint64_t xxh3_default(const void *p, size_t len)
+{
+	return XXH3_64bits(p, len);
+}
+
+/* Chosen once at load time; every variant computes the same XXH3 value. */
+static uint64_t (*xxh3)(const void *, size_t) = xxh3_default;
+
+__attribute__((constructor)) static void dirty_pick_hash(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		xxh3 = dirty_xxh3_avx2;
+}
+#else
+#define xxh3 XXH3_64bits
+#endif
+
 uint64_t dirty_hash(const void *p, size_t len)
 {
-	uint64_t h = XXH3_64bits(p, len);
+	uint64_t h = xxh3(p, len);
 
 	/* DIRTY_FP_NONE means "nothing committed": no real content may hash to it. */
 	return h == DIRTY_FP_NONE ? 1 : h;

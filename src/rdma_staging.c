@@ -391,10 +391,35 @@ static int new_memfd(struct staged *st, uint64_t size)
 	return fd;
 }
 
+#define FILL_COPY (1ull << 32)	/* user data of a fill's copy into staging */
+
+/* pwrite all of @len bytes; 0 or -1 with errno. */
+static int pwrite_full(int fd, const char *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /*
- * Fill staging from the backing file: io_uring reads straight into a temporary writable
- * mapping (O_DIRECT where possible), fingerprinting each chunk as its read completes so
- * hashing overlaps the I/O still in flight.
+ * Fill staging from the backing file with io_uring reads (O_DIRECT where possible) into
+ * bounce slots; each completed read is fingerprinted while other reads are in flight and
+ * copied into staging with pwrite(2). Reading straight into a mapping of staging would
+ * save that copy but pays a page-table fault per 4 KiB when the hash first touches it
+ * (measured: 1 GiB in ~2.5 s vs ~0.2 s for the copy). hugetlbfs has no write(2): hugetlb
+ * staging is filled through a mapping (2 MiB pages, few faults).
  */
 static int fill(struct staged *st, uint64_t size)
 {
@@ -405,8 +430,9 @@ static int fill(struct staged *st, uint64_t size)
 	struct req { uint64_t off, len; } *req;
 	unsigned *freelist;
 	uint64_t next = 0, maplen = ALIGN_UP(size, page_size_of(st));
+	bool via_map = st->mode == STAGING_HUGETLB;
 	struct io_uring ring;
-	char *wmap;
+	char *wmap = NULL, *bounce = NULL;
 	int r;
 
 	if (!size)
@@ -425,10 +451,20 @@ static int fill(struct staged *st, uint64_t size)
 		r = -errno;
 		goto out_free;
 	}
-	wmap = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
-	if (wmap == MAP_FAILED) {
-		r = -errno;
-		goto out_free;
+	if (via_map) {
+		wmap = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
+		if (wmap == MAP_FAILED) {
+			r = -errno;
+			goto out_free;
+		}
+	} else {
+		bounce = mmap(NULL, (size_t)depth * io, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (bounce == MAP_FAILED) {
+			bounce = NULL;
+			r = -errno;
+			goto out_free;
+		}
 	}
 	r = io_uring_queue_init(depth, &ring, 0);
 	if (r < 0)
@@ -452,7 +488,8 @@ static int fill(struct staged *st, uint64_t size)
 				req[slot].len = MIN(io, size - next);
 				fd = st->bfd;
 			}
-			io_uring_prep_read(sqe, fd, wmap + next, req[slot].len, next);
+			io_uring_prep_read(sqe, fd, via_map ? wmap + next : bounce + (size_t)slot * io,
+					   req[slot].len, next);
 			io_uring_sqe_set_data64(sqe, slot);
 			next += req[slot].len;
 			inflight++;
@@ -461,13 +498,27 @@ static int fill(struct staged *st, uint64_t size)
 		if (r < 0)
 			goto out_drain;
 		while (io_uring_peek_cqe(&ring, &cqe) == 0) {
-			unsigned slot = io_uring_cqe_get_data64(cqe);
+			uint64_t data = io_uring_cqe_get_data64(cqe);
+			unsigned slot = data & 0xffffffff;
 			uint64_t off = req[slot].off, end = off + req[slot].len;
+			char *buf = via_map ? wmap + off : bounce + (size_t)slot * io;
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&ring, cqe);
 			inflight--;
-			freelist[nfree++] = slot;
+			if (data & FILL_COPY) {	/* the copy into staging finished */
+				if (res < 0 || (uint64_t)res < end - off) {
+					if (res < 0 || pwrite_full(st->memfd, buf + res, end - off - res,
+								   off + res) < 0) {
+						r = res < 0 ? res : -errno;
+						goto out_drain;
+					}
+				}
+				freelist[nfree++] = slot;
+				continue;
+			}
+			if (via_map)
+				freelist[nfree++] = slot;
 			if (res < 0) {
 				r = res;
 				goto out_drain;
@@ -477,7 +528,7 @@ static int fill(struct staged *st, uint64_t size)
 				goto out_drain;
 			}
 			if (off + res < end) {	/* short read: fetch the rest synchronously */
-				ssize_t n = pread(st->bfd, wmap + off + res, end - off - res, off + res);
+				ssize_t n = pread(st->bfd, buf + res, end - off - res, off + res);
 
 				if (n != (ssize_t)(end - off - res)) {
 					r = n < 0 ? -errno : -EIO;
@@ -488,13 +539,42 @@ static int fill(struct staged *st, uint64_t size)
 			 * other reads are in flight. */
 			for (uint64_t i = (off + cs - 1) / cs; i * cs < end; i++)
 				if (MIN((i + 1) * cs, size) <= end)
-					dirty_set(dm, i, dirty_chunk_hash(dm, wmap, size, i));
+					dirty_set(dm, i, dirty_hash(buf + (i * cs - off),
+								    MIN(cs, size - i * cs)));
+			if (!via_map) {
+				/* The copy runs in an io_uring worker: on the other core, beside
+				 * the hashing of the next read here. */
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+				io_uring_prep_write(sqe, st->memfd, buf, end - off, off);
+				io_uring_sqe_set_data64(sqe, FILL_COPY | slot);
+				sqe->flags |= IOSQE_ASYNC;
+				inflight++;
+			}
 		}
 	}
-	/* A chunk split between two reads (at the direct/buffered boundary) is hashed now. */
-	for (uint64_t i = 0; i < dm->nchunks; i++)
-		if (dm->fp[i] == DIRTY_FP_NONE)
-			dirty_set(dm, i, dirty_chunk_hash(dm, wmap, size, i));
+	/* A chunk split between two reads (at the direct/buffered boundary) is hashed now,
+	 * from staging (the bounce slots are all free again). */
+	for (uint64_t i = 0; i < dm->nchunks; i++) {
+		uint64_t len = MIN(cs, size - i * cs);
+
+		if (dm->fp[i] != DIRTY_FP_NONE)
+			continue;
+		if (via_map) {
+			dirty_set(dm, i, dirty_hash(wmap + i * cs, len));
+			continue;
+		}
+		for (uint64_t got = 0; got < len;) {	/* io >= cs: one slot holds it */
+			ssize_t n = pread(st->memfd, bounce + got, len - got, i * cs + got);
+
+			if (n <= 0) {
+				r = n < 0 ? -errno : -EIO;
+				goto out_ring;
+			}
+			got += n;
+		}
+		dirty_set(dm, i, dirty_hash(bounce, len));
+	}
 	r = 0;
 	goto out_ring;
 out_drain:
@@ -509,8 +589,11 @@ out_drain:
 out_ring:
 	io_uring_queue_exit(&ring);
 out_unmap:
-	munmap(wmap, maplen);
+	if (wmap)
+		munmap(wmap, maplen);
 out_free:
+	if (bounce)
+		munmap(bounce, (size_t)depth * io);
 	free(req);
 	free(freelist);
 	return r;

@@ -210,6 +210,14 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 	if (mount) {
 		json_object_object_add(o, "files", json_object_new_int64(s->files));
 		json_object_object_add(o, "staging_budget", json_object_new_uint64(s->budget));
+		json_object *l = json_object_new_object();
+
+		json_object_object_add(l, "granted", json_object_new_uint64(s->lease_granted));
+		json_object_object_add(l, "breaks", json_object_new_uint64(s->lease_breaks));
+		json_object_object_add(l, "denies", json_object_new_uint64(s->lease_denies));
+		json_object_object_add(l, "revokes", json_object_new_uint64(s->lease_revokes));
+		json_object_object_add(l, "deaths", json_object_new_uint64(s->lease_deaths));
+		json_object_object_add(o, "lease_stats", l);
 	} else {
 		json_object_object_add(o, "ino", json_object_new_uint64(s->ino));
 		json_object_object_add(o, "sealed",

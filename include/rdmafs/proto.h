@@ -101,7 +101,9 @@ struct rdmafs_wire_stat {
 	uint64_t src_ino;		/* file: backing inode number */
 	uint32_t flags;			/* RDMAFS_ST_* */
 	uint32_t flush_interval;	/* seconds */
-	uint8_t reserved[72];
+	/* mount: lease counters since start-up */
+	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
+	uint8_t reserved[32];
 };
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */
@@ -174,6 +176,9 @@ size_t rdmafs_proto_encode_reply(struct rdmafs_reply *rep, uint16_t op, uint32_t
 				 int32_t error, uint32_t count, size_t rec_size);
 /* Payload record size of replies to @op (0: none, -1 unknown op). */
 long rdmafs_proto_rec_size(uint16_t op);
+
+/* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
+void rdmafs_proto_unescape(char *s);
 
 /*
  * Socket file name (no directory, no ".sock") for the mountpoint's canonical path @path:

@@ -59,10 +59,17 @@ kill -9 $L3; wait $L3 || true
 for i in $(seq 50); do "$CLIENT" lease-list "$M" | grep -q "^ok 0" && break; sleep 0.1; done
 "$CLIENT" lease-list "$M" | grep -q "^ok 0" || fail "lease not released on holder death"
 
+"$RDMAFSCTL" stat --json "$M" | python3 -c '
+import json, sys
+l = json.load(sys.stdin)[0]["lease_stats"]
+assert l["granted"] >= 3 and l["breaks"] >= 2, l' || fail "lease_stats in mount stat"
+
 # evict: not while open; afterwards the file is committed and unstaged
 out=$("$RDMAFSCTL" evict "$M") || fail "evict: $out"
 [[ $out == "evicted 0 of 1 "* ]] || fail "evicted an open file: $out"
 exec 3>&-
+# FUSE_RELEASE is asynchronous: wait until the daemon has seen the last close
+for i in $(seq 50); do "$CLIENT" mount-stat "$M" | grep -Eq 'opens=0 |files=0 ' && break; sleep 0.1; done
 # (the last close kicks the flusher, which may drop it first: then there is nothing left)
 out=$("$CLIENT" evict "$M")
 [[ $out == "ok evicted=1 of 1" || $out == "ok evicted=0 of 0" ]] || fail "rdmafs_evict: $out"

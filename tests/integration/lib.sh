@@ -34,6 +34,9 @@ _cleanup() {
 		mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
 	done
 	for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	# Control sockets of daemons that did not get to remove them (killed, crashed).
+	[ -f "$DAEMON_LOG" ] && sed -n 's/.*ctl: control socket \(.*\)$/\1/p' "$DAEMON_LOG" |
+		while read -r s; do rm -f "$s"; done
 	for l in "${_loops[@]}"; do
 		mountpoint -q "$l" 2>/dev/null && umount -l "$l" 2>/dev/null || true
 	done

@@ -186,6 +186,27 @@ static void run_model(uint32_t cs, unsigned rounds)
 	model_free(&m);
 }
 
+/* Every hash variant (AVX2 where the CPU has it) gives the library's XXH3 value. */
+static void test_hash_is_xxh3(void **state)
+{
+	static unsigned char buf[256 << 10];
+	uint64_t seed = 42;
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		buf[i] = seed >> 56;
+	}
+	for (size_t len = 0; len < sizeof(buf); len = len < 512 ? len + 1 : len * 2 + 7) {
+		uint64_t want = XXH3_64bits(buf + 3, len);
+
+		assert_int_equal(dirty_hash(buf + 3, len), want == DIRTY_FP_NONE ? 1 : want);
+#if defined(__x86_64__)
+		if (__builtin_cpu_supports("avx2"))
+			assert_int_equal(dirty_xxh3_avx2(buf + 3, len), XXH3_64bits(buf + 3, len));
+#endif
+	}
+}
+
 static void test_model_4k(void **state)
 {
 	run_model(4096, 3000);
@@ -281,6 +302,7 @@ static void test_resize_and_partial_chunks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hash_is_xxh3),
 		cmocka_unit_test(test_model_4k),
 		cmocka_unit_test(test_model_64k),
 		cmocka_unit_test(test_race_after_copy),
