@@ -11,12 +11,12 @@ S=/tmp/src M=/tmp/mnt
 ext4_up $S 64M
 rdmafs_up $S $M -o flush_interval=0,flush_on_close=no,lease_break_time=30,lease_expire=deny
 CTL=$RDMAFS_BUILD/tools/rdmafsctl
-head -c 16M /dev/urandom >/tmp/src.dat
+head -c 8M /dev/urandom >/tmp/src.dat
 
 # leased_region NAME: rdma_target --lease on $M/NAME, rdma_writer has written /tmp/src.dat
 # into it and holds the connection. Sets target, writer.
 leased_region() {
-	bg /tmp/target.$1.log "$TARGET" --lease --size 16M $M/$1
+	bg /tmp/target.$1.log "$TARGET" --lease --size 8M $M/$1
 	target=$BG_PID
 	wait_for_line /tmp/target.$1.log 'listening on' || fail "rdma_target did not start"
 	grep -q "^lease held on $M/$1" /tmp/target.$1.log || fail "rdma_target holds no lease"
@@ -43,32 +43,32 @@ released() {
 	return 0
 }
 
-log "truncate to 4 MiB of a file registered with a lease"
+log "truncate to 2 MiB of a file registered with a lease"
 leased_region trunc.dat
 t0=$(cut -d' ' -f1 /proc/uptime)
-truncate -s 4M $M/trunc.dat || fail "truncate failed (the lease was not released in time?)"
+truncate -s 2M $M/trunc.dat || fail "truncate failed (the lease was not released in time?)"
 t1=$(cut -d' ' -f1 /proc/uptime)
 log "truncate returned after $(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }') s"
 released trunc.dat
 grep -q 'lease break ino=.* for truncate: released after' "$DAEMON_LOG" ||
 	{ cat "$DAEMON_LOG"; fail "the daemon did not wait for the release"; }
 grep 'lease break ino=' "$DAEMON_LOG"
-[ "$(stat -c %s $M/trunc.dat)" = $((4 << 20)) ] || fail "size after truncate $(stat -c %s $M/trunc.dat)"
-head -c 4M /tmp/src.dat >/tmp/src4.dat
-cmp /tmp/src4.dat $M/trunc.dat || fail "the bytes before the truncate point changed"
+[ "$(stat -c %s $M/trunc.dat)" = $((2 << 20)) ] || fail "size after truncate $(stat -c %s $M/trunc.dat)"
+head -c 2M /tmp/src.dat >/tmp/src2.dat
+cmp /tmp/src2.dat $M/trunc.dat || fail "the bytes before the truncate point changed"
 
-log "hole punch 4 MiB at 8 MiB of a file registered with a lease"
+log "hole punch 2 MiB at 4 MiB of a file registered with a lease"
 leased_region punch.dat
-fallocate -p -o 8M -l 4M $M/punch.dat || fail "fallocate punch failed"
+fallocate -p -o 4M -l 2M $M/punch.dat || fail "fallocate punch failed"
 released punch.dat
 grep -q 'lease break ino=.* for punch hole: released after' "$DAEMON_LOG" ||
 	fail "the daemon did not wait for the release before punching"
 cp /tmp/src.dat /tmp/punched.dat
-dd if=/dev/zero of=/tmp/punched.dat bs=1M seek=8 count=4 conv=notrunc status=none
-cmp /tmp/punched.dat $M/punch.dat || fail "after the punch: not the source with a 4 MiB hole"
+dd if=/dev/zero of=/tmp/punched.dat bs=1M seek=4 count=2 conv=notrunc status=none
+cmp /tmp/punched.dat $M/punch.dat || fail "after the punch: not the source with a 2 MiB hole"
 
 rdmafs_down $M || fail "rdmafs exited $?"
-cmp /tmp/src4.dat $S/trunc.dat || fail "backing of the truncated file differs"
+cmp /tmp/src2.dat $S/trunc.dat || fail "backing of the truncated file differs"
 cmp /tmp/punched.dat $S/punch.dat || fail "backing of the punched file differs"
-log "backing files: the first 4 MiB, and the source with the hole"
+log "backing files: the first 2 MiB, and the source with the hole"
 log "PASS"
