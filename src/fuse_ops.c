@@ -625,6 +625,24 @@ static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 		r = give_to_caller(req, parent, name);
 	if (!r)
 		r = do_lookup(parent, name, &e);
+	if (!r && !created && (fi->flags & O_TRUNC)) {
+		/* The kernel treats a created file as new and skips its own truncation: an
+		 * existing file (stale negative dentry) must be truncated here. */
+		struct inode *ino = ino_of(e.ino);
+		struct staged *st = staged_get(ino);
+		char path[64];
+
+		if (st) {
+			r = staging_truncate(st, 0);
+			staging_put(st);
+		} else if (truncate(inode_proc_path(ino, path), 0) < 0) {
+			r = -errno;
+		}
+		if (!r)
+			r = stat_inode(ino, &e.attr);
+		if (r)
+			inode_forget(ino, 1);
+	}
 	if (!r) {
 		fi->flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
 		r = open_common(req, ino_of(e.ino), fi);

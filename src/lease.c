@@ -27,8 +27,8 @@ struct lease {
 	/* lt.lock protects everything below. */
 	bool live;			/* counted in st->nleases: its pages must not be freed */
 	bool notified;			/* told of the break(s) now under way */
-	bool released;			/* lease_release() called: free once not notifying */
 	bool notifying;			/* notifier is calling notify() outside the lock */
+	bool notifier_frees;		/* released from inside notify(): the notifier frees it */
 	pthread_t notifier;
 	struct lease *next, *prev;	/* lt.head */
 };
@@ -127,7 +127,7 @@ static void notify_holders_locked(const struct staged *st)
 	size_t n = 0, cap = 0;
 
 	for (l = lt.head; l; l = l->next)
-		cap += matches(l, st) && !l->notified;
+		cap += matches(l, st) && !l->notified && !l->notifying;
 	if (!cap)
 		return;
 	v = calloc(cap, sizeof(*v));
@@ -136,7 +136,7 @@ static void notify_holders_locked(const struct staged *st)
 		return;
 	}
 	for (l = lt.head; l && n < cap; l = l->next) {
-		if (!matches(l, st) || l->notified)
+		if (!matches(l, st) || l->notified || l->notifying)
 			continue;
 		l->notified = true;
 		l->notifying = true;
@@ -154,10 +154,10 @@ static void notify_holders_locked(const struct staged *st)
 	pthread_mutex_lock(&lt.lock);
 	for (size_t i = 0; i < n; i++) {
 		v[i]->notifying = false;
-		if (v[i]->released)	/* released from inside notify(): ours to free */
+		if (v[i]->notifier_frees)
 			unlink_locked(v[i]);
 		else
-			v[i] = NULL;
+			v[i] = NULL;	/* a lease_release() elsewhere may free it now */
 	}
 	pthread_cond_broadcast(&lt.cond);
 	pthread_mutex_unlock(&lt.lock);
@@ -274,8 +274,6 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 
 void lease_release(struct lease *l)
 {
-	bool mine;
-
 	if (!l)
 		return;
 	pthread_mutex_lock(&lt.lock);
@@ -283,26 +281,27 @@ void lease_release(struct lease *l)
 		log_info("lease ino=%" PRIu64 " pid=%d released%s", ino_nr(l->st), (int)l->pid,
 			 l->notified ? " on break" : "");
 	drop_locked(l);
-	l->released = true;
+	if (l->notifying && pthread_equal(l->notifier, pthread_self())) {
+		l->notifier_frees = true;	/* called from notify(), up this stack */
+		pthread_mutex_unlock(&lt.lock);
+		return;
+	}
 	/* A breaker calling notify() for it elsewhere: the caller's @arg must outlive that. */
-	while (l->notifying && !pthread_equal(l->notifier, pthread_self()))
+	while (l->notifying)
 		pthread_cond_wait(&lt.cond, &lt.lock);
-	mine = !l->notifying;	/* else the notifier (this thread, up the stack) frees it */
-	if (mine)
-		unlink_locked(l);
+	unlink_locked(l);
 	pthread_mutex_unlock(&lt.lock);
-	if (mine)
-		free_lease(l);
+	free_lease(l);
 }
 
-int lease_break(struct staged *st, const char *why)
+int lease_break_start(struct staged *st, const char *why)
 {
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)cfg->lease_break_time * 1000000000ull;
 	unsigned n;
 	int r = 0;
 
 	pthread_mutex_lock(&lt.lock);
-	st->lease_breakers++;	/* from here no new lease until lease_break_done() */
+	st->lease_breakers++;	/* no new lease until lease_break_done() */
 	reap_dead_locked(st);
 	n = st->nleases;
 	if (!n)
@@ -339,6 +338,15 @@ void lease_break_done(struct staged *st)
 	pthread_mutex_lock(&lt.lock);
 	end_break_locked(st);
 	pthread_mutex_unlock(&lt.lock);
+}
+
+int lease_break(struct staged *st, const char *why)
+{
+	int r = lease_break_start(st, why);
+
+	if (!r)
+		lease_break_done(st);
+	return r;
 }
 
 unsigned lease_count(struct staged *st)

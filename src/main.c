@@ -10,6 +10,7 @@
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DEFAULT_CONF RDMAFS_SYSCONFDIR "/rdmafs/rdmafs.conf"
@@ -171,6 +172,34 @@ int main(int argc, char *argv[])
 	return ret;
 }
 
+/*
+ * The daemon holds an O_PATH fd per inode the kernel knows and up to four more per staged
+ * file (handle, memfd, buffered and O_DIRECT backing fds): raise the open-file limit as far
+ * as allowed (root: fs.nr_open), as libfuse's passthrough_hp does.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit lim;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return;
+	if (nr_open > lim.rlim_max) {
+		struct rlimit want = { nr_open, nr_open };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	lim.rlim_cur = lim.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &lim);
+}
+
 static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args)
 {
 	struct fuse_loop_config *loop_cfg = NULL;
@@ -217,6 +246,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		return 1;
 	}
 	log_init(cfg->log_level, false);
+	raise_fd_limit();
 	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
 	 * must not mask it again (a umask 0 caller gets 0666, not 0644). */
 	umask(0);

@@ -798,14 +798,12 @@ bool staging_try_seal(struct staged *st)
 	return false;
 }
 
-int staging_unseal(struct staged *st)
+static int unseal_locked(struct staged *st)
 {
 	uint64_t size = 0;
 	loff_t in = 0, out = 0;
 	int fd, r;
 
-	if (!st->sealed)
-		return 0;
 	if (st->mode == STAGING_THP) {	/* never really sealed: see thp_try_freeze() */
 		st->sealed = false;
 		return 0;
@@ -850,6 +848,20 @@ int staging_unseal(struct staged *st)
 	st->sealed = false;
 	r = map_ro(st, size);
 	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int staging_unseal(struct staged *st)
+{
+	int r;
+
+	if (!st->sealed)
+		return 0;
+	/* Commits (periodic pass, ctl flush, shutdown) read st->map holding only commit_lock:
+	 * replacing the memfd and the map under them faulted in their snapshot copy. */
+	pthread_mutex_lock(&st->commit_lock);
+	r = unseal_locked(st);
+	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
 
@@ -969,17 +981,27 @@ int staging_truncate(struct staged *st, uint64_t size)
 	bool broke = false;
 	int r;
 
+	/*
+	 * Shrinking frees pages a pin may hold: the holders unpin first. The wait is outside
+	 * commit_lock: a dying holder's close (FUSE FLUSH -> commit) and the flusher must not
+	 * wait for us. Until lease_break_done() no new lease can be taken.
+	 */
+	r = staging_size(st, &old);
+	if (!r && size < old) {
+		r = lease_break_start(st, "truncate");
+		broke = !r;
+	}
+	if (r)
+		return r;
 	pthread_mutex_lock(&st->commit_lock);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
-	if (size < old) {
-		/* Shrinking frees pages a pin may hold: the holders unpin first. */
-		r = lease_break(st, "truncate");
-		if (r)
-			goto out;
-		broke = true;
-	} else if (size > old) {
+	if (size < old && !broke) {	/* it grew since we looked: break first */
+		pthread_mutex_unlock(&st->commit_lock);
+		return staging_truncate(st, size);
+	}
+	if (size > old) {
 		r = budget_set(st, ALIGN_UP(size, page_size_of(st)), st->ino, false);
 		if (r)
 			goto out;
@@ -1028,16 +1050,20 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;	/* collapse/insert would move pinned pages */
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* Both free the staging pages of the range (shmem zeroes by punching); the
+		 * holders unpin first, outside commit_lock as in staging_truncate(). */
+		r = lease_break_start(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" :
+						       "zero range");
+		if (r)
+			return r;
+		broke = true;
+	}
 	pthread_mutex_lock(&st->commit_lock);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-		/* Both free the staging pages of the range (shmem zeroes by punching). */
-		r = lease_break(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" : "zero range");
-		if (r)
-			goto out;
-		broke = true;
 		/* shmem has no ZERO_RANGE: punching gives the same zeros. */
 		if (fallocate(st->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
 			r = -errno;

@@ -286,28 +286,38 @@ struct lease;
 
 /*
  * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
- * starts (from the breaking thread, without locks of ours held); @signo, if not 0, is
- * sent to @pid at the same time. The caller holds an open of the file (so its staging
- * cannot be dropped meanwhile) and owns the returned lease until lease_release().
- * NULL with errno: EINVAL (bad pid or signo), EAGAIN (a break of @st is under way: try
- * again after it), ESHUTDOWN (the daemon is stopping), ENOMEM.
+ * starts (from the breaking thread, without locks of ours held; once per break, however
+ * many breakers wait, and again for a later break after a denied one); @signo, if not 0,
+ * is sent to @pid right after it (through a pidfd: never to a recycled pid). The caller
+ * holds an open of the file (so its staging cannot be dropped meanwhile) and owns the
+ * returned lease until lease_release(). NULL with errno: EINVAL (bad pid or signo), ESRCH
+ * (@pid is gone), EAGAIN (a break of @st is under way: try again after it), ESHUTDOWN
+ * (the daemon is stopping), ENOMEM.
  */
 struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
 			void *arg);
 /*
  * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
- * (also a lease already dropped by a revoke or a noticed death); safe from @notify itself.
+ * (also a lease already dropped by a revoke or a noticed death). Safe from @notify itself;
+ * from another thread it waits for a @notify of @l in progress, so do not hold a lock
+ * that @notify takes.
  */
 void lease_release(struct lease *l);
 /*
  * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
  * holders to release (a holder that dies releases: its pidfd is watched); then
- * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Called with
- * st->commit_lock held. On 0 new leases of @st are refused (EAGAIN) until the caller, once
- * the pages are freed, calls lease_break_done(@st). Several breakers may wait at once.
+ * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Call it
+ * WITHOUT st->commit_lock: a dying holder's close sends FUSE FLUSH, which commits, and
+ * must not wait for the breaker (the holder would never finish dying). Several breakers
+ * may wait at once; holders are notified once.
+ * lease_break_start() is for the operations that free pages: on 0 the break stays open,
+ * new leases of @st are refused (EAGAIN), until the caller has freed the pages (under
+ * commit_lock) and calls lease_break_done(@st). lease_break() is start + done, for a
+ * break on demand (rdmafsctl lease break).
  */
-int lease_break(struct staged *st, const char *why);
+int lease_break_start(struct staged *st, const char *why);
 void lease_break_done(struct staged *st);
+int lease_break(struct staged *st, const char *why);
 /* Number of live leases on @st (0 means its pages may be freed); notices dead holders. */
 unsigned lease_count(struct staged *st);
 /*

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 		"  --no-fsync       do not fsync FILE after the peer's writes\n"
 		"  --hold SECONDS   keep the pin (and mapping) this long before exiting\n"
 		"  --rounds N       the peer writes the whole range N times (default 1)\n"
+		"  --duration S     instead: whole rounds until S seconds have passed\n"
 		"  --quiet          print only the checksum line\n"
 		"\n"
 		"Prints 'xxh3=<hex>' of what the peer sent (the last round). Exit 0 on success,\n"
@@ -71,12 +73,16 @@ static uint64_t xorshift(uint64_t *s)
 	return *s = x;
 }
 
-/* The peer: writes @size bytes (from @src or a seeded stream) into @sock, @rounds times. */
-static int peer(int sock, const char *src, uint64_t size, uint64_t seed, unsigned rounds)
+/*
+ * The peer: writes @size bytes (from @src or a seeded stream, seed + round) into @sock,
+ * one round each time the parent sends 'G', until it sends anything else.
+ */
+static int peer(int sock, const char *src, uint64_t size, uint64_t seed)
 {
 	static char buf[1 << 20];
+	char cmd;
 
-	for (unsigned r = 0; r < rounds; r++) {
+	for (unsigned r = 0; read(sock, &cmd, 1) == 1 && cmd == 'G'; r++) {
 		uint64_t s = seed + r, sent = 0;
 		int fd = src ? open(src, O_RDONLY) : -1;
 
@@ -130,13 +136,16 @@ int main(int argc, char **argv)
 		{ "no-fsync", no_argument, NULL, 'n' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "duration", required_argument, NULL, 'D' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *src = NULL, *path;
 	uint64_t size = 0, offset = 0, seed = 1, done;
-	unsigned hold = 0, rounds = 1;
+	unsigned hold = 0, rounds = 1, round;
+	double duration = 0;
+	struct timespec t0, t;
 	bool probe = false, do_fsync = true;
 	struct io_uring ring;
 	struct iovec iov;
@@ -155,6 +164,7 @@ int main(int argc, char **argv)
 		case 'n': do_fsync = false; break;
 		case 'H': hold = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
+		case 'D': duration = strtod(optarg, NULL); break;
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -219,12 +229,26 @@ int main(int argc, char **argv)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		_exit(peer(sv[1], src, size, seed, rounds));
+		_exit(peer(sv[1], src, size, seed));
 	}
 	close(sv[1]);
-	say("peer pid %d writing %" PRIu64 " bytes x %u into the pinned pages "
-	    "(IORING_OP_READ_FIXED from a socket)\n", (int)pid, size, rounds);
-	for (unsigned round = 0; round < rounds; round++) {
+	if (duration > 0)
+		say("peer pid %d writing %" PRIu64 " bytes for %.1f s into the pinned pages "
+		    "(IORING_OP_READ_FIXED from a socket)\n", (int)pid, size, duration);
+	else
+		say("peer pid %d writing %" PRIu64 " bytes x %u into the pinned pages "
+		    "(IORING_OP_READ_FIXED from a socket)\n", (int)pid, size, rounds);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (round = 0;; round++) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (duration > 0 ? round > 0 && (t.tv_sec - t0.tv_sec) +
+							(t.tv_nsec - t0.tv_nsec) / 1e9 >= duration :
+				   round == rounds)
+			break;
+		if (write(sv[0], "G", 1) != 1) {	/* the peer sends one round per 'G' */
+			perror("pinwrite: peer socket");
+			return 1;
+		}
 		for (done = 0; done < size;) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 			struct io_uring_cqe *cqe;
@@ -250,11 +274,15 @@ int main(int argc, char **argv)
 			done += r;
 		}
 	}
+	if (write(sv[0], "S", 1) != 1) {
+		perror("pinwrite: peer socket");
+		return 1;
+	}
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "pinwrite: peer failed\n");
 		return 1;
 	}
-	say("peer done\n");
+	say("peer done: %u rounds\n", round);
 	if (do_fsync) {
 		if (fsync(fd) < 0) {
 			fprintf(stderr, "pinwrite: fsync %s: %s\n", path, strerror(errno));

@@ -3,6 +3,8 @@
  * rdma_target: the passive RDMA peer. Maps a file (typically on an rdmafs mount) shared,
  * registers the mapping for remote writes, tells each client where it is, and on a
  * client's COMMIT makes the range durable with fsync and answers with its XXH3-64.
+ * With --lease it holds an rdmafs lease on the file while the mapping is pinned and lets
+ * go (deregister, unmap, release) when the lease is broken.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +22,10 @@
 
 #include <xxhash.h>
 
+#ifdef HAVE_LIBRDMAFS
+#include <rdmafs.h>
+#endif
+
 #include "rdma_common.h"
 
 #define SEND_SLOTS 4
@@ -32,6 +38,7 @@ struct target_opts {
 	unsigned int clients; /* 0: serve forever */
 	unsigned int recv_depth;
 	bool no_fsync;
+	bool lease;
 	bool verbose;
 };
 
@@ -40,6 +47,7 @@ struct region {
 	void *map;
 	uint64_t len;
 	int fd; /* -1 for anonymous memory */
+	int lease_fd; /* rdmafs lease on fd, -1 if none; readable when it is being broken */
 };
 
 /* One connected client. Owns everything it points to except the region. */
@@ -85,6 +93,11 @@ static void usage(FILE *f)
 		"                       (default 1; 0 serves until SIGINT/SIGTERM)\n"
 		"      --anon           register anonymous memory instead of a file (a baseline)\n"
 		"      --no-fsync       answer COMMIT without fsync\n"
+		"      --lease          take an rdmafs lease on FILE (librdmafs rdmafs_lease) before\n"
+		"                       registering it; when the lease is broken (a shrinking\n"
+		"                       truncate, a hole punch, eviction or shutdown of rdmafs),\n"
+		"                       disconnect the client, deregister, unmap, release the lease\n"
+		"                       and exit 0 (prints \"lease broken\" and \"lease released\")\n"
 		"      --recv-depth N   receives posted, bounds WRITE_WITH_IMM in flight (default 128)\n"
 		"  -v, --verbose        log every named range\n"
 		"  -h, --help           this text\n"
@@ -102,6 +115,7 @@ static int parse_opts(int argc, char **argv, struct target_opts *o)
 		{ "clients", required_argument, NULL, 'n' },
 		{ "anon", no_argument, NULL, 'A' },
 		{ "no-fsync", no_argument, NULL, 'F' },
+		{ "lease", no_argument, NULL, 'L' },
 		{ "recv-depth", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -136,12 +150,23 @@ static int parse_opts(int argc, char **argv, struct target_opts *o)
 			break;
 		case 'A': anon = true; break;
 		case 'F': o->no_fsync = true; break;
+		case 'L':
+#ifndef HAVE_LIBRDMAFS
+			rt_err("--lease: built without librdmafs");
+			return -1;
+#endif
+			o->lease = true;
+			break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
 	}
 	if (anon) {
+		if (o->lease) {
+			rt_err("--lease needs a FILE on an rdmafs mount, not --anon");
+			return -1;
+		}
 		if (optind != argc || !o->size) {
 			rt_err("--anon takes --size and no FILE");
 			return -1;
@@ -162,6 +187,7 @@ static int region_open(struct region *r, const struct target_opts *o)
 	int err;
 
 	r->fd = -1;
+	r->lease_fd = -1;
 	if (!o->path) {
 		r->len = o->size;
 		r->map = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -211,12 +237,43 @@ err_close:
 	return -err;
 }
 
+/*
+ * Takes the lease before the first ibv_reg_mr: a shrinking truncate between the pin and
+ * the lease would leave the pin on pages the file no longer has.
+ */
+static int region_lease(struct region *r, const struct target_opts *o)
+{
+#ifdef HAVE_LIBRDMAFS
+	int fd = rdmafs_lease(r->fd, 0);
+
+	if (fd < 0) {
+		rt_err("rdmafs_lease %s failed: %s%s", o->path, strerror(-fd),
+		       fd == -EXDEV ? " (not on an rdmafs mount)" : "");
+		return fd;
+	}
+	r->lease_fd = fd;
+	printf("lease held on %s\n", o->path);
+	fflush(stdout);
+	return 0;
+#else
+	(void)r;
+	(void)o;
+	return -ENOTSUP;
+#endif
+}
+
+/* Unmaps, then releases the lease (the pins must be gone by now), then closes the file. */
 static void region_close(struct region *r)
 {
 	if (r->map && r->map != MAP_FAILED)
 		munmap(r->map, r->len);
+	r->map = NULL;
+	if (r->lease_fd >= 0)
+		close(r->lease_fd);
+	r->lease_fd = -1;
 	if (r->fd >= 0)
 		close(r->fd);
+	r->fd = -1;
 }
 
 static int post_recv(struct conn *c, unsigned int slot)
@@ -576,18 +633,37 @@ static int serve(struct rdma_event_channel *ch, struct region *r, const struct t
 	int ret = 0;
 
 	while (!stop && (!o->clients || served < o->clients)) {
-		struct pollfd pfd[2] = { { .fd = ch->fd, .events = POLLIN },
-					 { .fd = c ? c->cc->fd : -1, .events = POLLIN } };
+		struct pollfd pfd[3] = { { .fd = ch->fd, .events = POLLIN },
+					 { .fd = c ? c->cc->fd : -1, .events = POLLIN },
+					 { .fd = r->lease_fd, .events = POLLIN } };
 		struct rdma_cm_event *ev;
 		struct rdma_cm_id *ev_id;
 		enum rdma_cm_event_type type;
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
 			rt_err_errno("poll", errno);
 			break;
+		}
+		if (pfd[2].revents) {
+			/*
+			 * The lease is being broken (or the daemon went away): the pin
+			 * must go. The client's writes fail from here on.
+			 */
+			printf("lease broken: deregistering and releasing %s\n", o->path);
+			fflush(stdout);
+			if (c) {
+				rdma_disconnect(c->id);
+				printf("client done: %" PRIu64 " commits, cut by the lease break\n",
+				       c->commits);
+			}
+			conn_destroy(c);	/* ibv_dereg_mr: the pin is gone */
+			region_close(r);	/* munmap, then the lease is released */
+			printf("lease released\n");
+			fflush(stdout);
+			return 0;
 		}
 		if (c && (pfd[1].revents & POLLIN) && !c->disconnecting) {
 			int err = conn_poll(c, r, o);
@@ -689,6 +765,8 @@ int main(int argc, char **argv)
 
 	if (region_open(&r, &o))
 		return 1;
+	if (o.lease && region_lease(&r, &o))
+		goto err_region;
 	ch = rdma_create_event_channel();
 	if (!ch) {
 		rt_err("rdma_create_event_channel failed: %s (is rdma_ucm loaded?)",

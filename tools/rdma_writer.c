@@ -36,7 +36,9 @@ struct writer_opts {
 	unsigned int depth;
 	double duration;
 	double wait;
+	double hold;
 	bool imm;
+	bool vary;
 	bool quiet;
 };
 
@@ -86,10 +88,16 @@ static void usage(FILE *f)
 		"                        the target's count of named bytes is checked too\n"
 		"  -t, --duration SECS   benchmark: write the data over and over (whole passes)\n"
 		"                        for at least SECS seconds, then commit and check\n"
+		"  -V, --vary            with --size and --duration: each pass writes other data\n"
+		"                        (8 bytes in every 4 KiB carry the pass number), so the\n"
+		"                        region keeps changing; the check is against the last pass\n"
 		"  -p, --port PORT       rdma_cm port (default " RT_DEFAULT_PORT ")\n"
 		"  -b, --bind ADDR       local address to connect from\n"
 		"  -w, --wait SECS       retry the connection this long while the target is not\n"
 		"                        listening yet (default 10)\n"
+		"  -H, --hold SECS       after the check, keep the connection (and so the target's\n"
+		"                        registration) up to SECS seconds or until the target\n"
+		"                        disconnects (prints \"target disconnected\")\n"
 		"  -q, --quiet           only the result line\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -116,9 +124,11 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 		{ "depth", required_argument, NULL, 'd' },
 		{ "imm", no_argument, NULL, 'i' },
 		{ "duration", required_argument, NULL, 't' },
+		{ "vary", no_argument, NULL, 'V' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "hold", required_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -128,7 +138,7 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 
 	*o = (struct writer_opts){ .port = RT_DEFAULT_PORT, .seed = 1, .chunk = 1 << 20,
 				   .depth = 8, .wait = 10 };
-	while ((c = getopt_long(argc, argv, "f:s:o:c:d:it:p:b:w:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:s:o:c:d:it:Vp:b:w:H:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->file = optarg; break;
 		case 's':
@@ -152,9 +162,12 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 				o->depth = v;
 			break;
 		case 'i': o->imm = true; break;
+		case 'V': o->vary = true; break;
 		case 't':
 		case 'w':
-			if (parse_seconds(optarg, c == 't' ? &o->duration : &o->wait)) {
+		case 'H':
+			if (parse_seconds(optarg, c == 't' ? &o->duration :
+						  c == 'w' ? &o->wait : &o->hold)) {
 				rt_err("bad number of seconds '%s'", optarg);
 				return -1;
 			}
@@ -177,6 +190,10 @@ static int parse_opts(int argc, char **argv, struct writer_opts *o)
 	}
 	if (o->chunk == 0 || o->chunk > (1u << 30) || o->depth == 0 || o->depth > 1024) {
 		rt_err("chunk must be 1 byte to 1 GiB, depth 1 to 1024");
+		return -1;
+	}
+	if (o->vary && o->file) {
+		rt_err("--vary needs generated data (--size), not --file");
 		return -1;
 	}
 	if (o->imm && (o->chunk % RT_IMM_UNIT || o->offset % RT_IMM_UNIT)) {
@@ -513,6 +530,18 @@ static int post_write(struct link *l, const struct source *s, const struct write
 	return -ret;
 }
 
+/*
+ * --vary: stamps the pass number into the first 8 bytes of every 4 KiB of [off, off+len),
+ * so that every chunk of the target's dirty map changes on every pass.
+ */
+static void stamp_pass(const struct source *s, uint64_t off, uint64_t len, uint64_t pass)
+{
+	uint64_t p;
+
+	for (p = (off + 4095) & ~4095ull; p + 8 <= off + len; p += 4096)
+		memcpy((char *)s->buf + p, &pass, 8);
+}
+
 /* Writes whole passes of the source until o->duration has passed. Returns bytes or -errno. */
 static int64_t write_passes(struct link *l, const struct source *s, const struct writer_opts *o,
 			    unsigned int *passes)
@@ -525,6 +554,19 @@ static int64_t write_passes(struct link *l, const struct source *s, const struct
 
 	*passes = 0;
 	do {
+		/*
+		 * A chunk's bytes are stamped just before it is posted; its write of the
+		 * previous pass must be done by then, which holds when a pass has more
+		 * chunks than may be in flight: else drain first.
+		 */
+		if (o->vary && *passes && s->len / o->chunk < o->depth) {
+			while (inflight) {
+				n = wait_wc(l, wc, 16);
+				if (n < 0)
+					return n;
+				inflight -= n;
+			}
+		}
 		for (off = 0; off < s->len; off += o->chunk) {
 			uint64_t len = s->len - off < o->chunk ? s->len - off : o->chunk;
 
@@ -534,6 +576,8 @@ static int64_t write_passes(struct link *l, const struct source *s, const struct
 					return n;
 				inflight -= n;
 			}
+			if (o->vary && *passes)
+				stamp_pass(s, off, len, *passes);
 			n = post_write(l, s, o, off, len);
 			if (n)
 				return n;
@@ -571,6 +615,31 @@ static int commit(struct link *l, const struct writer_opts *o, uint64_t len, str
 		return -ret;
 	}
 	return recv_msg(l, RT_COMMIT_REPLY, rep);
+}
+
+/* Waits up to @secs for the target to disconnect. Returns true if it did. */
+static bool hold_connection(struct link *l, double secs)
+{
+	double end = rt_now() + secs, left;
+	struct rdma_cm_event *ev;
+
+	while ((left = end - rt_now()) > 0) {
+		enum rdma_cm_event_type t;
+		int ret = rt_get_cm_event(l->ch, (int)(left * 1000) + 1, &ev);
+
+		if (ret == -ETIMEDOUT || ret == -EINTR)
+			continue;
+		if (ret)
+			return false;
+		t = ev->event;
+		rdma_ack_cm_event(ev);
+		if (t == RDMA_CM_EVENT_DISCONNECTED) {
+			printf("target disconnected\n");
+			fflush(stdout);
+			return true;
+		}
+	}
+	return false;
 }
 
 static void link_disconnect(struct link *l)
@@ -652,6 +721,8 @@ int main(int argc, char **argv)
 	t1 = rt_now();
 	if (written < 0)
 		goto out_disconnect;
+	if (o.vary)
+		local_hash = XXH3_64bits(s.buf, s.len); /* the last pass */
 	ret = commit(&l, &o, s.len, &rep);
 	t2 = rt_now();
 	if (ret)
@@ -685,6 +756,8 @@ int main(int argc, char **argv)
 	       local_hash, ok);
 	fflush(stdout);
 	rc = ok ? 0 : 1;
+	if (o.hold > 0 && hold_connection(&l, o.hold))
+		goto out_link;
 
 out_disconnect:
 	link_disconnect(&l);

@@ -40,6 +40,22 @@ truncate -s 3 "$M/d/g"; [ "$(stat -c %s "$S/d/g")" = 3 ] || fail "truncate down"
 [ "$(stat -c %a "$S/m0" "$S/md0" "$S/mf0" "$S/m1" "$S/md1" | tr '\n' ' ')" = "666 777 666 600 700 " ] ||
 	fail "modes under umask 0 / 077: $(stat -c %a "$S/m0" "$S/md0" "$S/mf0" "$S/m1" "$S/md1" | tr '\n' ' ')"
 
+# O_CREAT|O_TRUNC over a file the kernel believes absent (created in the backing folder
+# behind a cached negative entry) truncates it.
+ls "$M/nf" >/dev/null 2>&1 && fail "nf exists"
+echo "long long content" >"$S/nf"
+echo x >"$M/nf"
+[ "$(cat "$S/nf")" = x ] || fail "create+O_TRUNC of an existing file did not truncate: $(cat "$S/nf")"
+[ "$(stat -c %s "$M/nf")" = 2 ] || fail "size after create+O_TRUNC: $(stat -c %s "$M/nf")"
+
+# Symlinks: times, owner and hard links act on the link, not its target.
+ln -s nf "$M/sl"
+touch -h -d '2001-01-01' "$M/sl"
+[ "$(stat -c %Y "$S/sl")" = "$(date -d 2001-01-01 +%s)" ] || fail "touch -h on a symlink"
+[ "$(stat -c %Y "$S/nf")" != "$(date -d 2001-01-01 +%s)" ] || fail "touch -h changed the target"
+chown -h 5:6 "$M/sl"; [ "$(stat -c %u:%g "$S/sl")/$(stat -c %u "$S/nf")" = 5:6/0 ] || fail "chown -h"
+ln "$M/sl" "$M/sl2"; [ -L "$S/sl2" ] || fail "hard link of a symlink is not a symlink"
+
 # rename flags: RENAME_NOREPLACE refuses an existing target, RENAME_EXCHANGE swaps.
 echo one >"$M/a"; echo two >"$M/b"
 [ "$("$HELPER" rename noreplace "$M/a" "$M/b" 2>/dev/null)" = "EEXIST File exists" ] ||

@@ -8,7 +8,14 @@ CLIENT=$RDMAFS_BUILD/tests/ctl-client
 mount_rdmafs "$T/src" "$T/mnt" -o flush_interval=0,flush_on_close=no
 M=$T/mnt S=$T/src
 
-jget() { python3 -c 'import json,sys; d=json.load(sys.stdin)[0]; v=d[sys.argv[1]]; print("null" if v is None else v)' "$1"; }
+# jstat PATH: rdmafsctl stat --json PATH into shell variables j_KEY (null for JSON null).
+jstat() {
+	J=$("$RDMAFSCTL" stat --json "$1") || fail "stat --json $1: $J"
+	eval "$(echo "$J" | python3 -c '
+import json, shlex, sys
+for k, v in json.load(sys.stdin)[0].items():
+    print("j_" + k + "=" + shlex.quote("null" if v is None else str(v)))')"
+}
 
 "$RDMAFSCTL" --version | grep -q '^rdmafsctl ' || fail "--version"
 "$RDMAFSCTL" --help | grep -q 'flush' || fail "--help"
@@ -19,28 +26,28 @@ exec 3<>"$M/f"		# a writable open keeps the file staged; its close would commit
 dd if=/dev/urandom of="$M/f" bs=4096 count=3 seek=10 conv=notrunc status=none
 cmp -s "$M/f" "$S/f" && fail "write already in the backing file"
 
-J=$("$RDMAFSCTL" stat --json "$M/f") || fail "stat --json: $J"
+jstat "$M/f"
 note "$J"
-[ "$(echo "$J" | jget type)" = file ] || fail "type"
-[ "$(echo "$J" | jget staged)" = True ] || fail "not staged"
-[ "$(echo "$J" | jget size)" = 1000000 ] || fail "size"
-changed=$(echo "$J" | jget changed_bytes)
+[ "$j_type" = file ] || fail "type"
+[ "$j_staged" = True ] || fail "not staged"
+[ "$j_size" = 1000000 ] || fail "size"
+changed=$j_changed_bytes
 [ "$changed" -ge 12288 ] && [ "$changed" -le 131072 ] || fail "changed_bytes=$changed after a 12 KiB write"
-[ "$(echo "$J" | jget opens)" -ge 1 ] || fail "opens"
+[ "$j_opens" -ge 1 ] || fail "opens"
 
 # The mount: same changed bytes, one staged file.
-J=$("$RDMAFSCTL" stat --json "$M") || fail "mount stat"
-[ "$(echo "$J" | jget type)" = mount ] || fail "mount type"
-[ "$(echo "$J" | jget files)" = 1 ] || fail "mount files"
-[ "$(echo "$J" | jget changed_bytes)" = "$changed" ] || fail "mount changed_bytes"
+jstat "$M"
+[ "$j_type" = mount ] || fail "mount type"
+[ "$j_files" = 1 ] || fail "mount files"
+[ "$j_changed_bytes" = "$changed" ] || fail "mount changed_bytes"
 "$RDMAFSCTL" stat "$M" "$M/f" | grep -q '^mount' || fail "human stat output"
 
 "$RDMAFSCTL" flush "$M/f" || fail "flush exit code $?"
-J=$("$RDMAFSCTL" stat --json "$M/f")
-[ "$(echo "$J" | jget changed_bytes)" = 0 ] || fail "changed_bytes after flush: $J"
-[ "$(echo "$J" | jget commits)" -ge 1 ] || fail "commits"
-[ "$(echo "$J" | jget last_commit)" != null ] || fail "last_commit"
-[ "$(echo "$J" | jget last_error)" = null ] || fail "last_error"
+jstat "$M/f"
+[ "$j_changed_bytes" = 0 ] || fail "changed_bytes after flush: $J"
+[ "$j_commits" -ge 1 ] || fail "commits"
+[ "$j_last_commit" != null ] || fail "last_commit"
+[ "$j_last_error" = null ] || fail "last_error"
 same_file "$M/f" "$S/f"
 
 # flush --all (root) and the library calls.
@@ -62,8 +69,9 @@ same_file "$M/f" "$S/f"
 
 # An unstaged file: flush and stat still answer (nothing staged, nothing changed).
 echo plain >"$S/plain"
-J=$("$RDMAFSCTL" stat --json "$M/plain")
-[ "$(echo "$J" | jget staged)" = False ] || fail "plain staged"
+jstat "$M/plain"
+[ "$j_staged" = False ] || fail "plain staged"
+"$RDMAFSCTL" flush "$M/plain" || fail "flush of an unstaged file"
 # Not on an rdmafs mount: a clear error, exit 1.
 out=$("$RDMAFSCTL" stat /proc/self/status 2>&1) && fail "stat of a non-rdmafs file succeeded"
 note "$out"

@@ -27,4 +27,29 @@ echo "$out" | grep -q 'MANIFEST:2: malformed' || fail "line 2 not reported: $out
 echo "$out" | grep -q 'missing/x' || fail "missing target not reported: $out"
 same_file "$R/0.data" "$B/big"
 "$RDMAFSCTL" replay "$T/nonexistent" 2>/dev/null && fail "replay of a missing folder"
+
+# End to end: a commit fails with ENOSPC; stat shows the error, flush exits 1; the daemon
+# writes a rescue folder at unmount; after freeing space, replay restores the data.
+require_mount_env
+loop_fs 16M ext4 "$T/lo"
+mkdir "$T/lo/src"
+mount_rdmafs "$T/lo/src" "$T/mnt" -o flush_interval=0,flush_on_close=no,shutdown_timeout=1,rescue_dir=$T/rescue
+dd if=/dev/zero of="$T/lo/filler" bs=1M status=none 2>/dev/null || true
+sync
+head -c 4M /dev/urandom >"$T/expected"
+cp "$T/expected" "$T/mnt/f"
+out=$("$RDMAFSCTL" flush "$T/mnt/f" 2>&1) && fail "flush on a full backing FS succeeded"
+echo "$out" | grep -q 'No space left' || fail "flush error: $out"
+"$RDMAFSCTL" stat --json "$T/mnt/f" | grep -q '"last_error":"No space left on device"' ||
+	fail "stat does not show the commit error"
+"$RDMAFSCTL" stat "$T/mnt/f" | grep -q 'No space left' || fail "human stat without the error"
+rc=0; unmount_rdmafs "$T/mnt" || rc=$?
+[ $rc != 0 ] || fail "daemon exit 0 with uncommitted data"
+rescue=$(ls -d "$T/rescue"/*/ | head -1)
+[ -f "$rescue/MANIFEST" ] || fail "no rescue folder"
+cmp -s "$T/expected" "$T/lo/src/f" && fail "backing file complete before replay?"
+rm "$T/lo/filler"
+"$RDMAFSCTL" replay "$rescue" || fail "replay of the daemon's rescue folder"
+same_file "$T/expected" "$T/lo/src/f"
+check_daemon_log 'commit|rescue|shutdown'
 exit 0

@@ -27,6 +27,14 @@ done
 python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fdatasync(fd)' "$M/f" ||
 	fail "fdatasync"
 cmp -s "$S/f" "$M/f" || fail "backing != staging after fdatasync"
+# The flush ioctl (librdmafs' flush) is the same durability point, from a read-only fd.
+"$HELPER" pwrite "$M/f" 70000 12345 10 >/dev/null
+"$HELPER" pwrite "$T/a" 70000 12345 10 >/dev/null
+"$HELPER" pwrite "$M/f" 0 4096 9 >/dev/null	# as above, for the reference
+"$HELPER" pwrite "$T/a" 0 4096 9 >/dev/null
+cmp -s "$S/f" "$T/a" && fail "backing equal before the ioctl: test is void"
+[ "$("$HELPER" ioctl-flush "$M/f")" = ok ] || fail "RDMAFS_IOC_FLUSH"
+same_file "$S/f" "$T/a"
 exec 3>&-
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 check_daemon_log

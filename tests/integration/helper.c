@@ -12,10 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "rdmafs.h"
 
 static int result(int r, const char *what)
 {
@@ -55,6 +58,7 @@ static int usage(void)
 		"usage: rdmafs-testhelper CMD ARGS\n"
 		"  rename noreplace|exchange OLD NEW\n"
 		"  fsync FILE                 open O_WRONLY, fsync, print ok or the errno\n"
+		"  ioctl-flush FILE           open O_RDONLY, ioctl RDMAFS_IOC_FLUSH\n"
 		"  pwrite FILE OFF LEN SEED   pattern bytes with write(2) (no fsync)\n"
 		"  mmapwrite FILE OFF LEN SEED  pattern bytes stored through MAP_SHARED (no msync)\n"
 		"  hold-mmapwrite FILE OFF LEN SEED SECS  the same, keep the mapping SECS seconds\n"
@@ -109,6 +113,13 @@ int main(int argc, char **argv)
 			close(fd);	/* the close of a failed file may fail the same way */
 		return result(r, "fsync");
 	}
+	if (!strcmp(cmd, "ioctl-flush") && argc == 3) {
+		int fd = open(path, O_RDONLY);
+
+		if (fd < 0)
+			return result(-1, path);
+		return result(ioctl(fd, RDMAFS_IOC_FLUSH) < 0 ? -1 : 0, "ioctl RDMAFS_IOC_FLUSH");
+	}
 	if (!strcmp(cmd, "pwrite") && argc == 6) {
 		off_t off = strtoll(argv[3], NULL, 0);
 		size_t len = strtoull(argv[4], NULL, 0);
@@ -125,6 +136,7 @@ int main(int argc, char **argv)
 				return result(-1, "pwrite");
 			done += n;
 		}
+		free(buf);
 		return result(close(fd), "close");
 	}
 	if (!strcmp(cmd, "mmapwrite") && argc == 6)

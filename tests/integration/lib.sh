@@ -82,7 +82,7 @@ unmount_rdmafs() {
 # check_daemon_log [allowed-regex]: fail on error lines not matching the regex.
 check_daemon_log() {
 	local allow=${1:-'^$'} bad
-	bad=$(grep -E 'rdmafs: error:|AddressSanitizer|runtime error:' "$DAEMON_LOG" | grep -Ev "$allow" || true)
+	bad=$(grep -E 'rdmafs: error:|AddressSanitizer|LeakSanitizer|runtime error:' "$DAEMON_LOG" | grep -Ev "$allow" || true)
 	[ -z "$bad" ] || fail "unexpected errors in daemon log: $bad"
 }
 

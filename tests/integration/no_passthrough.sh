@@ -23,6 +23,11 @@ cmp -s "$M/a" "$T/a" || fail "read back through the daemon differs"
 cmp -s /dev/fd/3 "$T/old" || fail "another open reads other bytes"
 [ "$("$HELPER" fsync "$M/old")" = ok ] || fail "fsync"
 same_file "$S/old" "$T/old"
+# Mapped stores go through the page cache and FUSE writes; fsync writes them back first.
+"$HELPER" mmapwrite "$M/old" 300000 200000 6 >/dev/null || fail "mmap stores"
+"$HELPER" mmapwrite "$T/old" 300000 200000 6 >/dev/null
+[ "$("$HELPER" fsync "$M/old")" = ok ] || fail "fsync after mmap stores"
+same_file "$S/old" "$T/old"
 truncate -s 5000 "$M/old"; truncate -s 5000 "$T/old"
 cmp -s "$M/old" "$T/old" || fail "truncate"
 rc=0; "$PINWRITE" --probe --size 64K "$M/probe" >/dev/null 2>&1 || rc=$?

@@ -4,6 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
+# Under ASan: the handle of the file still open at SIGTERM is never released (expected).
+export LSAN_OPTIONS="suppressions=$(realpath "$(dirname "$0")")/sigterm.lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=no
 require_passthrough
 
@@ -15,8 +17,7 @@ cp "$S/b" "$T/b"
 "$HELPER" hold-mmapwrite "$M/b" 4096 500000 11 30 >"$T/holder.out" 2>&1 &
 holder=$!
 "$HELPER" pwrite "$T/b" 4096 500000 11 >/dev/null
-wait_for 10 grep -q . "$T/holder.out" 2>/dev/null || true	# (prints only at exit)
-sleep 1
+wait_for 10 cmp -s "$M/b" "$T/b" || true
 cmp -s "$M/b" "$T/b" || fail "stores not visible through the mount"
 cmp -s "$S/b" "$T/b" && fail "backing already has the stores (no flush was asked for): test is void"
 

@@ -256,7 +256,7 @@ static void test_break_without_leases(void **state)
 	struct lease *l;
 
 	lease_stats(&s0);
-	assert_int_equal(lease_break(&test_st, "truncate"), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	errno = 0;
 	assert_null(lease_add(&test_st, getpid(), 0, NULL, NULL));
 	assert_int_equal(errno, EAGAIN);
@@ -266,6 +266,25 @@ static void test_break_without_leases(void **state)
 	lease_release(l);
 	lease_stats(&s1);
 	assert_int_equal(s1.breaks, s0.breaks);	/* nothing was broken */
+}
+
+/* A break on demand (lease_break = start + done) leaves no break open behind it. */
+static void test_break_on_demand(void **state)
+{
+	struct child c = spawn_child();
+	struct holder h = { .release_after_ms = 100 };
+	struct lease *l;
+
+	test_conf.lease_break_time = 5;
+	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	assert_int_equal(lease_break(&test_st, "rdmafsctl lease break"), 0);
+	assert_int_equal(test_st.lease_breakers, 0);
+	assert_int_equal(h.notified, 1);
+	l = lease_add(&test_st, c.pid, 0, NULL, NULL);	/* taken again at once */
+	assert_non_null(l);
+	lease_release(l);
+	holder_join(&h);
+	reap_child(&c, SIGKILL);
 }
 
 /* The holder is told (notify and its signal), releases, the break proceeds. */
@@ -280,7 +299,7 @@ static void test_break_released(void **state)
 	assert_non_null(h.l);
 	test_conf.lease_break_time = 5;
 	t0 = now_ns();
-	assert_int_equal(lease_break(&test_st, "truncate"), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) >= 0.15 && secs_since(t0) < 2);
 	assert_int_equal(h.notified, 1);
 	assert_int_equal(child_signals(&c, 1, 1000), 1);
@@ -303,7 +322,7 @@ static void test_break_timeout_deny(void **state)
 	lease_stats(&s0);
 	h.l = lease_add(&test_st, c.pid, SIGUSR1, holder_notify, &h);
 	t0 = now_ns();
-	assert_int_equal(lease_break(&test_st, "truncate"), -EBUSY);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), -EBUSY);
 	assert_true(secs_since(t0) >= 0.95 && secs_since(t0) < 3);
 	assert_int_equal(lease_count(&test_st), 1);
 	assert_int_equal(test_st.lease_breakers, 0);	/* a denied break is over */
@@ -316,7 +335,7 @@ static void test_break_timeout_deny(void **state)
 	/* The holder is alive and was not killed; a later break tells it again. */
 	assert_int_equal(kill(c.pid, 0), 0);
 	test_conf.lease_break_time = 0;
-	assert_int_equal(lease_break(&test_st, "punch hole"), -EBUSY);
+	assert_int_equal(lease_break_start(&test_st, "punch hole"), -EBUSY);
 	assert_int_equal(h.notified, 2);
 	assert_int_equal(child_signals(&c, 2, 1000), 2);
 	lease_release(h.l);
@@ -337,7 +356,7 @@ static void test_break_timeout_revoke(void **state)
 	lease_stats(&s0);
 	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
 	t0 = now_ns();
-	assert_int_equal(lease_break(&test_st, "truncate"), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) >= 0.95 && secs_since(t0) < 3);
 	assert_int_equal(lease_count(&test_st), 0);
 	lease_stats(&s1);
@@ -371,7 +390,7 @@ static void test_holder_death_during_break(void **state)
 		_exit(0);
 	}
 	t0 = now_ns();
-	assert_int_equal(lease_break(&test_st, "truncate"), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) < 2);
 	lease_stats(&s1);
 	assert_int_equal(s1.deaths - s0.deaths, 1);
@@ -408,7 +427,7 @@ static void test_several_holders(void **state)
 		assert_non_null(h[i].l);
 	}
 	t0 = now_ns();
-	assert_int_equal(lease_break(&test_st, "truncate"), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) >= 0.35 && secs_since(t0) < 3);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(h[i].notified, 1);
@@ -427,7 +446,7 @@ static void test_several_holders_one_stuck(void **state)
 
 	for (int i = 0; i < 2; i++)
 		h[i].l = lease_add(&test_st, c[i].pid, 0, holder_notify, &h[i]);
-	assert_int_equal(lease_break(&test_st, "truncate"), -EBUSY);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), -EBUSY);
 	assert_int_equal(lease_count(&test_st), 1);
 	holder_join(&h[0]);
 	lease_release(h[1].l);
@@ -449,7 +468,7 @@ static void *break_thread(void *arg)
 
 	usleep(b->delay_ms * 1000);
 	t0 = now_ns();
-	b->r = lease_break(&test_st, b->why);
+	b->r = lease_break_start(&test_st, b->why);
 	b->took = secs_since(t0);
 	return NULL;
 }
@@ -539,9 +558,51 @@ static void test_release_inside_notify(void **state)
 	test_conf.lease_break_time = 5;
 	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
 	t0 = now_ns();
-	assert_int_equal(lease_break(&test_st, "truncate"), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) < 1);
 	assert_int_equal(h.notified, 1);
+	lease_break_done(&test_st);
+	reap_child(&c, SIGKILL);
+}
+
+/* The holder's connection closes while notify() still runs in the breaker (ctl: EOF on
+ * another thread): lease_release() waits for notify() to return, then frees once. */
+struct slow {
+	struct lease *l;
+	int in_notify_ms;
+	uint64_t notify_end, release_end;
+};
+
+static void slow_notify(void *arg)
+{
+	struct slow *w = arg;
+
+	usleep(w->in_notify_ms * 1000);
+	w->notify_end = now_ns();
+}
+
+static void *release_at_100ms(void *arg)
+{
+	struct slow *w = arg;
+
+	usleep(100 * 1000);
+	lease_release(w->l);
+	w->release_end = now_ns();
+	return NULL;
+}
+
+static void test_release_during_notify(void **state)
+{
+	struct child c = spawn_child();
+	struct slow w = { .in_notify_ms = 300 };
+	pthread_t t;
+
+	test_conf.lease_break_time = 5;
+	w.l = lease_add(&test_st, c.pid, 0, slow_notify, &w);
+	assert_int_equal(pthread_create(&t, NULL, release_at_100ms, &w), 0);
+	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
+	pthread_join(t, NULL);
+	assert_true(w.release_end >= w.notify_end);	/* @arg outlived notify() */
 	lease_break_done(&test_st);
 	reap_child(&c, SIGKILL);
 }
@@ -586,6 +647,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_without_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_break_on_demand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_timeout_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_timeout_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holder_death_during_break, setup, teardown),
@@ -596,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_several_breakers_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_breakers_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_inside_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_during_notify, setup, teardown),
 		/* Last: shutdown is for good. */
 		cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
 	};

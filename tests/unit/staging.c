@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -293,6 +294,57 @@ static void test_empty_file(void **state)
 	inode_forget(ino, 1);
 }
 
+struct race {
+	struct staged *st;
+	volatile bool stop;
+	unsigned commits;
+};
+
+static void *committer(void *arg)
+{
+	struct race *rc = arg;
+
+	while (!rc->stop) {
+		/* Forget the committed content so the commit copies every chunk from st->map. */
+		pthread_mutex_lock(&rc->st->lock);
+		dirty_invalidate(rc->st->dm, 0, UINT64_MAX - 1);
+		pthread_mutex_unlock(&rc->st->lock);
+		assert_int_equal(flusher_commit(rc->st), 0);
+		rc->commits++;
+	}
+	return NULL;
+}
+
+/*
+ * A commit (periodic pass, ctl flush) of a sealed file may run while an open unseals it:
+ * the unseal replaces the memfd and the daemon's map under the commit's feet unless it
+ * waits for the commit. Crashes (SIGSEGV in the commit's copy) without that.
+ */
+static void test_unseal_vs_commit(void **state)
+{
+	size_t size = 3 << 20;	/* within staging_budget (4M) */
+	struct inode *ino = make_file("u", size, 5);
+	struct race rc = { 0 };
+	pthread_t t;
+
+	assert_int_equal(staging_create(ino, &rc.st), 0);
+	ino->st = rc.st;
+	assert_int_equal(pthread_create(&t, NULL, committer, &rc), 0);
+	for (int i = 0; i < 300; i++) {
+		pthread_mutex_lock(&ino->lock);
+		assert_true(staging_try_seal(rc.st));
+		assert_int_equal(staging_unseal(rc.st), 0);
+		pthread_mutex_unlock(&ino->lock);
+	}
+	rc.stop = true;
+	pthread_join(t, NULL);
+	assert_true(rc.commits > 0);
+	assert_same(rc.st, "u");
+	assert_true(staging_try_seal(rc.st));
+	assert_true(staging_release_if_idle(rc.st));
+	inode_forget(ino, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_stage_commit),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_unseal_vs_commit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
