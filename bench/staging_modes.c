@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 	else
 		pages = big / (2 << 20) + (len - big) / 4096;
 	printf("pages=%zu page_kb=%ld pmd_mapped_kb=%ld fault_ms=%.2f pin_ms=%.2f unpin_ms=%.2f "
-	       "rand_ns=%.1f\n", pages, page_kb, pmd_kb, best_fault, best_pin, best_unpin, best_rand);
+	       "rand_ns=%.1f\n", pages, page_kb, pmd_kb, best_fault, best_pin, best_unpin,
+	       best_rand);
 	return 0;
 }

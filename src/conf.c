@@ -170,7 +170,8 @@ static const struct key keys[] = {
 
 /*
  * "PATTERN:MODE, PATTERN:MODE, ..." (an empty value clears the list); ';' separates too,
- * for -o where ',' splits options. A pattern may not contain ',', ';' or ':'. Parsed into a copy so that a bad value changes nothing.
+ * for -o where ',' splits options. A pattern may not contain ',', ';' or ':'. Parsed into
+ * a copy so that a bad value changes nothing.
  */
 static int parse_rules(const char *s, struct conf *c)
 {

@@ -900,7 +900,8 @@ static int unseal_locked(struct staged *st)
 			conf_staging_name(st->mode), strerror(-fd));
 		return fd == -ENOSPC ? -ENOMEM : fd;
 	}
-	if (st->mode == STAGING_HUGETLB && size) {	/* hugetlbfs has no write(): copy by map */
+	/* hugetlbfs has no write(): copy through a mapping */
+	if (st->mode == STAGING_HUGETLB && size) {
 		uint64_t len = ALIGN_UP(size, page_size_of(st));
 		void *dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
@@ -1011,8 +1012,8 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 			    !flusher_is_dirty(victim)) {
 				uint64_t bytes = victim->charged;
 
-				log_info("evicted ino=%" PRIu64 " (%s, %" PRIu64 " bytes, idle %.1f s): "
-					 "staging_budget reached", (uint64_t)ino->src_ino,
+				log_info("evicted ino=%" PRIu64 " (%s, %" PRIu64 " bytes, idle "
+					 "%.1f s): staging_budget reached", (uint64_t)ino->src_ino,
 					 conf_staging_name(victim->mode), bytes,
 					 (now_ns() - victim->last_use) / 1e9);
 				staging_detach(victim);
@@ -1158,8 +1159,8 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			uint64_t b = MIN(ALIGN_UP(end, page_size_of(st)), phys_size(st, old));
 
 			if (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, a, b - a) < 0)
-				log_warn("punch ino=%" PRIu64 ": hugetlb pages not allocated again: "
-					 "%s", (uint64_t)st->ino->src_ino, strerror(errno));
+				log_warn("punch ino=%" PRIu64 ": hugetlb pages not allocated "
+					 "again: %s", (uint64_t)st->ino->src_ino, strerror(errno));
 		}
 		if (fallocate(st->bfd, mode, off, len) < 0 &&
 		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {

@@ -173,7 +173,7 @@ struct staged {
 	 * size, so the logical size is kept here and staging_size() returns it.
 	 */
 	uint64_t logical_size;
-	uint64_t charged;		/* bytes charged to the budget (page-rounded); slist.lock */
+	uint64_t charged;		/* bytes charged to the budget, page-rounded; slist.lock */
 	uint64_t committed_size;	/* backing file size after the last commit */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */

@@ -122,11 +122,13 @@ int main(int argc, char **argv)
 
 	/* 3. a write through the pin (as by DMA), seen by the parent and a new child */
 	memset(tmp, 'k', REG);
-	if (write(pfd[1], tmp, REG) != REG || fixed_io(&ring, pfd[0], p + 2 * REG, REG, true) != REG) {
+	if (write(pfd[1], tmp, REG) != REG ||
+	    fixed_io(&ring, pfd[0], p + 2 * REG, REG, true) != REG) {
 		printf("pin write: failed\n");
 		return 2;
 	}
-	printf("write through the pin seen by parent: %s\n", all(p + 2 * REG, 'k', REG) ? "yes" : "NO");
+	printf("write through the pin seen by parent: %s\n",
+	       all(p + 2 * REG, 'k', REG) ? "yes" : "NO");
 	bad |= !all(p + 2 * REG, 'k', REG);
 	pid = fork();
 	if (pid == 0)
