@@ -6,6 +6,9 @@
  */
 #include "rdmafs/proto.h"
 
+#include <string.h>
+#include <sys/socket.h>
+
 static int all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -174,4 +177,17 @@ void rdmafs_proto_unescape(char *s)
 		}
 	}
 	*d = 0;
+}
+
+void rdmafs_proto_attach_fd(struct msghdr *msg, void *cbuf, size_t cbuf_size, int fd)
+{
+	struct cmsghdr *cm;
+
+	msg->msg_control = cbuf;
+	msg->msg_controllen = cbuf_size;
+	cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 }

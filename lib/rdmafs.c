@@ -163,17 +163,8 @@ static int xact(int sock, struct xact *x)
 	if (!buf)
 		return -ENOMEM;
 	iov.iov_len = rdmafs_proto_encode_req(&req, x->op, seq, x->flags, x->arg);
-	if (x->fd >= 0) {
-		struct cmsghdr *cm;
-
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &x->fd, sizeof(int));
-	}
+	if (x->fd >= 0)
+		rdmafs_proto_attach_fd(&msg, cbuf, sizeof(cbuf), x->fd);
 	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
 		if (errno != EINTR) {
 			r = -errno;

@@ -168,17 +168,8 @@ static int conn_send(struct conn *c, const void *buf, size_t len, int sendfd, bo
 	uint64_t deadline = now_ns() + CTL_SEND_TIMEOUT_MS * 1000000ull;
 	int r = 0;
 
-	if (sendfd >= 0) {
-		struct cmsghdr *cm;
-
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &sendfd, sizeof(int));
-	}
+	if (sendfd >= 0)
+		rdmafs_proto_attach_fd(&msg, cbuf, sizeof(cbuf), sendfd);
 	pthread_mutex_lock(&c->send_lock);
 	for (;;) {
 		if (sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)

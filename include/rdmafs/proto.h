@@ -177,6 +177,10 @@ size_t rdmafs_proto_encode_reply(struct rdmafs_reply *rep, uint16_t op, uint32_t
 /* Payload record size of replies to @op (0: none, -1 unknown op). */
 long rdmafs_proto_rec_size(uint16_t op);
 
+/* Attach @fd to @msg as SCM_RIGHTS, in @cbuf (CMSG_SPACE(sizeof(int)) bytes, zeroed). */
+struct msghdr;
+void rdmafs_proto_attach_fd(struct msghdr *msg, void *cbuf, size_t cbuf_size, int fd);
+
 /* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
 void rdmafs_proto_unescape(char *s);
 
