@@ -258,8 +258,11 @@ static int commit_locked(struct staged *st)
 	uint64_t *bits = NULL, *newfp = NULL;
 	struct commit_ctx *c = NULL;
 	struct wstate ws = { 0 };
+	/* A real seal (thp's stand-in cannot stop a stale pin) freezes what this pass reads. */
+	bool frozen = st->sealed && st->mode != STAGING_THP;
 	int r;
 
+	st->sealed_clean = false;
 	pthread_mutex_lock(&st->lock);
 	r = staging_sync_map(st);	/* the size, and the budget charge of growth */
 	size = st->size;
@@ -358,8 +361,10 @@ static int commit_locked(struct staged *st)
 	r = ws.err;
 	if (r)
 		goto out;
-	if (!changed && size == st->committed_size)
+	if (!changed && size == st->committed_size) {
+		st->sealed_clean = frozen;
 		goto out;	/* clean */
+	}
 	if (0) {
 ring_failed:
 		/* Writes may still be in flight from its buffers: never reuse this context. */
@@ -388,6 +393,7 @@ ring_failed:
 	st->stats.commits++;
 	clock_gettime(CLOCK_REALTIME, &st->stats.last_commit);
 	st->pending_error = 0;
+	st->sealed_clean = frozen;
 	st->backoff = 0;
 	pthread_mutex_unlock(&st->lock);
 	log_debug("commit ino=%" PRIu64 ": %" PRIu64 " bytes in %.3f ms",
@@ -433,6 +439,10 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 	int64_t r;
 
 	pthread_mutex_lock(&st->commit_lock);
+	if (st->sealed && st->sealed_clean) {	/* committed since the seal: no scan */
+		pthread_mutex_unlock(&st->commit_lock);
+		return 0;
+	}
 	pthread_mutex_lock(&st->lock);
 	r = staging_sync_map(st);
 	if (!r)

@@ -943,6 +943,7 @@ int staging_unseal(struct staged *st)
 	/* Commits (periodic pass, ctl flush, shutdown) read st->map holding only commit_lock:
 	 * replacing the memfd and the map under them faulted in their snapshot copy. */
 	pthread_mutex_lock(&st->commit_lock);
+	st->sealed_clean = false;
 	r = unseal_locked(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
@@ -1077,6 +1078,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 	if (r)
 		return r;
 	pthread_mutex_lock(&st->commit_lock);
+	st->sealed_clean = false;
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
@@ -1143,6 +1145,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		broke = true;
 	}
 	pthread_mutex_lock(&st->commit_lock);
+	st->sealed_clean = false;
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
@@ -1247,6 +1250,7 @@ ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t 
 	if (!len)
 		return 0;
 	pthread_mutex_lock(&st->commit_lock);
+	st->sealed_clean = false;
 	r = staging_size(st, &old);
 	if (r)
 		goto out;

@@ -177,6 +177,8 @@ struct staged {
 	uint64_t committed_size;	/* backing file size after the last commit */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
+	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
+	bool sealed_clean;
 	bool may_change;		/* writable opens, maps or leases since last clean scan */
 	int pending_error;		/* error to report at the next fsync/flush */
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
