@@ -5,6 +5,7 @@
  * retries with backoff, the final commit at shutdown and the rescue folder.
  */
 #include "rdmafsd.h"
+#include "metrics.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -206,6 +207,7 @@ static void set_error(struct staged *st, int err)
 {
 	pthread_mutex_lock(&st->lock);
 	st->stats.failures++;
+	metrics_commit_failed(err);
 	st->stats.last_error = err;
 	clock_gettime(CLOCK_REALTIME, &st->stats.last_error_time);
 	st->pending_error = err;
@@ -243,6 +245,7 @@ static bool reap(struct commit_ctx *c, struct staged *st, struct wstate *ws)
 		ws->sfree[ws->nsfree++] = ws->wr[w].slot;
 	if (res < 0 && !ws->err)
 		ws->err = res;
+	metrics_wrote(st, res < 0 ? 0 : ws->wr[w].len);
 	return true;
 }
 
@@ -356,6 +359,7 @@ static int commit_locked(struct staged *st)
 			goto ring_failed;
 	pthread_mutex_lock(&st->lock);
 	st->stats.scanned_bytes += size;
+	metrics_add(&metrics.scanned_bytes, size);
 	st->stats.changed_bytes += MIN(changed * cs, size);
 	pthread_mutex_unlock(&st->lock);
 	r = ws.err;
@@ -391,6 +395,7 @@ ring_failed:
 	st->stats.committed_bytes += written;
 	st->stats.commit_ns += now_ns() - t0;
 	st->stats.commits++;
+	metrics_commit(written, now_ns() - t0);
 	clock_gettime(CLOCK_REALTIME, &st->stats.last_commit);
 	st->pending_error = 0;
 	st->sealed_clean = frozen;

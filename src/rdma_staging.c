@@ -7,6 +7,7 @@
  * memfd, a file on a private tmpfs mounted with huge=always (thp), a hugetlb memfd.
  */
 #include "rdmafsd.h"
+#include "metrics.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -797,6 +798,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	st->last_use = now_ns();
 	inode_ref(ino);
 	list_add(st);
+	metrics_add(&metrics.files_staged, 1);
 	*out = st;
 	uint64_t dt = now_ns() - t0;
 
@@ -826,6 +828,7 @@ static void staging_detach(struct staged *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	slist.count--;
+	metrics_add(&metrics.files_dropped, 1);
 	slist.used -= MIN(st->charged, slist.used);
 	st->charged = 0;
 	pthread_mutex_unlock(&slist.lock);
@@ -1018,6 +1021,7 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 					 conf_staging_name(victim->mode), bytes,
 					 (now_ns() - victim->last_use) / 1e9);
 				staging_detach(victim);
+				metrics_evicted(bytes);
 				freed += bytes;
 			}
 			pthread_mutex_unlock(&ino->lock);
