@@ -792,6 +792,8 @@ static void *progress_ticker(void *arg)
 			;
 		if (p->stop)
 			break;
+		if (!p->wc.files_total)
+			continue;	/* still counting the bytes to commit */
 		wc = p->wc;
 		if (p->slot >= 0)
 			wc.bytes += metrics_watched(p->slot);
