@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -137,6 +139,40 @@ static int stat_inode(struct inode *ino, struct stat *attr)
 	return 0;
 }
 
+/*
+ * Objects of another filesystem below the source (a mount point, a btrfs subvolume) are
+ * not served, as in libfuse's passthrough_hp: the source's inodes are told apart by inode
+ * number (that is all a client's fd shows, e.g. to the control socket), which only holds
+ * within one filesystem. Logged once.
+ */
+static int refuse_other_fs(const char *name)
+{
+	static bool logged;
+
+	if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+		log_notice("lookup \"%s\": another filesystem below the source (mount point or "
+			   "subvolume) is not served (ENOTSUP)", name);
+	return -ENOTSUP;
+}
+
+/*
+ * O_PATH fd of @name in @parent, or -errno. A mount point is refused without crossing
+ * into it (RESOLVE_NO_XDEV): whatever is mounted there, even a user's hung FUSE server,
+ * is never touched.
+ */
+static int open_below(struct inode *parent, const char *name)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS };
+	int fd = syscall(SYS_openat2, parent->fd, name, &how, sizeof(how));
+
+	if (fd >= 0)
+		return fd;
+	if (errno == EXDEV)
+		return refuse_other_fs(name);
+	return -errno;
+}
+
 static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_param *e)
 {
 	struct inode *ino;
@@ -146,14 +182,18 @@ static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_p
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = attr_timeout;
 	e->entry_timeout = entry_timeout;
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_below(parent, name);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		int r = -errno;
 
 		close(fd);
 		return r;
+	}
+	if (st.st_dev != inode_root()->src_dev) {
+		close(fd);
+		return refuse_other_fs(name);
 	}
 	ino = inode_lookup_add(fd, &st);	/* owns fd now */
 	if (!ino)
@@ -487,6 +527,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
 		off_t next = d->entry->d_off;
 		const char *name = d->entry->d_name;
 		bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+		bool noino = dots;	/* an entry without an inode (no lookup to undo) */
 
 		if (plus) {
 			if (dots) {
@@ -495,12 +536,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
 				e.attr.st_mode = d->entry->d_type << 12;
 			} else {
 				err = -do_lookup(dir, name, &e);
+				if (err == ENOTSUP) {
+					/* listed, not served: no attributes, no inode */
+					memset(&e, 0, sizeof(e));
+					e.attr.st_ino = d->entry->d_ino;
+					e.attr.st_mode = d->entry->d_type << 12;
+					noino = true;
+					err = 0;
+				}
 				if (err)
 					break;
 			}
 			len = fuse_add_direntry_plus(req, p, rem, name, &e, next);
 			if (len > rem) {
-				if (!dots)
+				if (!noino)
 					inode_forget(ino_of(e.ino), 1);
 				break;
 			}
