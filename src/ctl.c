@@ -293,11 +293,15 @@ static int resolve_fd(int fd, struct target *t)
 		if (t->bfd >= 0)
 			t->bdev = bst.st_dev;
 	}
+	/* The mount serves one filesystem (fuse_ops refuses others): its device is the
+	 * source's whenever the path is unknown (unlinked, renamed). */
+	if (!t->bdev)
+		t->bdev = inode_root()->src_dev;
 	v = staging_get_all(&n);
 	for (size_t i = 0; v && i < n; i++) {
 		struct inode *ino = v[i]->ino;
 
-		if (ino->src_ino != t->ino || (t->bdev && ino->src_dev != t->bdev))
+		if (ino->src_ino != t->ino || ino->src_dev != t->bdev)
 			continue;
 		if (!matches++) {
 			t->st = v[i];
@@ -305,8 +309,8 @@ static int resolve_fd(int fd, struct target *t)
 		}
 	}
 	staging_put_all(v, n);
-	if (matches > 1 && !t->bdev) {
-		/* Same inode number on two backing filesystems and no path to decide. */
+	if (matches > 1) {
+		/* Cannot happen (one staging per inode); never guess between two. */
 		target_done(t);
 		return -ESTALE;
 	}

@@ -311,8 +311,13 @@ static int commit_locked(struct staged *st)
 			ws.err = n;
 			break;
 		}
-		if ((uint64_t)n < len) {	/* shrank meanwhile (hugetlb daemon writes) */
-			ws.err = -EAGAIN;
+		if ((uint64_t)n < len) {
+			/* Under commit_lock only a map holder's ftruncate shrinks staging: this
+			 * pass cannot commit what was there, and must not report success. */
+			log_err("commit ino=%" PRIu64 ": staging shrank to %" PRIu64 " bytes "
+				"behind the daemon (a mapped fd was truncated)",
+				(uint64_t)st->ino->src_ino, off + n);
+			ws.err = -EIO;
 			break;
 		}
 		last = (off + len - 1) / cs;
@@ -464,8 +469,8 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 		uint64_t len = MIN(io, size - off);
 		ssize_t n = read_staging(st, buf, len, off);
 
-		if (n < 0) {
-			r = n;
+		if (n < 0 || (uint64_t)n < len) {
+			r = n < 0 ? n : -EIO;	/* shrank behind us: not clean */
 			break;
 		}
 		for (uint64_t k = off / cs; k * cs < off + (uint64_t)n; k++)

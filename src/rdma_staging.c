@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static struct {
@@ -335,10 +336,32 @@ static int map_ro(struct staged *st, uint64_t size)
 	return 0;
 }
 
+/*
+ * A holder of a writable map fd (rdmafs_map) can ftruncate the hugetlb memfd: a logical
+ * size past its end would be read short, or fault (SIGBUS) through a mapping, forever.
+ * Adopt the shorter size, as shmem staging does by itself (its size is the memfd's);
+ * st->lock or commit_lock held.
+ */
+static void hugetlb_adopt_shrink(struct staged *st)
+{
+	struct stat sb;
+
+	if (st->mode != STAGING_HUGETLB || fstat(st->memfd, &sb) < 0 ||
+	    (uint64_t)sb.st_size >= st->logical_size)
+		return;
+	log_warn("staging ino=%" PRIu64 ": truncated to %" PRIu64 " bytes behind the daemon "
+		 "(a mapped fd), size %" PRIu64 " adopted", (uint64_t)st->ino->src_ino,
+		 (uint64_t)sb.st_size, st->logical_size);
+	__atomic_store_n(&st->logical_size, sb.st_size, __ATOMIC_RELEASE);
+}
+
 int staging_sync_map(struct staged *st)
 {
 	uint64_t size;
-	int r = staging_size(st, &size);
+	int r;
+
+	hugetlb_adopt_shrink(st);
+	r = staging_size(st, &size);
 
 	if (r)
 		return r;
@@ -860,6 +883,29 @@ static bool thp_try_freeze(struct staged *st)
 	return true;
 }
 
+/*
+ * F_ADD_SEALS failed with EPERM: a holder of a writable map fd (rdmafs_map) added
+ * F_SEAL_SEAL. If it sealed writes too, no writer can exist: that is our seal. Otherwise
+ * the memfd can never be sealed; the file stays staged (as if it were mapped for ever)
+ * until unmount, and its data is committed as usual. Logged once per file.
+ */
+static bool seal_refused(struct staged *st)
+{
+	int seals = fcntl(st->memfd, F_GET_SEALS);
+
+	if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+		st->sealed = true;
+		log_debug("sealed ino=%" PRIu64 " (by a map holder)", (uint64_t)st->ino->src_ino);
+		return true;
+	}
+	if (!st->seal_refused)
+		log_warn("seal ino=%" PRIu64 ": a map holder sealed the staging memfd against "
+			 "seals (seals 0x%x): it stays staged until unmount",
+			 (uint64_t)st->ino->src_ino, seals);
+	st->seal_refused = true;
+	return false;
+}
+
 bool staging_try_seal(struct staged *st)
 {
 	int r;
@@ -879,9 +925,28 @@ bool staging_try_seal(struct staged *st)
 		log_debug("sealed ino=%" PRIu64, (uint64_t)st->ino->src_ino);
 		return true;
 	}
+	if (errno == EPERM)
+		return seal_refused(st);
 	if (errno != EBUSY)
 		log_warn("seal ino=%" PRIu64 ": %s", (uint64_t)st->ino->src_ino, strerror(errno));
 	return false;
+}
+
+/* Read @len bytes at 0 of @fd into @buf; 0, or -EIO if it is shorter, or -errno. */
+static int pread_full(int fd, char *buf, uint64_t len)
+{
+	uint64_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		got += n;
+	}
+	return 0;
 }
 
 static int unseal_locked(struct staged *st)
@@ -894,6 +959,7 @@ static int unseal_locked(struct staged *st)
 		st->sealed = false;
 		return 0;
 	}
+	hugetlb_adopt_shrink(st);
 	r = staging_size(st, &size);
 	if (r)
 		return r;
@@ -913,8 +979,16 @@ static int unseal_locked(struct staged *st)
 			close(fd);
 			return r;
 		}
-		memcpy(dst, st->map, size);
+		/* pread, not memcpy from st->map: the kernel copy stops short where a map
+		 * holder shrank the memfd, where a load would raise SIGBUS */
+		r = pread_full(st->memfd, dst, size);
 		munmap(dst, len);
+		if (r) {
+			close(fd);
+			log_err("unseal ino=%" PRIu64 ": copy: %s", (uint64_t)st->ino->src_ino,
+				strerror(-r));
+			return r;
+		}
 		in = size;
 	}
 	while ((uint64_t)in < size) {
@@ -1241,6 +1315,22 @@ ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off)
 }
 
 /*
+ * memcpy into a mapping of the memfd that a map holder may shrink at any moment: the
+ * kernel does the copy (process_vm_writev to ourselves), so a page cut off fails the
+ * copy (-EIO) instead of raising SIGBUS in the daemon.
+ */
+static int copy_to_map(void *dst, const void *src, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)src, .iov_len = len };
+	struct iovec remote = { .iov_base = dst, .iov_len = len };
+	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	return n < 0 && errno != EFAULT ? -errno : -EIO;
+}
+
+/*
  * hugetlbfs has no write(): copy through a mapping of the pages concerned (allocated
  * already, so the mapping costs a page-table entry per huge page). Taking commit_lock
  * keeps a concurrent shrinking truncate from freeing the pages under the copy.
@@ -1275,7 +1365,7 @@ ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t 
 		r = -errno;
 		goto out;
 	}
-	memcpy(p + (off - moff), buf, len);
+	r = copy_to_map(p + (off - moff), buf, len);
 	munmap(p, mlen);
 out:
 	pthread_mutex_unlock(&st->commit_lock);

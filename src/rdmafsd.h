@@ -177,6 +177,7 @@ struct staged {
 	uint64_t committed_size;	/* backing file size after the last commit */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
+	bool seal_refused;		/* a map holder added F_SEAL_SEAL (logged once); ino->lock */
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
 	bool may_change;		/* writable opens, maps or leases since last clean scan */
