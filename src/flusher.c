@@ -268,6 +268,8 @@ static int commit_locked(struct staged *st)
 	size = st->size;
 	if (!r)
 		r = dirty_resize(st->dm, size);
+	if (!r && st->lost_from < size)
+		r = -EIO;	/* staging lost pages: never commit them (staging_check_lost) */
 	pthread_mutex_unlock(&st->lock);
 	if (r)
 		goto out;
@@ -310,6 +312,11 @@ static int commit_locked(struct staged *st)
 		}
 		if ((uint64_t)n < len) {	/* shrank meanwhile (hugetlb daemon writes) */
 			ws.err = -EAGAIN;
+			break;
+		}
+		/* Read as zeros where the kernel dropped a page: committed data stays. */
+		if (staging_check_lost(st, off, len)) {
+			ws.err = -EIO;
 			break;
 		}
 		last = (off + len - 1) / cs;
@@ -388,6 +395,7 @@ ring_failed:
 		if (bits[i / 64] & (1ull << (i % 64)))
 			dirty_set(st->dm, i, newfp[i]);
 	st->committed_size = size;
+	st->stats.syncs++;
 	st->stats.committed_bytes += written;
 	st->stats.commit_ns += now_ns() - t0;
 	st->stats.commits++;
@@ -530,14 +538,37 @@ idle:
 	staging_put_all(v, n);
 }
 
+/* Allocate growth of staged files that passthrough writes made (see alloc_range()). */
+static void growth_pass(void)
+{
+	size_t n;
+	struct staged **v = staging_get_all(&n);
+
+	for (size_t i = 0; v && i < n; i++)
+		staging_watch_growth(v[i]);
+	staging_put_all(v, n);
+}
+
+/*
+ * The periodic thread. Its clock is CLOCK_MONOTONIC (fl.cond is made for it in
+ * flusher_init()): setting the wall clock neither delays nor hurries a pass. It wakes at
+ * least every GROWTH_WATCH_NS to allocate growth made by passthrough writes, a pass is due
+ * every flush_interval.
+ */
+#define GROWTH_WATCH_NS 1000000000ull
 static void *flusher_thread(void *arg)
 {
+	uint64_t next_pass = now_ns() + (uint64_t)cfg->flush_interval * 1000000000ull;
+
 	pthread_mutex_lock(&fl.lock);
 	while (!fl.stop) {
+		uint64_t now = now_ns(), wake = now + GROWTH_WATCH_NS;
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += cfg->flush_interval ? cfg->flush_interval : 3600;
+		if (cfg->flush_interval)
+			wake = MIN(wake, next_pass);
+		ts.tv_sec = wake / 1000000000ull;
+		ts.tv_nsec = wake % 1000000000ull;
 		while (!fl.stop && !fl.kicked)
 			if (pthread_cond_timedwait(&fl.cond, &fl.lock, &ts) == ETIMEDOUT)
 				break;
@@ -547,8 +578,13 @@ static void *flusher_thread(void *arg)
 
 		fl.kicked = false;
 		pthread_mutex_unlock(&fl.lock);
-		if (cfg->flush_interval || kicked)
+		growth_pass();
+		now = now_ns();
+		if (kicked || (cfg->flush_interval && now >= next_pass)) {
 			flush_pass(false);
+			if (cfg->flush_interval && now >= next_pass)
+				next_pass = now_ns() + (uint64_t)cfg->flush_interval * 1000000000ull;
+		}
 		pthread_mutex_lock(&fl.lock);
 	}
 	pthread_mutex_unlock(&fl.lock);
@@ -557,7 +593,15 @@ static void *flusher_thread(void *arg)
 
 int flusher_init(void)
 {
-	int r = pthread_create(&fl.thread, NULL, flusher_thread, NULL);
+	pthread_condattr_t ca;
+	int r;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&fl.cond);
+	pthread_cond_init(&fl.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r = pthread_create(&fl.thread, NULL, flusher_thread, NULL);
 
 	if (r)
 		return -r;

@@ -116,6 +116,9 @@ static void fix_staged_attr(struct inode *ino, struct stat *attr)
 		uint64_t size = ms.st_size;
 
 		staging_size(st, &size);	/* hugetlb: the logical size */
+		/* Grown by a passthrough write: allocate it before the caller maps it. */
+		if (size > __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+			staging_watch_growth(st);
 		attr->st_size = size;
 		attr->st_blocks = (size + 511) / 512;
 		if (ms.st_mtim.tv_sec > attr->st_mtim.tv_sec ||

@@ -35,12 +35,34 @@ run() {
 	note "$mode hold=$hold: 32 MiB pinned pattern survived drop_caches"
 }
 
+# grow_run MODE: growth the daemon does not make (a passthrough write past EOF leaves a
+# hole before the written byte), then the same pin sequence over the hole.
+grow_run() {
+	local mode=$1 f=$M/g-$1 out want
+	mount_rdmafs "$S" "$M" -o staging=$mode,flush_interval=0
+	exec 9<>"$f"
+	printf x | dd of="$f" bs=1 seek=$(((32 << 20) - 1)) conv=notrunc status=none
+	out=$("$PINWRITE" --populate --size 32M --seed 9 --quiet "$f") || fail "$mode: pinwrite: $out"
+	want=${out#xxh3=}
+	echo 3 >/proc/sys/vm/drop_caches
+	[ "$(xxh3 "$f")" = "$want" ] || fail "$mode: pinned writes into a hole left by a write past EOF lost"
+	fsync_file "$f" || fail "$mode: fsync failed"
+	exec 9<&-
+	[ "$(xxh3 "$S/${f##*/}")" = "$want" ] || fail "$mode: backing lost the pattern"
+	lost=$("$RDMAFSCTL" stat --json "$M" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["lost_pages"])')
+	[ "$lost" = 0 ] || fail "$mode: $lost staged pages reported lost"
+	unmount_rdmafs "$M" || fail "$mode: daemon exit code $?"
+	note "$mode: growth by a write past EOF allocated before the pin"
+}
+
 run shmem 1
 run shmem 0
+grow_run shmem
 SHMEM_KNOB=/sys/kernel/mm/transparent_hugepage/shmem_enabled
 if [ -r $SHMEM_KNOB ] && ! grep -q '\[deny\]' $SHMEM_KNOB; then
 	run thp 1
 	run thp 0
+	grow_run thp
 else
 	note "thp staging not tested: shmem huge pages denied or absent"
 fi
