@@ -25,7 +25,8 @@
 /* A ring and its bounce buffers; one per concurrent commit, kept in a pool. */
 struct commit_ctx {
 	struct io_uring ring;
-	char *bounce;			/* depth slots of io_size bytes, page aligned */
+	char *bounce;			/* depth slots of slot_bytes(), page aligned */
+	size_t bounce_len;
 	unsigned depth;			/* slots */
 	unsigned nwrites;		/* write records (several runs may share a slot) */
 	struct commit_ctx *next;
@@ -48,9 +49,15 @@ static struct {
 	pthread_t thread;
 } fl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static size_t bounce_bytes(const struct commit_ctx *c)
+/*
+ * Bytes a commit reads into one slot: io_size rounded down to whole chunks, at least one
+ * chunk (chunk_size may exceed io_size). The slots are this far apart.
+ */
+static uint64_t slot_bytes(void)
 {
-	return (size_t)c->depth * cfg->io_size;
+	uint64_t cs = cfg->chunk_size;
+
+	return MAX((uint64_t)cfg->io_size / cs, 1) * cs;
 }
 
 static struct commit_ctx *ctx_get(void)
@@ -71,9 +78,10 @@ static struct commit_ctx *ctx_get(void)
 		return NULL;
 	c->depth = cfg->uring_depth;
 	/* Alternating changed and clean chunks give at most per_io / 2 + 1 runs a slot. */
-	per_io = MAX(cfg->io_size / cfg->chunk_size, 1u);
+	per_io = slot_bytes() / cfg->chunk_size;
 	c->nwrites = MIN(c->depth * (per_io / 2 + 1), 4096u);
-	c->bounce = mmap(NULL, bounce_bytes(c), PROT_READ | PROT_WRITE,
+	c->bounce_len = (size_t)c->depth * slot_bytes();
+	c->bounce = mmap(NULL, c->bounce_len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (c->bounce == MAP_FAILED) {
 		free(c);
@@ -81,7 +89,7 @@ static struct commit_ctx *ctx_get(void)
 	}
 	r = io_uring_queue_init(c->nwrites + 1, &c->ring, 0);
 	if (r < 0) {
-		munmap(c->bounce, bounce_bytes(c));
+		munmap(c->bounce, c->bounce_len);
 		free(c);
 		errno = -r;
 		return NULL;
@@ -100,7 +108,7 @@ static void ctx_put(struct commit_ctx *c)
 static void ctx_free(struct commit_ctx *c)
 {
 	io_uring_queue_exit(&c->ring);
-	munmap(c->bounce, bounce_bytes(c));
+	munmap(c->bounce, c->bounce_len);
 	free(c);
 }
 
@@ -274,7 +282,7 @@ static int commit_locked(struct staged *st)
 	if (r)
 		goto out;
 	cs = st->dm->chunk_size;
-	io = MAX((uint64_t)cfg->io_size / cs, 1) * cs;
+	io = slot_bytes();	/* cs == cfg->chunk_size: the map was made with it */
 	nchunks = (size + cs - 1) / cs;
 	bits = calloc((nchunks + 63) / 64 + 1, sizeof(*bits));
 	newfp = malloc((nchunks + 1) * sizeof(*newfp));
@@ -304,7 +312,7 @@ static int commit_locked(struct staged *st)
 			if (!reap(c, st, &ws))
 				goto ring_failed;
 		s = ws.sfree[--ws.nsfree];
-		buf = c->bounce + (size_t)s * cfg->io_size;
+		buf = c->bounce + (size_t)s * io;
 		n = read_staging(st, buf, len, off);
 		if (n < 0) {
 			ws.err = n;
@@ -368,7 +376,9 @@ static int commit_locked(struct staged *st)
 	r = ws.err;
 	if (r)
 		goto out;
-	if (!changed && size == st->committed_size) {
+	/* Clean only if the backing file's size and blocks are durable too: a truncate,
+	 * punch or zero range since the last fdatasync is synced now. */
+	if (!changed && size == st->committed_size && !st->needs_sync) {
 		st->sealed_clean = frozen;
 		goto out;	/* clean */
 	}
@@ -389,6 +399,7 @@ ring_failed:
 		r = -errno;
 		goto out;
 	}
+	st->needs_sync = false;		/* commit_lock: no truncate or fallocate since */
 	/* Durable: the snapshots become the committed content. */
 	pthread_mutex_lock(&st->lock);
 	for (uint64_t i = 0; i < nchunks; i++)
@@ -457,7 +468,7 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 		r = dirty_resize(st->dm, st->size);
 	size = st->size;
 	pthread_mutex_unlock(&st->lock);
-	io = MAX((uint64_t)cfg->io_size / cs, 1) * cs;
+	io = slot_bytes();
 	if (!r && size) {
 		buf = malloc(io);
 		if (!buf)
@@ -477,8 +488,8 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 	}
 	if (!r && st->committed_size != UINT64_MAX && st->committed_size > size)
 		changed += st->committed_size - size;
-	if (!r && st->committed_size != size && !changed)
-		changed = 1;	/* grown with zeros, or a size not applied yet */
+	if (!r && (st->committed_size != size || st->needs_sync) && !changed)
+		changed = 1;	/* grown with zeros, a size not applied or not synced yet */
 	pthread_mutex_unlock(&st->commit_lock);
 	free(buf);
 	return r ? r : (int64_t)changed;

@@ -1228,6 +1228,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
 		goto out;
 	}
+	st->needs_sync = true;	/* the next commit fdatasyncs the new size */
 	if (ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		log_err("truncate ino=%" PRIu64 " backing to %" PRIu64 ": %s",
@@ -1306,6 +1307,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 				pthread_mutex_unlock(&st->lock);
 			}
 		}
+		st->needs_sync = true;	/* blocks freed: the next commit fdatasyncs */
 		if (fallocate(st->bfd, mode, off, len) < 0 &&
 		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
 			/* Backing keeps old bytes there: mark the range for rewrite. */
@@ -1332,6 +1334,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			goto out;
 		}
 		/* Reserve the disk space too: that is why applications preallocate. */
+		st->needs_sync = true;
 		if (fallocate(st->bfd, mode, off, len) < 0 && errno != EOPNOTSUPP) {
 			r = -errno;
 			goto out;
@@ -1347,6 +1350,7 @@ grow:
 			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
 			goto out;
 		}
+		st->needs_sync = true;
 		if (ftruncate(st->bfd, end) < 0 && !r)
 			r = -errno;
 		pthread_mutex_lock(&st->lock);
