@@ -217,6 +217,8 @@ static void set_error(struct staged *st, int err)
 	st->stats.last_error = err;
 	clock_gettime(CLOCK_REALTIME, &st->stats.last_error_time);
 	st->pending_error = err;
+	st->err_seq++;
+	st->err_last = err;
 	st->backoff = st->backoff ? MIN(st->backoff * 2, 60u) : 1;
 	clock_gettime(CLOCK_MONOTONIC, &st->next_retry);
 	st->next_retry.tv_sec += st->backoff;
@@ -445,6 +447,28 @@ int flusher_commit(struct staged *st)
 	r = commit_locked(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
+}
+
+int flusher_commit_fd(struct staged *st, uint32_t *seen)
+{
+	int r = flusher_commit(st);
+
+	pthread_mutex_lock(&st->lock);
+	if (!r && *seen != st->err_seq)
+		r = st->err_last;	/* failed since this description last looked */
+	*seen = st->err_seq;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+uint32_t flusher_err_sample(struct staged *st)
+{
+	uint32_t seq;
+
+	pthread_mutex_lock(&st->lock);
+	seq = st->err_seq;
+	pthread_mutex_unlock(&st->lock);
+	return seq;
 }
 
 /*

@@ -30,6 +30,7 @@ struct handle {
 	struct inode *ino;	/* a reference */
 	bool writable;
 	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
+	uint32_t err_seen;	/* st->err_seq this description has seen (flusher_commit_fd) */
 	struct handle *next, *prev;	/* handles.list */
 };
 
@@ -658,6 +659,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		staging_get(st);
 		h->st = st;
 		st->last_use = now_ns();
+		h->err_seen = flusher_err_sample(st);
 	}
 	ino->nopen++;
 	if (writable)
@@ -746,7 +748,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 
 	/* close() waits for durability when flush_on_close: a useful point for writers. */
 	if (h->st && h->writable && cfg->flush_on_close)
-		r = flusher_commit(h->st);
+		r = flusher_commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
 
@@ -779,7 +781,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_fil
 	struct staged *st = staged_get(ino);
 	int r;
 
-	if (st) {
+	if (st && fi && fh_of(fi)->st == st) {
+		r = flusher_commit_fd(st, &fh_of(fi)->err_seen);
+		staging_put(st);
+	} else if (st) {
 		r = flusher_commit(st);
 		staging_put(st);
 	} else if (fi) {

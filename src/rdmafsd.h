@@ -191,7 +191,11 @@ struct staged {
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
 	bool may_change;		/* writable opens, maps or leases since last clean scan */
-	int pending_error;		/* error to report at the next fsync/flush */
+	int pending_error;		/* error of the last commit, 0 once one succeeds */
+	/* lock: failed commits so far and the last one's error (errseq_t-like, see
+	 * flusher_commit_fd()) */
+	uint32_t err_seq;
+	int err_last;
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
 	unsigned backoff;		/* seconds */
 	uint64_t last_use;		/* monotonic ns, for LRU eviction */
@@ -295,6 +299,14 @@ int flusher_shutdown(void);
  * Waits for I/O: only for fsync, flush requests, close with flush_on_close.
  */
 int flusher_commit(struct staged *st);
+/*
+ * fsync/flush through one open file description, whose *@seen is the err_seq it sampled
+ * at open (flusher_err_sample()) or at its last fsync: commits like flusher_commit(), and
+ * if that succeeds but a commit failed since (a periodic pass, another fd's fsync), returns
+ * that failure once to this description (the kernel's errseq_t rule).
+ */
+int flusher_commit_fd(struct staged *st, uint32_t *seen);
+uint32_t flusher_err_sample(struct staged *st);
 /* Ask the periodic thread to run a pass now (memory pressure, ctl). */
 void flusher_kick(void);
 /* True if @st has changes not yet committed (scans it). */
