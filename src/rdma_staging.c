@@ -58,7 +58,13 @@ static int thp_mount(void)
 		log_err("staging=thp: fsopen(tmpfs): %s", strerror(-r));
 		goto out_r;
 	}
+	char size[32];
+
+	/* size=staging_budget: the kernel refuses growth past the budget with ENOSPC to the
+	 * writer, also growth the daemon does not see (passthrough writes past EOF). */
+	snprintf(size, sizeof(size), "%" PRIu64, ALIGN_UP(cfg->staging_budget, 2 << 20));
 	if (syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "huge", "always", 0) < 0 ||
+	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
 	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
 	    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		r = -errno;
@@ -407,6 +413,23 @@ static void alloc_growth_locked(struct staged *st, uint64_t size)
 	st->alloc_size = size;
 }
 
+/* Growth charged after the fact (passthrough writes): say so once per file if over. */
+static void budget_note_growth(struct staged *st, uint64_t size)
+{
+	uint64_t used = staging_bytes_used();
+	char path[PATH_MAX];
+
+	if (used <= cfg->staging_budget || st->over_budget_logged)
+		return;
+	st->over_budget_logged = true;
+	if (relative_path(st->ino, path, sizeof(path)))
+		snprintf(path, sizeof(path), "(path unknown)");
+	log_warn("staging ino=%" PRIu64 " %s grew to %" PRIu64 " bytes by write(2): %" PRIu64
+		 " bytes staged, over staging_budget=%" PRIu64 " (%s staging cannot refuse "
+		 "such writes, see doc/staging.md)", (uint64_t)st->ino->src_ino, path, size, used,
+		 cfg->staging_budget, conf_staging_name(st->mode));
+}
+
 void staging_watch_growth(struct staged *st)
 {
 	uint64_t size;
@@ -414,6 +437,7 @@ void staging_watch_growth(struct staged *st)
 	pthread_mutex_lock(&st->lock);
 	if (!st->sealed && staging_size(st, &size) == 0 && size > st->alloc_size) {
 		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
+		budget_note_growth(st, size);
 		alloc_growth_locked(st, size);
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -469,8 +493,11 @@ int staging_sync_map(struct staged *st)
 
 	if (r)
 		return r;
-	if (size != st->size)	/* passthrough writes past EOF grew it: charge that */
+	if (size != st->size) {	/* passthrough writes past EOF grew it: charge that */
 		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
+		if (size > st->size)
+			budget_note_growth(st, size);
+	}
 	if (!st->sealed)
 		alloc_growth_locked(st, size);
 	st->size = size;
@@ -1219,8 +1246,13 @@ int staging_truncate(struct staged *st, uint64_t size)
 	}
 	if (size > old) {
 		r = budget_set(st, ALIGN_UP(size, page_size_of(st)), st->ino, false);
-		if (r)
+		if (r) {
+			log_notice("truncate ino=%" PRIu64 " to %" PRIu64 " bytes: refused, "
+				   "staging_budget=%" PRIu64 " reached (%" PRIu64 " bytes staged)",
+				   (uint64_t)st->ino->src_ino, size, cfg->staging_budget,
+				   staging_bytes_used());
 			goto out;
+		}
 	}
 	r = set_size(st, old, size);
 	if (r) {

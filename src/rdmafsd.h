@@ -186,6 +186,7 @@ struct staged {
 	uint64_t lost_from;
 	/* commit_lock: backing size or blocks changed since the last fdatasync */
 	bool needs_sync;
+	bool over_budget_logged;	/* lock: growth past staging_budget logged */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
