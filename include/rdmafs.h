@@ -54,7 +54,9 @@ struct rdmafs_stat {
 	uint64_t ino;			/* file: backing inode number */
 	/* mount: leases granted, breaks, breaks denied, leases revoked, holders that died */
 	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
-	uint64_t reserved[3];
+	uint64_t lost_pages;		/* staged pages the kernel dropped: not committed, EIO */
+	uint64_t syncs;			/* fdatasyncs of the backing file(s) by commits */
+	uint64_t reserved[1];
 };
 
 /* Outcome of a mount-wide flush or evict. */

@@ -354,6 +354,8 @@ static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool sc
 	w->commits += fs.commits;
 	w->failures += fs.failures;
 	w->scanned_bytes += fs.scanned_bytes;
+	w->lost_pages += fs.lost_pages;
+	w->syncs += fs.syncs;
 	if (fs.last_commit.tv_sec > w->last_commit_sec ||
 	    (fs.last_commit.tv_sec == w->last_commit_sec &&
 	     (uint32_t)fs.last_commit.tv_nsec > w->last_commit_nsec)) {

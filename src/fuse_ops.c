@@ -33,6 +33,7 @@ struct handle {
 	struct inode *ino;	/* a reference */
 	bool writable;
 	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
+	uint32_t err_seen;	/* st->err_seq this description has seen (flusher_commit_fd) */
 	struct handle *next, *prev;	/* handles.list */
 };
 
@@ -119,6 +120,9 @@ static void fix_staged_attr(struct inode *ino, struct stat *attr)
 		uint64_t size = ms.st_size;
 
 		staging_size(st, &size);	/* hugetlb: the logical size */
+		/* Grown by a passthrough write: allocate it before the caller maps it. */
+		if (size > __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+			staging_watch_growth(st);
 		attr->st_size = size;
 		attr->st_blocks = (size + 511) / 512;
 		if (ms.st_mtim.tv_sec > attr->st_mtim.tv_sec ||
@@ -711,6 +715,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		staging_get(st);
 		h->st = st;
 		st->last_use = now_ns();
+		h->err_seen = flusher_err_sample(st);
 	}
 	ino->nopen++;
 	if (writable)
@@ -881,7 +886,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 
 	/* close() waits for durability when flush_on_close: a useful point for writers. */
 	if (h->st && h->writable && cfg->flush_on_close)
-		r = flusher_commit(h->st);
+		r = flusher_commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
 
@@ -914,7 +919,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_fil
 	struct staged *st = staged_get(ino);
 	int r;
 
-	if (st) {
+	if (st && fi && fh_of(fi)->st == st) {
+		r = flusher_commit_fd(st, &fh_of(fi)->err_seen);
+		staging_put(st);
+	} else if (st) {
 		r = flusher_commit(st);
 		staging_put(st);
 	} else if (fi) {

@@ -305,6 +305,8 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 	json_object_object_add(o, "failures", json_object_new_uint64(s->failures));
 	json_object_object_add(o, "committed_bytes", json_object_new_uint64(s->committed_bytes));
 	json_object_object_add(o, "scanned_bytes", json_object_new_uint64(s->scanned_bytes));
+	json_object_object_add(o, "lost_pages", json_object_new_uint64(s->lost_pages));
+	json_object_object_add(o, "syncs", json_object_new_uint64(s->syncs));
 	json_object_object_add(o, "commit_bandwidth", json_object_new_double(bandwidth(s)));
 	if (s->last_commit.tv_sec) {
 		snprintf(t, sizeof(t), "%lld.%09ld", (long long)s->last_commit.tv_sec,
@@ -346,7 +348,8 @@ static void stat_human(const char *path, bool mount, const struct rdmafs_stat *s
 	human((uint64_t)bandwidth(s), bw, sizeof(bw));
 	strcat(bw, "/s");
 	fmt_time(&s->last_commit, when, sizeof(when));
-	snprintf(err, sizeof(err), "%s", s->pending_error ? strerror(-s->pending_error) :
+	snprintf(err, sizeof(err), "%s", s->lost_pages ? "staged pages lost" :
+		 s->pending_error ? strerror(-s->pending_error) :
 		 s->last_error ? strerror(-s->last_error) : "-");
 	printf("%-6s %7s %7s %7s %5u %6u %-19s %10s %-16.16s %s\n",
 	       mount ? "mount" : (s->flags & RDMAFS_STAT_STAGED) ? "file" : "file-",

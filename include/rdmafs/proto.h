@@ -108,7 +108,9 @@ struct rdmafs_wire_stat {
 	uint32_t flush_interval;	/* seconds */
 	/* mount: lease counters since start-up */
 	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
-	uint8_t reserved[32];
+	uint64_t lost_pages;		/* staged pages the kernel dropped (never committed) */
+	uint64_t syncs;			/* fdatasyncs of backing files, lifetime */
+	uint8_t reserved[16];
 };
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */
