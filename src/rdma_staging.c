@@ -858,6 +858,10 @@ err_free:
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
+	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	/* No longer the file's stager: the next open may stage it while refs keep bfd open. */
+	fcntl(st->bfd, F_OFD_SETLK, &unlock);
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)
