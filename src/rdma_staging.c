@@ -13,11 +13,13 @@
 #include <inttypes.h>
 #include <liburing.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <linux/memfd.h>
 #include <linux/mount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -537,13 +539,22 @@ static int open_backing(struct inode *ino, int flags)
 	return open(inode_proc_path(ino, path), flags | O_CLOEXEC);
 }
 
-/* O_DIRECT fd on the backing file if the filesystem supports it and config allows. */
+/*
+ * O_DIRECT fd on the backing file if the filesystem supports it and config allows. Not on
+ * NFS unless direct_io=on: there an O_DIRECT write is a synchronous WRITE RPC per request
+ * and drops the client's cached pages, while buffered writes go out in parallel and the
+ * fdatasync is one COMMIT.
+ */
 static int open_direct(struct inode *ino)
 {
 	struct statx stx;
+	struct statfs sfs;
 	int fd;
 
 	if (cfg->direct_io == TRI_OFF)
+		return -1;
+	if (cfg->direct_io == TRI_AUTO && fstatfs(ino->fd, &sfs) == 0 &&
+	    sfs.f_type == NFS_SUPER_MAGIC)
 		return -1;
 	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 	    (stx.stx_mask & STATX_DIOALIGN) &&
@@ -906,6 +917,33 @@ static int hugetlb_short(struct staged *st, uint64_t size)
 	return 0;
 }
 
+/*
+ * One stager per backing file: an OFD write lock on all of it while it is staged. Two
+ * rdmafs daemons staging one file (two nodes over NFS, two mounts of one directory) would
+ * each commit their own copy and the last commit would win silently; the second writable
+ * open fails with EBUSY instead. NFSv4 (v3 with lockd) takes the lock on the server. Where
+ * the filesystem has no locks (ENOLCK: NFS mounted nolock; EOPNOTSUPP) staging goes on.
+ */
+static int lock_backing(struct staged *st)
+{
+	static bool said;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(st->bfd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		log_warn("stage ino=%" PRIu64 ": the backing file is staged by another rdmafs "
+			 "(its lock is held): writable open refused (EBUSY)",
+			 (uint64_t)st->ino->src_ino);
+		return -EBUSY;
+	}
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))	/* once: per file would flood */
+		log_notice("stage ino=%" PRIu64 ": backing file not locked (%s): another node "
+			   "staging it would not be detected", (uint64_t)st->ino->src_ino,
+			   strerror(errno));
+	return 0;
+}
+
 int staging_create(struct inode *ino, struct staged **out)
 {
 	uint64_t t0 = now_ns(), size;
@@ -931,6 +969,9 @@ int staging_create(struct inode *ino, struct staged **out)
 		r = -errno;
 		goto err_free;
 	}
+	r = lock_backing(st);
+	if (r)
+		goto err_free;
 	size = sb.st_size;
 	if (st->mode == STAGING_HUGETLB) {
 		r = hugetlb_check_pool(st, size);
@@ -997,6 +1038,10 @@ err_free:
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
+	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	/* No longer the file's stager: the next open may stage it while refs keep bfd open. */
+	fcntl(st->bfd, F_OFD_SETLK, &unlock);
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)

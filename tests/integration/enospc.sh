@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
-loop_fs 32M ext4 "$S"
+backing_dir "$S" 32M ext4
 mount_rdmafs "$S" "$M" -o flush_interval=1,flush_on_close=no
 require_passthrough
 
