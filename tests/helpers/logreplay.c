@@ -4,6 +4,7 @@
  * onto a device or an image file, for the crash-consistency harness (tests/vm/guest/crash_*).
  *
  *   rdmafs-logreplay LOG marks                  entry count, then "mark INDEX NAME" lines
+ *   rdmafs-logreplay LOG list                   every entry: index, flags, sector, count
  *   rdmafs-logreplay LOG replay TARGET FROM TO  apply entries FROM <= i < TO to TARGET
  *
  * The on-disk format is the kernel's (Documentation/admin-guide/device-mapper/
@@ -107,6 +108,27 @@ static void log_next(struct log *l, const struct lw_entry *e)
 	if (!(e->flags & LW_DISCARD))
 		l->pos += e->nr_sectors * l->bs;
 	l->index++;
+}
+
+static int cmd_list(struct log *l)
+{
+	struct lw_entry e;
+	int r;
+
+	while (l->index < l->nr_entries) {
+		r = log_entry(l, &e);
+		if (r)
+			return r;
+		printf("%" PRIu64 " %s%s%s%s sector %" PRIu64 " count %" PRIu64, l->index,
+		       e.flags & LW_FLUSH ? "F" : "-", e.flags & LW_FUA ? "U" : "-",
+		       e.flags & LW_DISCARD ? "D" : "-", e.flags & LW_MARK ? "M" : "-",
+		       e.sector, e.nr_sectors);
+		if (e.flags & LW_MARK)
+			printf(" %.*s", (int)e.data_len, l->blk + sizeof(e));
+		putchar('\n');
+		log_next(l, &e);
+	}
+	return 0;
 }
 
 static int cmd_marks(struct log *l)
@@ -223,7 +245,7 @@ int main(int argc, char **argv)
 	int r;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s LOG marks\n"
+		fprintf(stderr, "usage: %s LOG marks|list\n"
 			"       %s LOG replay TARGET FROM TO\n", argv[0], argv[0]);
 		return 2;
 	}
@@ -235,6 +257,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "marks") && argc == 3)
 		r = cmd_marks(&l);
+	else if (!strcmp(argv[2], "list") && argc == 3)
+		r = cmd_list(&l);
 	else if (!strcmp(argv[2], "replay") && argc == 6)
 		r = cmd_replay(&l, argv[3], strtoull(argv[4], NULL, 0),
 			       strtoull(argv[5], NULL, 0));
