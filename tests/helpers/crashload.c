@@ -19,7 +19,8 @@
  *   sync ID | syncall | dirsync | mark NAME | cut | drop_caches
  * "sync" lines follow a durability point that returned 0 (a failed one fails the run).
  * --drop-caches: now and then drop the page cache (as reclaim may at any time).
- * --cut-at K --cut-cmd CMD: after mark K, run CMD (the power cut) and journal "cut".
+ * --cut-at K --cut-cmd CMD: after mark K (or the last mark, if there are fewer), run CMD
+ * (the power cut) and journal "cut".
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -418,7 +419,9 @@ int main(int argc, char **argv)
 		if (below(2))
 			sync_file(f, below(4) % 3);	/* fsync twice as often */
 	}
-	/* The last mark: everything durable. */
+	/* The last mark: everything durable; the power cut here if not made yet. */
+	if (cut_cmd && cut_at >= marks)
+		cut_at = marks;
 	sync_all();
 	for (unsigned f = 0; f < nfiles; f++)
 		close(files[f].fd);
