@@ -72,13 +72,6 @@ points=0 bytes=0 exact_marks=0 bad=""
 snap_state() {
 	_l=$(losetup -f --show "$2") || fail "losetup $2"
 	mkdir -p "$3"
-	# A loop device must read what its file holds: checked, as a freshly attached one was
-	# seen to read stale blocks in this guest (the mount then found no file system).
-	blockdev --flushbufs "$_l"
-	cmp -s -n 1048576 "$2" "$_l" || {
-		echo "$_l does not read what $2 holds"
-		bad="$bad $1:$(basename "$3")(loop)"
-	}
 	if ! mount -t "$1" "$_l" "$W/chk" 2>"$W/mount.err"; then
 		cat "$W/mount.err"
 		bad="$bad $1:$(basename "$3")(mount)"
@@ -144,6 +137,7 @@ replay_run() {
 	# "TO MARK UNTIL": replay entries before TO; every mark, and random points between
 	# two marks (at least one entry past the first, not the second).
 	awk -v seed=$SEED -v n=$RANDOM_POINTS '
+		BEGIN { k = 0 }
 		$1 == "mark" && $3 ~ /^m[0-9]+$/ { idx[k] = $2; name[k] = $3; k++ }
 		END {
 			for (i = 0; i < k; i++)
