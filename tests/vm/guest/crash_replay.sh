@@ -137,16 +137,18 @@ replay_run() {
 	# "TO MARK UNTIL": replay entries before TO; every mark, and random points between
 	# two marks (at least one entry past the first, not the second).
 	awk -v seed=$SEED -v n=$RANDOM_POINTS '
-		BEGIN { k = 0 }
+		BEGIN { k = 0; ngap = 0 }
 		$1 == "mark" && $3 ~ /^m[0-9]+$/ { idx[k] = $2; name[k] = $3; k++ }
 		END {
 			for (i = 0; i < k; i++)
 				print idx[i] + 1, name[i], "-"
+			# Between marks i and i + 1 when at least one entry lies between them.
+			for (i = 0; i + 1 < k; i++)
+				if (idx[i + 1] - idx[i] >= 2)
+					gap[ngap++] = i
 			srand(seed)
-			for (j = 0; j < n && k > 1; j++) {
-				i = int(rand() * (k - 1))
-				if (idx[i + 1] - idx[i] < 2)
-					continue
+			for (j = 0; j < n && ngap > 0; j++) {
+				i = gap[int(rand() * ngap)]
 				print idx[i] + 2 + int(rand() * (idx[i + 1] - idx[i] - 1)), name[i], name[i + 1]
 			}
 		}' "$W/marks" | sort -n -k1,1 -u >"$W/points"
