@@ -155,7 +155,7 @@ def check(events, mark, until, top):
             data = fh.read()
         lo = min(s.size for s in states) * BLK
         hi = max(s.size for s in states) * BLK
-        if not lo <= len(data) <= hi:
+        if len(data) % BLK or not lo <= len(data) <= hi:
             errors.append("%s (file %d): size %d, durable size %d%s" % (
                 path, f, len(data), states[0].size * BLK,
                 "" if lo == hi else ", allowed %d..%d" % (lo, hi)))
