@@ -3,5 +3,5 @@
 # durability point and fsck clean. The workload, checker and options are crash_replay's:
 #
 #   tests/vm/run crash_powercut [SEED [OPS [nodrop|drop]]]
-set -- "${1:-1}" "${2:-12}" "${3:-drop}" "powercut:ext4 powercut:xfs"
+set -- "${1:-1}" "${2:-10}" "${3:-drop}" "powercut:ext4 powercut:xfs"
 . "$RDMAFS_SRC/tests/vm/guest/crash_replay.sh"

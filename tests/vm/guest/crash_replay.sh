@@ -29,7 +29,7 @@
 . "$RDMAFS_LIB"
 
 SEED=${1:-1}
-OPS=${2:-12}
+OPS=${2:-10}
 DROP=--drop-caches
 [ "${3:-}" = nodrop ] && DROP=
 RANDOM_POINTS=3 # per file system, between marks
@@ -56,7 +56,7 @@ log "seed $SEED, $OPS operations per run (rerun: tests/vm/run $RDMAFS_TEST $SEED
 
 mkfs_fs() { # FS DEV
 	case $1 in
-	ext4) mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$2" ;;
+	ext4) mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$2" ;;
 	xfs) mkfs.xfs -q -f -K "$2" ;;
 	esac || fail "mkfs.$1 $2 failed"
 }
