@@ -5,9 +5,10 @@
 # This test sees the backing file through the page cache: it checks what reads see, not
 # what is on stable storage. The durability side of the contract (the bytes are on the
 # disk when fsync, fdatasync or the flush returns) is checked on a recording block device
-# by the guest test tests/vm/guest/crash_replay.sh: ext4 and xfs on dm-log-writes, a
-# mark right after each durability point, the log replayed to every mark and the file
-# found exactly there (tests/vm/README.md, "Crash consistency").
+# by the guest tests tests/vm/guest/crash_replay.sh (ext4) and crash_replay_xfs.sh: the
+# backing file system on dm-log-writes, a mark right after each durability point, the
+# log replayed to every mark and the file found exactly there (tests/vm/README.md,
+# "Crash consistency").
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
