@@ -2,6 +2,13 @@
 # The fsync contract: every byte in a file's staging when fsync begins is in the backing
 # file when fsync returns; so is the flush ioctl's. Nothing else commits here
 # (flush_interval=0, flush_on_close=no, the file stays open).
+# This test sees the backing file through the page cache: it checks what reads see, not
+# what is on stable storage. The durability side of the contract (the bytes are on the
+# disk when fsync, fdatasync or the flush returns) is checked on a recording block device
+# by the guest tests tests/vm/guest/crash_replay.sh (ext4) and crash_replay_xfs.sh: the
+# backing file system on dm-log-writes, a mark right after each durability point, the
+# log replayed to every mark and the file found exactly there (tests/vm/README.md,
+# "Crash consistency").
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
