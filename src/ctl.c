@@ -30,7 +30,11 @@
 
 #include "rdmafs/proto.h"
 
-#define CTL_MAX_CLIENTS 256
+#define CTL_MAX_CLIENTS 1024
+#define CTL_ADMIN_RESERVE 64		/* of CTL_MAX_CLIENTS: only root and the mount's owner */
+#define CTL_CONNS_PER_UID 128		/* other users, each */
+#define CTL_LEASES_PER_UID 64		/* other users, each */
+#define CTL_REFUSE_LOG_NS 10000000000ull	/* one "refused" line per uid this often */
 #define CTL_IDLE_TIMEOUT_S 60		/* a connection without a lease and silent this long */
 #define CTL_SEND_TIMEOUT_MS 5000	/* a client that does not take its reply is dropped */
 #define CTL_WORKERS 4
@@ -94,8 +98,13 @@ static struct {
 	size_t mnt_len;
 	dev_t mnt_dev;
 	uid_t owner;
+	int reserve_fd;			/* /dev/null, given up to drain accept() at EMFILE */
+	bool accept_paused;		/* listener out of epoll until the next timer tick */
+	bool emfile_logged;
+	uid_t refused_uid;		/* last uid refused, and when (log rate) */
+	uint64_t refused_ns;
 } ctl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-	  .lfd = -1, .epfd = -1, .tfd = -1, .efd = -1 };
+	  .lfd = -1, .epfd = -1, .tfd = -1, .efd = -1, .reserve_fd = -1 };
 
 /* ---- connections ---- */
 
@@ -212,6 +221,7 @@ struct target {
 	int bfd;			/* O_PATH on the backing file, or -1; owned */
 	struct staged *st;		/* staging of the file with a reference, or NULL */
 	char rel[PATH_MAX];		/* mount-relative path, "" if unknown */
+	uid_t uid;			/* owner of the backing file, if bfd >= 0 */
 };
 
 /* Copy a string that may not fit; the wire says paths may be cut. */
@@ -226,6 +236,27 @@ static void copy_cut(char *dst, size_t size, const char *src)
 static bool peer_is_admin(const struct conn *c)
 {
 	return c->cred.uid == 0 || c->cred.uid == ctl.owner;
+}
+
+/* May @c act on the life of @t's file (lease, scan under its locks)? Write access or owner. */
+static bool peer_may_write(const struct conn *c, const struct target *t)
+{
+	return peer_is_admin(c) || t->acc != O_RDONLY || (t->bfd >= 0 && t->uid == c->cred.uid);
+}
+
+/*
+ * Log a refusal of @uid, at most once per CTL_REFUSE_LOG_NS for the same uid (a flood
+ * must not flood the log); ctl.lock held.
+ */
+static void log_refusal_locked(uid_t uid, const char *what)
+{
+	uint64_t now = now_ns();
+
+	if (uid == ctl.refused_uid && now - ctl.refused_ns < CTL_REFUSE_LOG_NS)
+		return;
+	ctl.refused_uid = uid;
+	ctl.refused_ns = now;
+	log_notice("ctl: uid %u refused: %s", (unsigned)uid, what);
 }
 
 static void target_done(struct target *t)
@@ -289,8 +320,10 @@ static int resolve_fd(int fd, struct target *t)
 			close(t->bfd);
 			t->bfd = -1;
 		}
-		if (t->bfd >= 0)
+		if (t->bfd >= 0) {
 			t->bdev = bst.st_dev;
+			t->uid = bst.st_uid;
+		}
 	}
 	v = staging_get_all(&n);
 	for (size_t i = 0; v && i < n; i++) {
@@ -379,13 +412,22 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 {
 	bool scan = !(j->req.flags & RDMAFS_STAT_NOSCAN);
 	struct lease_stats ls;
+
+	/*
+	 * A scan hashes files under their commit locks, stalling their writers' fsync and
+	 * close: only for root, the mount's owner, or (one file) who may write it. Others get
+	 * the figures at hand, without RDMAFS_ST_CHANGED_KNOWN.
+	 */
 	struct target t;
 	int r;
 
 	memset(w, 0, sizeof(*w));
 	if (j->req.flags & RDMAFS_STAT_MOUNT) {	/* like df: anyone may look */
 		size_t n;
-		struct staged **v = staging_get_all(&n);
+		struct staged **v;
+
+		scan = scan && peer_is_admin(c);
+		v = staging_get_all(&n);
 
 		for (size_t i = 0; v && i < n; i++)
 			fill_stat_one(v[i], w, scan);
@@ -403,6 +445,7 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 	r = resolve_fd(j->fd, &t);
 	if (r)
 		return r;
+	scan = scan && peer_may_write(c, &t);
 	w->src_ino = t.ino;
 	if (t.st) {
 		fill_stat_one(t.st, w, scan);
@@ -613,6 +656,16 @@ static void lease_notify(void *arg)
 	conn_put(c);
 }
 
+/* Leases held or being granted by @uid's connections; ctl.lock held. */
+static unsigned uid_leases_locked(uid_t uid)
+{
+	unsigned n = 0;
+
+	for (struct conn *k = ctl.conns; k; k = k->next)
+		n += k->cred.uid == uid && k->lease_id;
+	return n;
+}
+
 static int do_lease(struct conn *c, struct job *j)
 {
 	struct target t;
@@ -623,6 +676,11 @@ static int do_lease(struct conn *c, struct job *j)
 	r = resolve_fd(j->fd, &t);
 	if (r)
 		return r;
+	if (!peer_may_write(c, &t)) {
+		/* A lease blocks truncate and eviction: a reader must not hold up the writers. */
+		r = -EBADF;
+		goto out;
+	}
 	if (!t.st) {
 		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
 		goto out;
@@ -631,6 +689,12 @@ static int do_lease(struct conn *c, struct job *j)
 	if (c->lease_id) {
 		pthread_mutex_unlock(&ctl.lock);
 		r = -EBUSY;	/* one lease per connection */
+		goto out;
+	}
+	if (!peer_is_admin(c) && uid_leases_locked(c->cred.uid) >= CTL_LEASES_PER_UID) {
+		log_refusal_locked(c->cred.uid, "too many leases");
+		pthread_mutex_unlock(&ctl.lock);
+		r = -ENOLCK;
 		goto out;
 	}
 	id = c->lease_id = ++ctl.next_lease_id;
@@ -669,8 +733,10 @@ static int do_lease_list(struct conn *c, struct job *j, struct rdmafs_wire_lease
 		r = resolve_fd(j->fd, &t);
 		if (r)
 			return r;
-		if (!t.st)
+		if (!t.st) {
+			target_done(&t);	/* its O_PATH fd */
 			return 0;
+		}
 	} else if (!peer_is_admin(c)) {
 		return -EPERM;	/* other users' pids and paths */
 	}
@@ -811,28 +877,95 @@ static void *worker(void *arg)
 
 /* ---- the epoll thread ---- */
 
+static int epoll_add(int fd, void *tag);
+
+/*
+ * May a connection of @cred be added? Room is kept for root and the mount's owner, and no
+ * other user takes more than CTL_CONNS_PER_UID. ctl.lock held.
+ */
+static bool conn_admit_locked(const struct ucred *cred)
+{
+	bool admin = cred->uid == 0 || cred->uid == ctl.owner;
+	unsigned mine = 0;
+
+	if (ctl.nconns >= CTL_MAX_CLIENTS) {
+		log_refusal_locked(cred->uid, "control socket full");
+		return false;
+	}
+	if (admin)
+		return true;
+	if (ctl.nconns >= CTL_MAX_CLIENTS - CTL_ADMIN_RESERVE) {
+		log_refusal_locked(cred->uid, "control socket full for users");
+		return false;
+	}
+	for (struct conn *k = ctl.conns; k; k = k->next)
+		mine += k->cred.uid == cred->uid;
+	if (mine >= CTL_CONNS_PER_UID) {
+		log_refusal_locked(cred->uid, "too many connections");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * accept() failed with EMFILE/ENFILE: the pending connection stays and the level-triggered
+ * listener would wake us again at once. Give up the reserve fd to accept and close it (the
+ * client sees its connection reset); without a reserve, leave the listener out of epoll
+ * until the next timer tick. Logged once per episode.
+ */
+static void accept_exhausted(int err)
+{
+	int fd;
+
+	if (!ctl.emfile_logged)
+		log_warn("ctl: accept: %s; refusing connections until descriptors are free",
+			 strerror(err));
+	ctl.emfile_logged = true;
+	if (ctl.reserve_fd >= 0) {
+		close(ctl.reserve_fd);
+		fd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return;
+	}
+	if (epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, ctl.lfd, NULL) == 0)
+		ctl.accept_paused = true;
+}
+
 static void on_accept(void)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
 		socklen_t sl = sizeof(struct ucred);
 		struct conn *c;
-		unsigned nconns;
+		bool admit;
 		int fd = accept4(ctl.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE)
+				accept_exhausted(errno);
+			else if (errno != EAGAIN && errno != EINTR)
 				log_warn("ctl: accept: %s", strerror(errno));
 			return;
 		}
-		pthread_mutex_lock(&ctl.lock);
-		nconns = ctl.nconns;
-		pthread_mutex_unlock(&ctl.lock);
+		if (ctl.emfile_logged) {
+			log_notice("ctl: accepting connections again");
+			ctl.emfile_logged = false;
+		}
+		if (ctl.reserve_fd < 0)
+			ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		c = calloc(1, sizeof(*c));
-		if (!c || nconns >= CTL_MAX_CLIENTS ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
-			if (c && nconns >= CTL_MAX_CLIENTS)
-				log_notice("ctl: %u clients, refusing another", nconns);
+		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		pthread_mutex_lock(&ctl.lock);
+		admit = conn_admit_locked(&c->cred);
+		pthread_mutex_unlock(&ctl.lock);
+		if (!admit) {
 			free(c);
 			close(fd);
 			continue;
@@ -992,6 +1125,8 @@ static void *ctl_thread(void *arg)
 			} else if (p == &tag_timer) {
 				if (read(ctl.tfd, &v, sizeof(v)) > 0)
 					sweep_idle();
+				if (ctl.accept_paused && epoll_add(ctl.lfd, &tag_listen) == 0)
+					ctl.accept_paused = false;
 			} else if (p == &tag_wake) {
 				return arg;
 			} else {
@@ -1099,6 +1234,7 @@ int ctl_init(const char *mountpoint, const char *source)
 		log_err("ctl: socket %s: %s", ctl.sock_path, strerror(-r));
 		return r;
 	}
+	ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ctl.epfd = epoll_create1(EPOLL_CLOEXEC);
 	ctl.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	ctl.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1175,5 +1311,7 @@ void ctl_exit(void)
 		close(ctl.tfd);
 	if (ctl.efd >= 0)
 		close(ctl.efd);
-	ctl.lfd = ctl.epfd = ctl.tfd = ctl.efd = -1;
+	if (ctl.reserve_fd >= 0)
+		close(ctl.reserve_fd);
+	ctl.lfd = ctl.epfd = ctl.tfd = ctl.efd = ctl.reserve_fd = -1;
 }
