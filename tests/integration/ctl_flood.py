@@ -5,7 +5,7 @@
 #   ctl_flood.py SOCK leases N FILE    N leases on FILE (opened O_RDWR), one per connection;
 #                                      prints "granted=K refused=ERRNO..." and holds them
 #                                      until stdin closes
-import array, errno, os, socket, struct, sys
+import array, errno, os, socket, struct, sys, time
 
 MAGIC, VER = 0x464d4452, 1
 STAT, LEASE = 2, 5
@@ -31,14 +31,20 @@ def xact(s, data, fds=()):
 
 
 def connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(10)
-    try:
-        s.connect(path)
-    except OSError:
-        s.close()
-        return None
-    return s
+    """A connection, retried while the listen backlog is full; None if refused."""
+    for _ in range(500):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(10)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            time.sleep(0.01)
+        except OSError:
+            s.close()
+            return None
+    return None
 
 
 def main():

@@ -33,15 +33,16 @@ wait_for 10 leases_zero "$M/mine" || fail "owner's lease not released"
 # The cap: 100 leases asked on their own file, 64 granted, the rest ENOLCK.
 SOCK=$(ctl_sock)
 coproc FL { as_user "$PY" "$FLOOD" "$SOCK" leases 100 "$M/mine"; }
-read -r -t 60 line <&"${FL[0]}" || fail "lease flood did not answer"
+fl_out=${FL[0]} fl_in=${FL[1]} fl_pid=$FL_PID
+read -r -t 60 line <&"$fl_out" || fail "lease flood did not answer"
 [ "$line" = "granted=64 ENOLCK=36" ] || fail "lease cap: $line"
 [ "$("$RDMAFSCTL" stat --json "$M/mine" | json_field leases)" = 64 ] || fail "leases held"
 # root is not capped, and others' files are not blocked by the cap
 "$CLIENT" lease "$M/pub" 0 rw >"$T/root_lease" & rl=$!
 wait_for 10 grep -q held "$T/root_lease" || fail "root's lease refused: $(cat "$T/root_lease")"
 kill $rl; wait $rl 2>/dev/null || true
-exec {FL[1]}>&-
-wait "$FL_PID" || true
+exec {fl_in}>&-
+wait "$fl_pid" || true
 wait_for 10 leases_zero "$M/mine" || fail "leases not released with their connections"
 
 exec 3>&- 4>&-
