@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ctl.c - owns the control socket of a mount: RDMAFS_RUNDIR/<escaped mountpoint>.sock,
+ * ctl.c - owns the control socket of a mount: RDMAFS_RUNDIR/<escaped mountpoint>@<dev>.sock,
  * its clients, their requests (flush, stat, map, evict, leases) and the lease connections.
  *
  * One epoll thread accepts, reads and decodes (lib/proto.c, pure); it never blocks. Valid
@@ -1172,27 +1172,73 @@ static int mount_dev(const char *mnt, dev_t *dev)
 	return found;
 }
 
-static int listen_socket(void)
+/*
+ * RDMAFS_RUNDIR as we need it: a directory of ours that no one else can write (clients
+ * send their files to whatever listens in it). Created 0755 if missing; never trusted as
+ * found (a symlink, another owner, group or world write is refused).
+ */
+static int rundir_check(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char name[128];
+	struct stat sb;
+	int r;
+
+	if (mkdir(RDMAFS_RUNDIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(RDMAFS_RUNDIR, &sb) < 0)
+		return -errno;
+	r = rdmafs_proto_rundir_trusted(&sb, geteuid());
+	if (r)
+		log_err("ctl: %s (mode %04o, uid %u) is not a directory of uid %u that only it "
+			"can write: no control socket", RDMAFS_RUNDIR, (unsigned)(sb.st_mode & 07777),
+			(unsigned)sb.st_uid, (unsigned)geteuid());
+	return r;
+}
+
+/*
+ * A socket already at our path: one whose daemon died is removed; a live one (it accepts
+ * a connection) is never taken over. 0 if the name is free now, or -errno.
+ */
+static int sock_path_free(const char *path, const struct sockaddr_un *sa)
+{
 	struct stat sb;
 	int fd, r;
 
-	r = rdmafs_proto_sock_name(ctl.mountpoint, name, sizeof(name));
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
+	close(fd);
+	if (r != ECONNREFUSED && r != ENOENT)
+		return -EADDRINUSE;	/* accepted, or a full backlog: alive */
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int listen_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat sb;
+	int fd, r;
+
+	r = rdmafs_proto_sock_path(RDMAFS_RUNDIR, ctl.mountpoint, major(ctl.mnt_dev),
+				   minor(ctl.mnt_dev), ctl.sock_path, sizeof(ctl.sock_path));
 	if (r)
 		return r;
-	r = snprintf(ctl.sock_path, sizeof(ctl.sock_path), "%s/%s.sock", RDMAFS_RUNDIR, name);
-	if (r < 0 || (size_t)r >= sizeof(ctl.sock_path))
-		return -ENAMETOOLONG;
-	if (mkdir(RDMAFS_RUNDIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	r = rundir_check();
+	if (r)
+		return r;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sa.sun_path, ctl.sock_path, strlen(ctl.sock_path) + 1);
-	/* A socket left by a daemon that died, or by a mount we are stacked on: ours now. */
-	unlink(ctl.sock_path);
+	r = sock_path_free(ctl.sock_path, &sa);
+	if (r) {
+		close(fd);
+		return r;
+	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    chmod(ctl.sock_path, 0666) < 0 ||	/* peers are checked per request */
 	    listen(fd, 64) < 0 || stat(ctl.sock_path, &sb) < 0) {

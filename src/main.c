@@ -4,13 +4,16 @@
  * (conf, log, inode, staging, flusher, ctl) and stopped in reverse, with a final commit.
  */
 #include "rdmafsd.h"
+#include "rdmafs/proto.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_CONF RDMAFS_SYSCONFDIR "/rdmafs/rdmafs.conf"
@@ -161,6 +164,49 @@ static void cmdline_free(struct cmdline *cl)
 
 static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
 
+/*
+ * Refuse what two daemons or a file mount would get wrong: a mountpoint that is not a
+ * directory, and a SOURCE another rdmafs already serves (two daemons would stage the same
+ * backing files and commit over each other). 0 or -errno, reported on stderr.
+ */
+static int check_mount_args(const char *source, const char *mountpoint)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	struct stat sb;
+	FILE *f;
+	int r = 0;
+
+	if (stat(mountpoint, &sb) < 0)
+		r = -errno;
+	else if (!S_ISDIR(sb.st_mode))
+		r = -ENOTDIR;
+	if (r) {
+		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", mountpoint, strerror(-r));
+		return r;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;	/* nothing to compare with */
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], fstype[64], src[PATH_MAX], *dash = strstr(line, " - ");
+
+		if (sscanf(line, "%*u %*u %*s %*s %4095s", mp) != 1 || !dash ||
+		    sscanf(dash, " - %63s %4095s", fstype, src) != 2 || strcmp(fstype, "fuse.rdmafs"))
+			continue;
+		rdmafs_proto_unescape(src);
+		if (strcmp(src, source))
+			continue;
+		rdmafs_proto_unescape(mp);
+		fprintf(stderr, "rdmafs: %s is already served by rdmafs on %s\n", source, mp);
+		r = -EBUSY;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -243,6 +289,11 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	if (!mountpoint) {
 		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", cl->mountpoint, strerror(errno));
 		free(source);
+		return 1;
+	}
+	if (check_mount_args(source, mountpoint)) {
+		free(source);
+		free(mountpoint);
 		return 1;
 	}
 	log_init(cfg->log_level, false);
