@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rdmafs/proto.h"
@@ -35,6 +37,8 @@
 #define CTL_CONNS_PER_UID 128		/* other users, each */
 #define CTL_LEASES_PER_UID 64		/* other users, each */
 #define CTL_REFUSE_LOG_NS 10000000000ull	/* one "refused" line per uid this often */
+#define CTL_CLOSER_MEM 16384		/* a closer's stack and bookkeeping */
+#define CTL_CLOSERS_PER_UID 8		/* closes of a uid's files still waiting: no more */
 #define CTL_IDLE_TIMEOUT_S 60		/* a connection without a lease and silent this long */
 #define CTL_SEND_TIMEOUT_MS 5000	/* a client that does not take its reply is dropped */
 #define CTL_WORKERS 4
@@ -74,6 +78,22 @@ struct job {
 	struct job *next;
 };
 
+/*
+ * Closing a descriptor a client sent may wait forever: for a FUSE file the kernel sends
+ * FLUSH and waits, uninterruptibly, for an answer that a user's own FUSE server may never
+ * give (or ours, once its loop has stopped). So no thread of ours closes them: a closer, a
+ * child sharing our descriptor table and memory (clone CLONE_FILES | CLONE_VM), closes
+ * them and exits. A stuck closer holds only that file; our threads, the final commit and
+ * the daemon's exit do not wait for it. @mem is its stack, with this record at the start.
+ */
+struct closer {
+	int pidfd;			/* owned */
+	uid_t uid;			/* whose descriptors */
+	struct closer *next;		/* ctl.closers, under ctl.lock */
+	unsigned nfds;
+	int fds[4];			/* read by the child */
+};
+
 /* Tags of the epoll entries that are not connections. */
 static char tag_listen, tag_timer, tag_wake;
 
@@ -103,8 +123,131 @@ static struct {
 	bool emfile_logged;
 	uid_t refused_uid;		/* last uid refused, and when (log rate) */
 	uint64_t refused_ns;
+	struct closer *closers;		/* closers not reaped yet */
 } ctl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 	  .lfd = -1, .epfd = -1, .tfd = -1, .efd = -1, .reserve_fd = -1 };
+
+/* ---- closing client descriptors ---- */
+
+/*
+ * The child runs on its own stack in our memory, but with the thread pointer of the thread
+ * that made it, whose TLS may be gone by the time a close returns (the daemon may have
+ * exited): so no libc call (syscall() writes errno there), no sanitizer, no stack canary.
+ */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define CTL_HAVE_CLOSER 1
+static inline __attribute__((always_inline)) void raw_close(int fd)
+{
+#if defined(__x86_64__)
+	long r = SYS_close;
+
+	__asm__ volatile("syscall" : "+a"(r) : "D"((long)fd) : "rcx", "r11", "memory");
+#else
+	register long x8 __asm__("x8") = SYS_close;
+	register long x0 __asm__("x0") = fd;
+
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8) : "memory");
+#endif
+}
+
+#if defined(__has_attribute) && __has_attribute(no_stack_protector)
+#define CTL_NO_CANARY __attribute__((no_stack_protector))
+#else
+#define CTL_NO_CANARY
+#endif
+
+__attribute__((no_sanitize("address", "undefined"))) CTL_NO_CANARY
+static int closer_main(void *arg)
+{
+	const struct closer *k = arg;
+
+	for (unsigned i = 0; i < k->nfds; i++)
+		raw_close(k->fds[i]);
+	return 0;	/* clone()'s trampoline calls exit(2) directly */
+}
+#else
+#define CTL_HAVE_CLOSER 0	/* no raw system call here: close in place */
+#endif
+
+/* Reap the closers that are done; with @all, forget the rest too (at exit). ctl.lock held. */
+static void reap_closers_locked(bool all)
+{
+	for (struct closer **pp = &ctl.closers, *k; (k = *pp);) {
+		struct pollfd p = { .fd = k->pidfd, .events = POLLIN };
+		siginfo_t si;
+
+		if (poll(&p, 1, 0) != 1) {
+			if (!all) {
+				pp = &k->next;
+				continue;
+			}
+			/* Still in close(): its stack must stay; the child ends on its own. */
+			log_warn("ctl: shutdown: descriptors of uid %u still closing (a FUSE server "
+				 "not answering FLUSH?); not waiting for them", (unsigned)k->uid);
+			*pp = k->next;
+			close(k->pidfd);
+			continue;
+		}
+		waitid(P_PIDFD, k->pidfd, &si, WEXITED);
+		*pp = k->next;
+		close(k->pidfd);
+		munmap(k, CTL_CLOSER_MEM);
+	}
+}
+
+static unsigned closers_of_locked(uid_t uid)
+{
+	unsigned n = 0;
+
+	for (struct closer *k = ctl.closers; k; k = k->next)
+		n += k->uid == uid;
+	return n;
+}
+
+/* Close @n descriptors @uid's client sent us, without waiting for them (see struct closer). */
+static void close_client_fds(const int *fds, unsigned n, uid_t uid)
+{
+	struct closer *k;
+	unsigned done;
+	int pidfd = -1;
+
+	if (!n)
+		return;
+	if (!CTL_HAVE_CLOSER) {
+		errno = ENOSYS;
+		goto err;
+	}
+	k = mmap(NULL, CTL_CLOSER_MEM, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (k == MAP_FAILED)
+		goto err;
+	k->uid = uid;
+	k->nfds = MIN(n, ARRAY_SIZE(k->fds));
+	memcpy(k->fds, fds, k->nfds * sizeof(int));
+#if CTL_HAVE_CLOSER
+	if (clone(closer_main, (char *)k + CTL_CLOSER_MEM, CLONE_VM | CLONE_FILES | CLONE_PIDFD |
+		  SIGCHLD, k, &pidfd) < 0) {
+		munmap(k, CTL_CLOSER_MEM);
+		goto err;
+	}
+#endif
+	k->pidfd = pidfd;
+	done = k->nfds;
+	pthread_mutex_lock(&ctl.lock);
+	k->next = ctl.closers;
+	ctl.closers = k;
+	reap_closers_locked(false);	/* may free k already */
+	pthread_mutex_unlock(&ctl.lock);
+	if (n > done)
+		close_client_fds(fds + done, n - done, uid);
+	return;
+err:
+	/* No memory or no process for a closer: close here, and hope. */
+	log_warn("ctl: closer for uid %u: %s; closing its descriptors in place", (unsigned)uid,
+		 strerror(errno));
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+}
 
 /* ---- connections ---- */
 
@@ -867,8 +1010,7 @@ static void *worker(void *arg)
 		ctl.qlen--;
 		pthread_mutex_unlock(&ctl.lock);
 		run_job(j);
-		for (unsigned i = 0; i < j->nfds; i++)
-			close(j->fds[i]);
+		close_client_fds(j->fds, j->nfds, j->c->cred.uid);
 		conn_put(j->c);
 		free(j);
 	}
@@ -1002,9 +1144,23 @@ static void on_conn(struct conn *c)
 	struct rdmafs_proto_req req;
 	int fds[4], nfds = 0, r;
 	struct job *j;
-	bool full;
+	bool full, stuck;
 	ssize_t n;
 
+	/*
+	 * Files of this uid are still closing: read nothing more from it. Closing the
+	 * connection drops what it queued without FLUSH (the kernel releases in-flight
+	 * descriptors, it does not close them in our name).
+	 */
+	pthread_mutex_lock(&ctl.lock);
+	stuck = closers_of_locked(c->cred.uid) >= CTL_CLOSERS_PER_UID;
+	if (stuck)
+		log_refusal_locked(c->cred.uid, "its descriptors are still closing");
+	pthread_mutex_unlock(&ctl.lock);
+	if (stuck) {
+		conn_close(c);
+		return;
+	}
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		pthread_mutex_lock(&ctl.lock);
@@ -1028,7 +1184,7 @@ static void on_conn(struct conn *c)
 			if (nfds < (int)ARRAY_SIZE(fds))
 				fds[nfds++] = fd;
 			else
-				close(fd);
+				close_client_fds(&fd, 1, c->cred.uid);
 		}
 	}
 	r = rdmafs_proto_decode_req(buf, n, nfds, !!(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)),
@@ -1045,8 +1201,7 @@ static void on_conn(struct conn *c)
 	j = full ? NULL : calloc(1, sizeof(*j));
 	if (!j) {
 		/* No job to hand the fds to: answer here; only a flood gets this far. */
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		close_client_fds(fds, nfds, c->cred.uid);
 		if (send_error(c, req.op, req.seq, r ? r : full ? -EAGAIN : -ENOMEM)) {
 			conn_close(c);
 			return;
@@ -1125,6 +1280,9 @@ static void *ctl_thread(void *arg)
 			} else if (p == &tag_timer) {
 				if (read(ctl.tfd, &v, sizeof(v)) > 0)
 					sweep_idle();
+				pthread_mutex_lock(&ctl.lock);
+				reap_closers_locked(false);
+				pthread_mutex_unlock(&ctl.lock);
 				if (ctl.accept_paused && epoll_add(ctl.lfd, &tag_listen) == 0)
 					ctl.accept_paused = false;
 			} else if (p == &tag_wake) {
@@ -1313,9 +1471,8 @@ err:
 	return r;
 }
 
-void ctl_exit(void)
+void ctl_stop(void)
 {
-	struct stat sb;
 	uint64_t one = 1;
 
 	if (ctl.thread_started) {
@@ -1331,13 +1488,20 @@ void ctl_exit(void)
 	for (unsigned i = 0; i < ctl.nworkers; i++)
 		pthread_join(ctl.workers[i], NULL);
 	ctl.nworkers = 0;
+}
+
+void ctl_exit(void)
+{
+	uint64_t deadline;
+	struct stat sb;
+
+	ctl_stop();
 	/* Jobs nobody ran, then every connection (leases are released). */
 	while (ctl.qhead) {
 		struct job *j = ctl.qhead;
 
 		ctl.qhead = j->next;
-		for (unsigned i = 0; i < j->nfds; i++)
-			close(j->fds[i]);
+		close_client_fds(j->fds, j->nfds, j->c->cred.uid);
 		conn_put(j->c);
 		free(j);
 	}
@@ -1359,5 +1523,16 @@ void ctl_exit(void)
 		close(ctl.efd);
 	if (ctl.reserve_fd >= 0)
 		close(ctl.reserve_fd);
+	/* Closers just started finish in microseconds; a stuck one is left behind. */
+	deadline = now_ns() + 1000000000ull;
+	pthread_mutex_lock(&ctl.lock);
+	for (reap_closers_locked(false); ctl.closers && now_ns() < deadline;
+	     reap_closers_locked(false)) {
+		pthread_mutex_unlock(&ctl.lock);
+		usleep(10000);
+		pthread_mutex_lock(&ctl.lock);
+	}
+	reap_closers_locked(true);
+	pthread_mutex_unlock(&ctl.lock);
 	ctl.lfd = ctl.epfd = ctl.tfd = ctl.efd = ctl.reserve_fd = -1;
 }

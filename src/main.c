@@ -352,9 +352,13 @@ out_flusher:
 	/* Holders unpin (or are revoked) before the final commit and before their lease
 	 * fds close with the control socket. */
 	lease_shutdown();
-	ctl_exit();
+	/* No request runs during the final commit; the connections (lease fds) and the
+	 * descriptors clients sent are let go only after it: closing those may wait on a
+	 * FUSE server (ctl.c's closers), which must never cost the commit. */
+	ctl_stop();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();
+	ctl_exit();
 	fuse_ops_exit();
 	if (r) {
 		log_err("shutdown: not every change reached %s (see above)", source);
