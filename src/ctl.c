@@ -38,7 +38,8 @@
 #define CTL_LEASES_PER_UID 64		/* other users, each */
 #define CTL_REFUSE_LOG_NS 10000000000ull	/* one "refused" line per uid this often */
 #define CTL_CLOSER_MEM 16384		/* a closer's stack and bookkeeping */
-#define CTL_CLOSERS_PER_UID 8		/* closes of a uid's files still waiting: no more */
+#define CTL_CLOSERS_PER_UID 8		/* closes of a uid's files stuck: no more requests */
+#define CTL_CLOSER_STUCK_NS 1000000000ull	/* a close this old waits on a FUSE server */
 #define CTL_IDLE_TIMEOUT_S 60		/* a connection without a lease and silent this long */
 #define CTL_SEND_TIMEOUT_MS 5000	/* a client that does not take its reply is dropped */
 #define CTL_WORKERS 4
@@ -89,6 +90,7 @@ struct job {
 struct closer {
 	int pidfd;			/* owned */
 	uid_t uid;			/* whose descriptors */
+	uint64_t started;		/* monotonic ns */
 	struct closer *next;		/* ctl.closers, under ctl.lock */
 	unsigned nfds;
 	int fds[4];			/* read by the child */
@@ -195,12 +197,15 @@ static void reap_closers_locked(bool all)
 	}
 }
 
-static unsigned closers_of_locked(uid_t uid)
+/* Closes of @uid's descriptors that have waited for CTL_CLOSER_STUCK_NS; ctl.lock held. */
+static unsigned closers_stuck_locked(uid_t uid)
 {
+	uint64_t now = now_ns();
 	unsigned n = 0;
 
+	reap_closers_locked(false);
 	for (struct closer *k = ctl.closers; k; k = k->next)
-		n += k->uid == uid;
+		n += k->uid == uid && now - k->started > CTL_CLOSER_STUCK_NS;
 	return n;
 }
 
@@ -222,6 +227,7 @@ static void close_client_fds(const int *fds, unsigned n, uid_t uid)
 	if (k == MAP_FAILED)
 		goto err;
 	k->uid = uid;
+	k->started = now_ns();
 	k->nfds = MIN(n, ARRAY_SIZE(k->fds));
 	memcpy(k->fds, fds, k->nfds * sizeof(int));
 #if CTL_HAVE_CLOSER
@@ -1153,7 +1159,7 @@ static void on_conn(struct conn *c)
 	 * descriptors, it does not close them in our name).
 	 */
 	pthread_mutex_lock(&ctl.lock);
-	stuck = closers_of_locked(c->cred.uid) >= CTL_CLOSERS_PER_UID;
+	stuck = closers_stuck_locked(c->cred.uid) >= CTL_CLOSERS_PER_UID;
 	if (stuck)
 		log_refusal_locked(c->cred.uid, "its descriptors are still closing");
 	pthread_mutex_unlock(&ctl.lock);

@@ -31,9 +31,11 @@ is_mounted "$T/file" && fail "mounted on a regular file"
 mkdir -p "$T/src2"
 mount_rdmafs "$T/src2" "$M" -o flush_interval=0,flush_on_close=no
 PID_B=$DAEMON_PID
-wait_for 10 [ "$(nmounts)" = 2 ] || fail "stacked mount did not appear"
+two_mounts() { [ "$(nmounts)" = 2 ]; }
+wait_for 10 two_mounts || fail "stacked mount did not appear"
 stat "$M" >/dev/null
-wait_for 10 grep -q "ctl: control socket" "$DAEMON_LOG" || true
+two_socks() { [ "$(grep -o 'ctl: control socket .*' "$DAEMON_LOG" | sort -u | wc -l)" = 2 ]; }
+wait_for 10 two_socks || true
 socks=$(grep -o 'ctl: control socket .*' "$DAEMON_LOG" | sort -u | wc -l)
 [ "$socks" = 2 ] || fail "$socks distinct control sockets for two mounts"
 grep -o 'ctl: control socket .*' "$DAEMON_LOG" | sed 's/ctl: control socket //' | while read -r s; do
