@@ -33,7 +33,7 @@ hung_cleanup() {
 	umount -l "$T/hung" 2>/dev/null || true
 	kill -9 "$hang" 2>/dev/null || true
 }
-trap 'r=$?; hung_cleanup; (exit $r); _cleanup' EXIT
+trap 'r=$?; hung_cleanup; set +e; (exit $r); _cleanup' EXIT
 wait_for 10 grep -q mounted "$T/hang.log" || skip "cannot mount a FUSE file system as $U: $(cat "$T/hang.log")"
 wait_for 10 is_mounted "$T/hung" || fail "hung mount not there"
 hung_dev=$(awk -v m="$T/hung" '$5 == m {split($3, d, ":"); print d[1] * 1048576 + d[2]}' /proc/self/mountinfo)
