@@ -414,7 +414,10 @@ static int cmd_lease(int argc, char **argv)
 		}
 		if (argc != i + 1)
 			return fprintf(stderr, "%s: lease hold [-s SIGNO] PATH\n", prog), 2;
-		fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+		/* A lease needs a writable open (or to own the file): read-write if we may. */
+		fd = open(argv[i], O_RDWR | O_CLOEXEC);
+		if (fd < 0 && errno == EACCES)
+			fd = open(argv[i], O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fail("open", argv[i], -errno);
 		lfd = rdmafs_lease(fd, signo);
