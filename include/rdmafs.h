@@ -54,7 +54,9 @@ struct rdmafs_stat {
 	uint64_t ino;			/* file: backing inode number */
 	/* mount: leases granted, breaks, breaks denied, leases revoked, holders that died */
 	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
-	uint64_t reserved[3];
+	uint64_t lost_pages;		/* staged pages the kernel dropped: not committed, EIO */
+	uint64_t syncs;			/* fdatasyncs of the backing file(s) by commits */
+	uint64_t reserved[1];
 };
 
 /* Outcome of a mount-wide flush or evict. */
@@ -63,7 +65,8 @@ struct rdmafs_report {
 	uint64_t bytes;			/* committed (flush) or freed (evict) */
 	uint32_t files_failed;
 	int first_error;
-	uint64_t reserved[4];
+	uint64_t bytes_total;		/* rdmafs_flush_progress: bytes to commit, else 0 */
+	uint64_t reserved[3];
 };
 
 typedef void (*rdmafs_progress_fn)(const struct rdmafs_report *progress, void *arg);
@@ -109,6 +112,68 @@ int rdmafs_lease_list(const char *path, int fd, struct rdmafs_lease_info **out);
 int rdmafs_lease_break(int fd);
 /* Commit and drop staging of files nobody opens, maps, pins or leases (root or owner). */
 int rdmafs_evict(const char *path, struct rdmafs_report *report);
+
+/* ---- added in RDMAFS_0.2: monitoring ---- */
+
+#define RDMAFS_NO_SCAN 0x1u		/* do not hash staging: dirty_bytes unknown */
+#define RDMAFS_DIRTY_NOT_KNOWN UINT64_MAX
+#define RDMAFS_M_DIRTY_PARTIAL 0x1u	/* metrics: files in a commit were not scanned */
+#define RDMAFS_M_COMMITTING 0x2u	/* file: a commit of it is running */
+#define RDMAFS_M_SEALED 0x4u		/* file: nobody can write it any more */
+#define RDMAFS_M_BUCKETS 16
+#define RDMAFS_M_ERRNOS 16
+
+/* Counters of a mount for monitoring; *_total count since the daemon started. */
+struct rdmafs_metrics {
+	uint64_t staged_bytes, budget_bytes;
+	uint64_t dirty_bytes;		/* RDMAFS_DIRTY_NOT_KNOWN without a scan */
+	uint64_t files, files_committing, files_failing;
+	uint64_t opens, opens_w, leases;
+	uint64_t files_staged_total, files_dropped_total;
+	uint64_t evictions_total, evicted_bytes_total;
+	uint64_t committed_bytes_total, written_bytes_total, scanned_bytes_total;
+	uint64_t commits_total;		/* = sum of bucket_count */
+	uint64_t commit_ns_total;
+	uint64_t failures_total;
+	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
+	unsigned flags;			/* RDMAFS_M_* */
+	unsigned nbuckets;		/* commit latency histogram, per bucket (not cumulative) */
+	uint64_t bucket_le_ns[RDMAFS_M_BUCKETS];	/* upper bound; UINT64_MAX = +Inf */
+	uint64_t bucket_count[RDMAFS_M_BUCKETS];
+	unsigned nerrnos;
+	struct {
+		int error;		/* negative errno; 0 = all other errnos */
+		uint64_t count;
+	} failures[RDMAFS_M_ERRNOS];	/* failed commits by errno */
+	uint64_t reserved[8];
+};
+
+/* One staged file of a mount. */
+struct rdmafs_file_info {
+	uint64_t ino;			/* backing inode number */
+	uint64_t size, staged_bytes;
+	uint64_t dirty_bytes;		/* RDMAFS_DIRTY_NOT_KNOWN: not scanned or committing */
+	uint64_t committed_bytes;	/* since staged */
+	uint64_t commits, failures, commit_ns;
+	unsigned opens, opens_w, leases;
+	unsigned flags;			/* RDMAFS_M_* */
+	int pending_error;
+	unsigned staging_mode;
+	uint64_t reserved[4];
+	char path[208];			/* mount-relative, may be cut; "" if unknown */
+};
+
+/* Counters of the mount that holds @path; @flags: RDMAFS_NO_SCAN or 0. */
+int rdmafs_metrics(const char *path, unsigned flags, struct rdmafs_metrics *m);
+/* Staged files of the mount of @path (root or the mount owner); *out is malloc()ed. */
+int rdmafs_files(const char *path, unsigned flags, struct rdmafs_file_info **out);
+/*
+ * rdmafs_flush() of @fd (@fd >= 0) or rdmafs_flush_all_report() of @path's mount, which
+ * first counts the bytes to commit (a scan) and calls @fn about five times a second
+ * with progress->bytes written of progress->bytes_total.
+ */
+int rdmafs_flush_progress(int fd, const char *path, struct rdmafs_report *report,
+			  rdmafs_progress_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,10 @@ long rdmafs_proto_rec_size(uint16_t op)
 		return sizeof(struct rdmafs_wire_map);
 	case RDMAFS_OP_LEASE_LIST:
 		return sizeof(struct rdmafs_wire_lease);
+	case RDMAFS_OP_METRICS:
+		return sizeof(struct rdmafs_wire_metrics);
+	case RDMAFS_OP_FILES:
+		return sizeof(struct rdmafs_wire_file);
 	case RDMAFS_OP_LEASE:
 	case RDMAFS_OP_LEASE_BREAK:
 	case RDMAFS_OP_LEASE_BREAK_NOTICE:
@@ -70,7 +74,7 @@ int rdmafs_proto_decode_req(const void *buf, size_t len, unsigned nfds, int trun
 		return -EINVAL;
 	switch (req.hdr.op) {
 	case RDMAFS_OP_FLUSH:
-		allowed = RDMAFS_FLUSH_ALL;
+		allowed = RDMAFS_FLUSH_ALL | RDMAFS_FLUSH_PROGRESS;
 		fd_rule = (req.flags & RDMAFS_FLUSH_ALL) ? 0 : 1;
 		break;
 	case RDMAFS_OP_STAT:
@@ -98,11 +102,21 @@ int rdmafs_proto_decode_req(const void *buf, size_t len, unsigned nfds, int trun
 	case RDMAFS_OP_LEASE_BREAK:
 		fd_rule = 1;
 		break;
+	case RDMAFS_OP_METRICS:
+		allowed = RDMAFS_METRICS_NOSCAN;
+		fd_rule = 0;
+		break;
+	case RDMAFS_OP_FILES:
+		if (req.arg < 0)
+			return -EINVAL;
+		allowed = RDMAFS_METRICS_NOSCAN;
+		fd_rule = 0;
+		break;
 	default:
 		return -EOPNOTSUPP;
 	}
 	if (req.hdr.op != RDMAFS_OP_MAP && req.hdr.op != RDMAFS_OP_LEASE &&
-	    req.hdr.op != RDMAFS_OP_LEASE_LIST && req.arg)
+	    req.hdr.op != RDMAFS_OP_LEASE_LIST && req.hdr.op != RDMAFS_OP_FILES && req.arg)
 		return -EINVAL;
 	if (req.flags & ~allowed)
 		return -EINVAL;

@@ -149,6 +149,7 @@ static void copy_count(struct rdmafs_report *r, const struct rdmafs_wire_count *
 	r->bytes = w->bytes;
 	r->files_failed = w->files_failed;
 	r->first_error = w->first_error;
+	r->bytes_total = w->bytes_total;
 }
 
 /* One request and its reply on @sock; returns the reply's error or a transport -errno. */
@@ -289,6 +290,8 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->commits = w->commits;
 	st->failures = w->failures;
 	st->scanned_bytes = w->scanned_bytes;
+	st->lost_pages = w->lost_pages;
+	st->syncs = w->syncs;
 	st->last_commit.tv_sec = w->last_commit_sec;
 	st->last_commit.tv_nsec = w->last_commit_nsec;
 	st->last_error_time = w->last_error_sec;
@@ -468,4 +471,144 @@ int rdmafs_evict(const char *path, struct rdmafs_report *report)
 	if (report)
 		copy_count(report, &w);
 	return r;
+}
+
+int rdmafs_flush_progress(int fd, const char *path, struct rdmafs_report *report,
+			  rdmafs_progress_fn fn, void *arg)
+{
+	struct rdmafs_wire_count w = { 0 };
+	struct xact x = { .op = RDMAFS_OP_FLUSH, .flags = RDMAFS_FLUSH_PROGRESS, .fd = fd,
+			  .recs = &w, .max_recs = 1, .progress = fn, .arg_progress = arg };
+	int r;
+
+	if (fd < 0)
+		x.flags |= RDMAFS_FLUSH_ALL;
+	r = request(path, &x);
+	if (r == -EINVAL && !x.count) {	/* a daemon older than the flag: flush without */
+		x.flags &= ~RDMAFS_FLUSH_PROGRESS;
+		r = request(path, &x);
+	}
+	if (report)
+		copy_count(report, &w);
+	return r;
+}
+
+int rdmafs_metrics(const char *path, unsigned flags, struct rdmafs_metrics *m)
+{
+	struct rdmafs_wire_metrics w;
+	struct xact x = { .op = RDMAFS_OP_METRICS, .fd = -1, .recs = &w, .max_recs = 1,
+			  .flags = (flags & RDMAFS_NO_SCAN) ? RDMAFS_METRICS_NOSCAN : 0 };
+	int r;
+
+	if (flags & ~RDMAFS_NO_SCAN)
+		return -EINVAL;
+	r = request(path, &x);
+	if (!r && x.count != 1)
+		r = -EBADMSG;
+	if (r)
+		return r;
+	memset(m, 0, sizeof(*m));
+	m->staged_bytes = w.staged_bytes;
+	m->budget_bytes = w.budget_bytes;
+	m->dirty_bytes = w.dirty_bytes == RDMAFS_DIRTY_UNKNOWN ? RDMAFS_DIRTY_NOT_KNOWN :
+								 w.dirty_bytes;
+	m->files = w.files;
+	m->files_committing = w.files_committing;
+	m->files_failing = w.files_failing;
+	m->opens = w.opens;
+	m->opens_w = w.opens_w;
+	m->leases = w.leases;
+	m->files_staged_total = w.files_staged_total;
+	m->files_dropped_total = w.files_dropped_total;
+	m->evictions_total = w.evictions_total;
+	m->evicted_bytes_total = w.evicted_bytes_total;
+	m->committed_bytes_total = w.committed_bytes_total;
+	m->written_bytes_total = w.written_bytes_total;
+	m->scanned_bytes_total = w.scanned_bytes_total;
+	m->commits_total = w.commits_total;
+	m->commit_ns_total = w.commit_ns_total;
+	m->failures_total = w.failures_total;
+	m->lease_granted = w.lease_granted;
+	m->lease_breaks = w.lease_breaks;
+	m->lease_denies = w.lease_denies;
+	m->lease_revokes = w.lease_revokes;
+	m->lease_deaths = w.lease_deaths;
+	m->flags = w.flags & (RDMAFS_M_DIRTY_PARTIAL | RDMAFS_M_COMMITTING | RDMAFS_M_SEALED);
+	m->nbuckets = w.nbuckets <= RDMAFS_M_BUCKETS ? w.nbuckets : RDMAFS_M_BUCKETS;
+	for (unsigned i = 0; i < m->nbuckets; i++) {
+		m->bucket_le_ns[i] = w.bucket_le_ns[i];
+		m->bucket_count[i] = w.bucket_count[i];
+	}
+	m->nerrnos = w.nerrnos <= RDMAFS_M_ERRNOS ? w.nerrnos : RDMAFS_M_ERRNOS;
+	for (unsigned i = 0; i < m->nerrnos; i++) {
+		m->failures[i].error = w.failures[i].error;
+		m->failures[i].count = w.failures[i].count;
+	}
+	return 0;
+}
+
+int rdmafs_files(const char *path, unsigned flags, struct rdmafs_file_info **out)
+{
+	struct rdmafs_wire_file *w = calloc(RDMAFS_FILES_PER_MSG, sizeof(*w));
+	struct rdmafs_file_info *v = NULL;
+	size_t n = 0;
+	int sock, r = 0;
+
+	*out = NULL;
+	if (flags & ~RDMAFS_NO_SCAN)
+		return free(w), -EINVAL;
+	if (!w)
+		return -ENOMEM;
+	sock = connect_path(path);
+	if (sock < 0) {
+		free(w);
+		return sock;
+	}
+	for (uint32_t first = 0;;) {
+		struct xact x = { .op = RDMAFS_OP_FILES, .fd = -1, .arg = (int32_t)first,
+				  .flags = (flags & RDMAFS_NO_SCAN) ? RDMAFS_METRICS_NOSCAN : 0,
+				  .recs = w, .max_recs = RDMAFS_FILES_PER_MSG };
+		struct rdmafs_file_info *nv;
+
+		r = xact(sock, &x);
+		if (r)
+			break;
+		nv = realloc(v, (n + x.count + 1) * sizeof(*v));
+		if (!nv) {
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		for (uint32_t i = 0; i < x.count; i++, n++) {
+			memset(&v[n], 0, sizeof(v[n]));
+			v[n].ino = w[i].src_ino;
+			v[n].size = w[i].size;
+			v[n].staged_bytes = w[i].staged_bytes;
+			v[n].dirty_bytes = w[i].dirty_bytes == RDMAFS_DIRTY_UNKNOWN ?
+						   RDMAFS_DIRTY_NOT_KNOWN : w[i].dirty_bytes;
+			v[n].committed_bytes = w[i].committed_bytes;
+			v[n].commits = w[i].commits;
+			v[n].failures = w[i].failures;
+			v[n].commit_ns = w[i].commit_ns;
+			v[n].opens = w[i].opens;
+			v[n].opens_w = w[i].opens_w;
+			v[n].leases = w[i].leases;
+			v[n].flags = w[i].flags;
+			v[n].pending_error = w[i].pending_error;
+			v[n].staging_mode = w[i].staging_mode;
+			memcpy(v[n].path, w[i].path, sizeof(v[n].path));
+			v[n].path[sizeof(v[n].path) - 1] = 0;
+		}
+		if (!x.next || x.next <= first || n > INT_MAX / 2)
+			break;
+		first = x.next;
+	}
+	close(sock);
+	free(w);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	return (int)n;
 }

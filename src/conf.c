@@ -324,14 +324,39 @@ struct load_ctx {
 	bool failed;
 };
 
-/* Count lines as inih reads them, so the handler knows where it is. */
+/*
+ * Count lines as inih reads them, so the handler knows where it is, and give inih the
+ * syntax rdmafs.conf(5) describes whatever inih was built with (Debian's inih takes only
+ * ';' as an inline comment and reads an indented line as the previous key's continuation):
+ * '#' after blank space starts a comment, and an indented line is an error of its own line.
+ */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct load_ctx *lc = stream;
 	char *s = fgets(str, num, lc->f);
+	char *p;
 
-	if (s)
-		lc->line++;
+	if (!s)
+		return NULL;
+	lc->line++;
+	for (p = s; *p; p++) {
+		if (*p == '#' && (p == s || isblank((unsigned char)p[-1]))) {
+			strcpy(p, "\n");
+			break;
+		}
+	}
+	if (isblank((unsigned char)s[0])) {
+		p = s + strspn(s, " \t\r\n\v\f");
+		if (*p && *p != ';') {
+			if (!lc->failed) {
+				lc->failed = true;
+				lc->msg_line = lc->line;
+				snprintf(lc->msg, sizeof(lc->msg),
+					 "indented line (a key starts at the beginning of a line)");
+			}
+			strcpy(s, "[\n");	/* a syntax error at this line for inih */
+		}
+	}
 	return s;
 }
 

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "rdmafs/proto.h"
 
 #define CTL_MAX_CLIENTS 1024
@@ -474,11 +475,15 @@ static int resolve_fd(int fd, struct target *t)
 			t->uid = bst.st_uid;
 		}
 	}
+	/* The mount serves one filesystem (fuse_ops refuses others): its device is the
+	 * source's whenever the path is unknown (unlinked, renamed). */
+	if (!t->bdev)
+		t->bdev = inode_root()->src_dev;
 	v = staging_get_all(&n);
 	for (size_t i = 0; v && i < n; i++) {
 		struct inode *ino = v[i]->ino;
 
-		if (ino->src_ino != t->ino || (t->bdev && ino->src_dev != t->bdev))
+		if (ino->src_ino != t->ino || ino->src_dev != t->bdev)
 			continue;
 		if (!matches++) {
 			t->st = v[i];
@@ -486,8 +491,8 @@ static int resolve_fd(int fd, struct target *t)
 		}
 	}
 	staging_put_all(v, n);
-	if (matches > 1 && !t->bdev) {
-		/* Same inode number on two backing filesystems and no path to decide. */
+	if (matches > 1) {
+		/* Cannot happen (one staging per inode); never guess between two. */
 		target_done(t);
 		return -ESTALE;
 	}
@@ -531,6 +536,8 @@ static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool sc
 	w->commits += fs.commits;
 	w->failures += fs.failures;
 	w->scanned_bytes += fs.scanned_bytes;
+	w->lost_pages += fs.lost_pages;
+	w->syncs += fs.syncs;
 	if (fs.last_commit.tv_sec > w->last_commit_sec ||
 	    (fs.last_commit.tv_sec == w->last_commit_sec &&
 	     (uint32_t)fs.last_commit.tv_nsec > w->last_commit_nsec)) {
@@ -607,6 +614,23 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 	return 0;
 }
 
+/* A flush with RDMAFS_FLUSH_PROGRESS: its worker commits, a ticker thread reports. */
+struct progress {
+	struct conn *c;
+	uint32_t seq;
+	bool all;
+	pthread_mutex_t lock;		/* protects the fields below */
+	pthread_cond_t cond;		/* stop */
+	bool stop;
+	struct rdmafs_wire_count wc;	/* files done, bytes written by their commits, total */
+	int slot;			/* metrics_watch() slot of the file in a commit, or -1 */
+};
+
+/* Set on the worker thread while it runs do_flush() for do_flush_progress(). */
+static __thread struct progress *flush_progress;
+
+static int flush_one_watched(struct progress *p, struct staged *st, uint64_t *bytes);
+
 static void send_progress(struct conn *c, uint32_t seq, const struct rdmafs_wire_count *wc)
 {
 	struct {
@@ -615,6 +639,8 @@ static void send_progress(struct conn *c, uint32_t seq, const struct rdmafs_wire
 	} m;
 	size_t len = rdmafs_proto_encode_reply(&m.rep, RDMAFS_OP_PROGRESS, seq, 0, 1, sizeof(*wc));
 
+	if (flush_progress)
+		return;	/* the ticker of do_flush_progress() reports instead */
 	m.wc = *wc;
 	conn_send(c, &m, len, -1, true);	/* progress may be dropped, replies may not */
 }
@@ -624,6 +650,8 @@ static int flush_one(struct staged *st, uint64_t *bytes)
 	uint64_t before, after;
 	int r;
 
+	if (flush_progress)
+		return flush_one_watched(flush_progress, st, bytes);
 	pthread_mutex_lock(&st->lock);
 	before = st->stats.committed_bytes;
 	pthread_mutex_unlock(&st->lock);
@@ -775,6 +803,7 @@ static int do_evict(struct conn *c, struct job *j, struct rdmafs_wire_count *wc)
 		pthread_mutex_unlock(&ino->lock);
 		staging_size(st, &size);
 		if (sealed && flusher_commit(st) == 0 && staging_release_if_idle(st)) {
+			metrics_evicted(ALIGN_UP(size, st->page_size ? st->page_size : 4096));
 			wc->files_done++;
 			wc->bytes += ALIGN_UP(size, st->page_size ? st->page_size : 4096);
 		}
@@ -929,6 +958,286 @@ static int do_lease_break(struct conn *c, struct job *j)
 	return r;
 }
 
+/* ---- flush progress, metrics and the file list (rdmafsctl flush, metrics, top) ---- */
+
+static int flush_one_watched(struct progress *p, struct staged *st, uint64_t *bytes)
+{
+	uint64_t before, after, written;
+	int slot, r;
+
+	if (!p->all) {	/* the total of one file, once its access is proven */
+		int64_t d = flusher_dirty_bytes(st);
+
+		pthread_mutex_lock(&p->lock);
+		p->wc.bytes_total = d > 0 ? (uint64_t)d : 0;
+		p->wc.files_total = 1;
+		pthread_mutex_unlock(&p->lock);
+	}
+	slot = metrics_watch(st);
+	pthread_mutex_lock(&p->lock);
+	p->slot = slot;
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_lock(&st->lock);
+	before = st->stats.committed_bytes;
+	pthread_mutex_unlock(&st->lock);
+	r = flusher_commit(st);
+	pthread_mutex_lock(&st->lock);
+	after = st->stats.committed_bytes;
+	pthread_mutex_unlock(&st->lock);
+	*bytes += after - before;
+	written = slot >= 0 ? metrics_watched(slot) : after - before;
+	pthread_mutex_lock(&p->lock);
+	p->slot = -1;
+	p->wc.bytes += written;
+	p->wc.files_done++;
+	pthread_mutex_unlock(&p->lock);
+	if (slot >= 0)
+		metrics_unwatch(slot);
+	return r;
+}
+
+static void *progress_ticker(void *arg)
+{
+	struct progress *p = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct rdmafs_wire_count wc;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += CTL_PROGRESS_NS;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		while (!p->stop && pthread_cond_timedwait(&p->cond, &p->lock, &ts) != ETIMEDOUT)
+			;
+		if (p->stop)
+			break;
+		if (!p->wc.files_total)
+			continue;	/* still counting the bytes to commit */
+		wc = p->wc;
+		if (p->slot >= 0)
+			wc.bytes += metrics_watched(p->slot);
+		pthread_mutex_unlock(&p->lock);
+		send_progress(p->c, p->seq, &wc);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/*
+ * FLUSH with RDMAFS_FLUSH_PROGRESS: count the bytes to commit (a scan), then do_flush()
+ * while a ticker sends PROGRESS with bytes written of bytes_total every CTL_PROGRESS_NS.
+ */
+static int do_flush_progress(struct conn *c, struct job *j, struct rdmafs_wire_count *wc)
+{
+	struct progress p = { .c = c, .seq = j->req.seq, .slot = -1,
+			      .all = j->req.flags & RDMAFS_FLUSH_ALL };
+	pthread_condattr_t ca;
+	pthread_t thread;
+	bool ticking;
+	int r;
+
+	if (p.all) {
+		size_t n;
+		struct staged **v;
+
+		if (!peer_is_admin(c)) {
+			memset(wc, 0, sizeof(*wc));
+			return -EPERM;	/* before the scan: the total is the mount's */
+		}
+		v = staging_get_all(&n);
+		for (size_t i = 0; v && i < n; i++) {
+			int64_t d = flusher_dirty_bytes(v[i]);
+
+			p.wc.bytes_total += d > 0 ? (uint64_t)d : 0;
+		}
+		staging_put_all(v, n);
+		p.wc.files_total = n;
+	}
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	ticking = pthread_create(&thread, NULL, progress_ticker, &p) == 0;
+	flush_progress = &p;
+	r = do_flush(c, j, wc);
+	flush_progress = NULL;
+	pthread_mutex_lock(&p.lock);
+	p.stop = true;
+	pthread_cond_signal(&p.cond);
+	pthread_mutex_unlock(&p.lock);
+	if (ticking)
+		pthread_join(thread, NULL);
+	wc->bytes_total = p.wc.bytes_total;
+	pthread_cond_destroy(&p.cond);
+	pthread_mutex_destroy(&p.lock);
+	return r;
+}
+
+/*
+ * Bytes of @st not committed, without waiting for a commit under way (that would stall a
+ * monitoring tool for the length of a flush): -EBUSY while one runs.
+ */
+static int64_t dirty_now(struct staged *st)
+{
+	if (pthread_mutex_trylock(&st->commit_lock))
+		return -EBUSY;
+	pthread_mutex_unlock(&st->commit_lock);
+	return flusher_dirty_bytes(st);
+}
+
+static int do_metrics(struct conn *c, struct job *j, struct rdmafs_wire_metrics *w)
+{
+	bool scan = !(j->req.flags & RDMAFS_METRICS_NOSCAN);
+	struct lease_stats ls;
+	struct staged **v;
+	unsigned k = 0;
+	size_t n;
+
+	memset(w, 0, sizeof(*w));	/* like df: anyone may look, no paths in it */
+	w->dirty_bytes = scan ? 0 : RDMAFS_DIRTY_UNKNOWN;
+	v = staging_get_all(&n);
+	for (size_t i = 0; v && i < n; i++) {
+		struct staged *st = v[i];
+		int64_t d = scan ? dirty_now(st) : 0;
+
+		pthread_mutex_lock(&st->ino->lock);
+		w->opens += st->ino->nopen;
+		w->opens_w += st->ino->nopen_w;
+		pthread_mutex_unlock(&st->ino->lock);
+		pthread_mutex_lock(&st->lock);
+		w->files_failing += st->pending_error != 0;
+		pthread_mutex_unlock(&st->lock);
+		w->files++;
+		if (d == -EBUSY)
+			w->files_committing++;
+		if (d >= 0 && scan)
+			w->dirty_bytes += d;
+		else if (scan)
+			w->flags |= RDMAFS_MF_DIRTY_PARTIAL;
+	}
+	staging_put_all(v, n);
+	w->staged_bytes = staging_bytes_used();
+	w->budget_bytes = cfg->staging_budget;
+	lease_stats(&ls);
+	w->leases = ls.held;
+	w->lease_granted = ls.granted;
+	w->lease_breaks = ls.breaks;
+	w->lease_denies = ls.denies;
+	w->lease_revokes = ls.revokes;
+	w->lease_deaths = ls.deaths;
+	w->files_staged_total = metrics_read(&metrics.files_staged);
+	w->files_dropped_total = metrics_read(&metrics.files_dropped);
+	w->evictions_total = metrics_read(&metrics.evictions);
+	w->evicted_bytes_total = metrics_read(&metrics.evicted_bytes);
+	w->commit_ns_total = metrics_read(&metrics.commit_ns);
+	w->committed_bytes_total = metrics_read(&metrics.committed_bytes);
+	w->written_bytes_total = metrics_read(&metrics.written_bytes);
+	w->scanned_bytes_total = metrics_read(&metrics.scanned_bytes);
+	w->failures_total = metrics_read(&metrics.failures);
+	w->nbuckets = METRICS_BUCKETS;
+	for (unsigned b = 0; b < METRICS_BUCKETS; b++) {
+		w->bucket_le_ns[b] = metrics_bucket_le_ns[b];
+		w->bucket_count[b] = metrics_read(&metrics.bucket[b]);
+		w->commits_total += w->bucket_count[b];	/* = the histogram's count */
+	}
+	for (int e = 1; e <= METRICS_ERRNO_MAX; e++) {
+		/* errors[0] (errnos out of range) and what does not fit go last, as "other" */
+		uint64_t cnt = metrics_read(&metrics.errors[e % METRICS_ERRNO_MAX]);
+
+		if (!cnt)
+			continue;
+		if (e < METRICS_ERRNO_MAX && k < RDMAFS_METRICS_ERRNOS - 1) {
+			w->failures[k].error = -e;
+			w->failures[k++].count = cnt;
+		} else {
+			w->failures[RDMAFS_METRICS_ERRNOS - 1].count += cnt;
+		}
+	}
+	if (w->failures[RDMAFS_METRICS_ERRNOS - 1].count) {
+		w->failures[k] = w->failures[RDMAFS_METRICS_ERRNOS - 1];
+		if (k != RDMAFS_METRICS_ERRNOS - 1)
+			memset(&w->failures[RDMAFS_METRICS_ERRNOS - 1], 0, sizeof(w->failures[0]));
+		k++;
+	}
+	w->nerrnos = k;
+	return 0;
+}
+
+/* Mount-relative path of a staged file, "" if unknown (deleted, renamed out). */
+static void staged_rel_path(struct staged *st, const char *root, char *out, size_t size)
+{
+	char proc[64], path[PATH_MAX];
+	size_t rl = strlen(root);
+	ssize_t len = readlink(inode_proc_path(st->ino, proc), path, sizeof(path) - 1);
+
+	out[0] = 0;
+	if (len <= 0)
+		return;
+	path[len] = 0;
+	if ((size_t)len > rl && !strncmp(path, root, rl) && path[rl] == '/')
+		copy_cut(out, size, path + rl + 1);
+}
+
+static int do_files(struct conn *c, struct job *j, struct rdmafs_wire_file *out,
+		    uint32_t *count, uint32_t *next)
+{
+	bool scan = !(j->req.flags & RDMAFS_METRICS_NOSCAN);
+	char proc[64], root[PATH_MAX];
+	struct staged **v;
+	ssize_t rl;
+	size_t n;
+
+	*count = *next = 0;
+	if (!peer_is_admin(c))
+		return -EPERM;	/* other users' paths */
+	rl = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	root[rl > 0 ? rl : 0] = 0;
+	v = staging_get_all(&n);
+	for (size_t i = (size_t)j->req.arg; v && i < n; i++) {
+		struct rdmafs_wire_file *w = &out[*count];
+		struct staged *st = v[i];
+		struct flush_stats fs;
+		uint64_t size = 0;
+		int64_t d;
+
+		if (*count == RDMAFS_FILES_PER_MSG) {
+			*next = (uint32_t)i;
+			break;
+		}
+		(*count)++;
+		memset(w, 0, sizeof(*w));
+		d = scan ? dirty_now(st) : -ENODATA;
+		w->dirty_bytes = d >= 0 ? (uint64_t)d : RDMAFS_DIRTY_UNKNOWN;
+		w->flags |= d == -EBUSY ? RDMAFS_MF_COMMITTING : 0;
+		pthread_mutex_lock(&st->ino->lock);
+		w->opens = st->ino->nopen;
+		w->opens_w = st->ino->nopen_w;
+		pthread_mutex_unlock(&st->ino->lock);
+		w->leases = lease_count(st);
+		pthread_mutex_lock(&st->lock);
+		fs = st->stats;
+		w->pending_error = st->pending_error;
+		w->flags |= st->sealed ? RDMAFS_MF_SEALED : 0;
+		w->staging_mode = st->mode;
+		pthread_mutex_unlock(&st->lock);
+		staging_size(st, &size);
+		w->src_ino = st->ino->src_ino;
+		w->size = size;
+		w->staged_bytes = ALIGN_UP(size, st->page_size ? st->page_size : 4096);
+		w->committed_bytes = fs.committed_bytes;
+		w->commits = fs.commits;
+		w->failures = fs.failures;
+		w->commit_ns = fs.commit_ns;
+		staged_rel_path(st, root, w->path, sizeof(w->path));
+	}
+	staging_put_all(v, n);
+	return 0;
+}
+
 static void run_job(struct job *j)
 {
 	struct conn *c = j->c;
@@ -947,7 +1256,10 @@ static void run_job(struct job *j)
 	}
 	switch (j->req.op) {
 	case RDMAFS_OP_FLUSH:
-		r = do_flush(c, j, payload);
+		if (j->req.flags & RDMAFS_FLUSH_PROGRESS)
+			r = do_flush_progress(c, j, payload);
+		else
+			r = do_flush(c, j, payload);
 		count = 1;
 		break;
 	case RDMAFS_OP_STAT:
@@ -970,6 +1282,13 @@ static void run_job(struct job *j)
 		break;
 	case RDMAFS_OP_LEASE_BREAK:
 		r = do_lease_break(c, j);
+		break;
+	case RDMAFS_OP_METRICS:
+		r = do_metrics(c, j, payload);
+		count = !r;
+		break;
+	case RDMAFS_OP_FILES:
+		r = do_files(c, j, payload, &count, &next);
 		break;
 	default:
 		r = -EOPNOTSUPP;	/* the decoder lets no other op through */

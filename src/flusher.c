@@ -5,6 +5,7 @@
  * retries with backoff, the final commit at shutdown and the rescue folder.
  */
 #include "rdmafsd.h"
+#include "metrics.h"
 #include "rdmafs/manifest.h"
 
 #include <dirent.h>
@@ -26,7 +27,8 @@
 /* A ring and its bounce buffers; one per concurrent commit, kept in a pool. */
 struct commit_ctx {
 	struct io_uring ring;
-	char *bounce;			/* depth slots of io_size bytes, page aligned */
+	char *bounce;			/* depth slots of slot_bytes(), page aligned */
+	size_t bounce_len;
 	unsigned depth;			/* slots */
 	unsigned nwrites;		/* write records (several runs may share a slot) */
 	struct commit_ctx *next;
@@ -49,9 +51,15 @@ static struct {
 	pthread_t thread;
 } fl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static size_t bounce_bytes(const struct commit_ctx *c)
+/*
+ * Bytes a commit reads into one slot: io_size rounded down to whole chunks, at least one
+ * chunk (chunk_size may exceed io_size). The slots are this far apart.
+ */
+static uint64_t slot_bytes(void)
 {
-	return (size_t)c->depth * cfg->io_size;
+	uint64_t cs = cfg->chunk_size;
+
+	return MAX((uint64_t)cfg->io_size / cs, 1) * cs;
 }
 
 static struct commit_ctx *ctx_get(void)
@@ -72,9 +80,10 @@ static struct commit_ctx *ctx_get(void)
 		return NULL;
 	c->depth = cfg->uring_depth;
 	/* Alternating changed and clean chunks give at most per_io / 2 + 1 runs a slot. */
-	per_io = MAX(cfg->io_size / cfg->chunk_size, 1u);
+	per_io = slot_bytes() / cfg->chunk_size;
 	c->nwrites = MIN(c->depth * (per_io / 2 + 1), 4096u);
-	c->bounce = mmap(NULL, bounce_bytes(c), PROT_READ | PROT_WRITE,
+	c->bounce_len = (size_t)c->depth * slot_bytes();
+	c->bounce = mmap(NULL, c->bounce_len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (c->bounce == MAP_FAILED) {
 		free(c);
@@ -82,7 +91,7 @@ static struct commit_ctx *ctx_get(void)
 	}
 	r = io_uring_queue_init(c->nwrites + 1, &c->ring, 0);
 	if (r < 0) {
-		munmap(c->bounce, bounce_bytes(c));
+		munmap(c->bounce, c->bounce_len);
 		free(c);
 		errno = -r;
 		return NULL;
@@ -101,7 +110,7 @@ static void ctx_put(struct commit_ctx *c)
 static void ctx_free(struct commit_ctx *c)
 {
 	io_uring_queue_exit(&c->ring);
-	munmap(c->bounce, bounce_bytes(c));
+	munmap(c->bounce, c->bounce_len);
 	free(c);
 }
 
@@ -207,9 +216,12 @@ static void set_error(struct staged *st, int err)
 {
 	pthread_mutex_lock(&st->lock);
 	st->stats.failures++;
+	metrics_commit_failed(err);
 	st->stats.last_error = err;
 	clock_gettime(CLOCK_REALTIME, &st->stats.last_error_time);
 	st->pending_error = err;
+	st->err_seq++;
+	st->err_last = err;
 	st->backoff = st->backoff ? MIN(st->backoff * 2, 60u) : 1;
 	clock_gettime(CLOCK_MONOTONIC, &st->next_retry);
 	st->next_retry.tv_sec += st->backoff;
@@ -244,6 +256,7 @@ static bool reap(struct commit_ctx *c, struct staged *st, struct wstate *ws)
 		ws->sfree[ws->nsfree++] = ws->wr[w].slot;
 	if (res < 0 && !ws->err)
 		ws->err = res;
+	metrics_wrote(st, res < 0 ? 0 : ws->wr[w].len);
 	return true;
 }
 
@@ -269,11 +282,13 @@ static int commit_locked(struct staged *st)
 	size = st->size;
 	if (!r)
 		r = dirty_resize(st->dm, size);
+	if (!r && st->lost_from < size)
+		r = -EIO;	/* staging lost pages: never commit them (staging_check_lost) */
 	pthread_mutex_unlock(&st->lock);
 	if (r)
 		goto out;
 	cs = st->dm->chunk_size;
-	io = MAX((uint64_t)cfg->io_size / cs, 1) * cs;
+	io = slot_bytes();	/* cs == cfg->chunk_size: the map was made with it */
 	nchunks = (size + cs - 1) / cs;
 	bits = calloc((nchunks + 63) / 64 + 1, sizeof(*bits));
 	newfp = malloc((nchunks + 1) * sizeof(*newfp));
@@ -303,14 +318,24 @@ static int commit_locked(struct staged *st)
 			if (!reap(c, st, &ws))
 				goto ring_failed;
 		s = ws.sfree[--ws.nsfree];
-		buf = c->bounce + (size_t)s * cfg->io_size;
+		buf = c->bounce + (size_t)s * io;
 		n = read_staging(st, buf, len, off);
 		if (n < 0) {
 			ws.err = n;
 			break;
 		}
-		if ((uint64_t)n < len) {	/* shrank meanwhile (hugetlb daemon writes) */
-			ws.err = -EAGAIN;
+		if ((uint64_t)n < len) {
+			/* Under commit_lock only a map holder's ftruncate shrinks staging: this
+			 * pass cannot commit what was there, and must not report success. */
+			log_err("commit ino=%" PRIu64 ": staging shrank to %" PRIu64 " bytes "
+				"behind the daemon (a mapped fd was truncated)",
+				(uint64_t)st->ino->src_ino, off + n);
+			ws.err = -EIO;
+			break;
+		}
+		/* Read as zeros where the kernel dropped a page: committed data stays. */
+		if (staging_check_lost(st, off, len)) {
+			ws.err = -EIO;
 			break;
 		}
 		last = (off + len - 1) / cs;
@@ -357,12 +382,15 @@ static int commit_locked(struct staged *st)
 			goto ring_failed;
 	pthread_mutex_lock(&st->lock);
 	st->stats.scanned_bytes += size;
+	metrics_add(&metrics.scanned_bytes, size);
 	st->stats.changed_bytes += MIN(changed * cs, size);
 	pthread_mutex_unlock(&st->lock);
 	r = ws.err;
 	if (r)
 		goto out;
-	if (!changed && size == st->committed_size) {
+	/* Clean only if the backing file's size and blocks are durable too: a truncate,
+	 * punch or zero range since the last fdatasync is synced now. */
+	if (!changed && size == st->committed_size && !st->needs_sync) {
 		st->sealed_clean = frozen;
 		goto out;	/* clean */
 	}
@@ -383,15 +411,18 @@ ring_failed:
 		r = -errno;
 		goto out;
 	}
+	st->needs_sync = false;		/* commit_lock: no truncate or fallocate since */
 	/* Durable: the snapshots become the committed content. */
 	pthread_mutex_lock(&st->lock);
 	for (uint64_t i = 0; i < nchunks; i++)
 		if (bits[i / 64] & (1ull << (i % 64)))
 			dirty_set(st->dm, i, newfp[i]);
 	st->committed_size = size;
+	st->stats.syncs++;
 	st->stats.committed_bytes += written;
 	st->stats.commit_ns += now_ns() - t0;
 	st->stats.commits++;
+	metrics_commit(written, now_ns() - t0);
 	clock_gettime(CLOCK_REALTIME, &st->stats.last_commit);
 	st->pending_error = 0;
 	st->sealed_clean = frozen;
@@ -429,6 +460,28 @@ int flusher_commit(struct staged *st)
 	return r;
 }
 
+int flusher_commit_fd(struct staged *st, uint32_t *seen)
+{
+	int r = flusher_commit(st);
+
+	pthread_mutex_lock(&st->lock);
+	if (!r && *seen != st->err_seq)
+		r = st->err_last;	/* failed since this description last looked */
+	*seen = st->err_seq;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+uint32_t flusher_err_sample(struct staged *st)
+{
+	uint32_t seq;
+
+	pthread_mutex_lock(&st->lock);
+	seq = st->err_seq;
+	pthread_mutex_unlock(&st->lock);
+	return seq;
+}
+
 /*
  * Bytes of @st that differ from what was committed (a shrink not yet applied counts too);
  * stops at the first change when @first_only. Takes commit_lock; -errno on failure.
@@ -450,7 +503,7 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 		r = dirty_resize(st->dm, st->size);
 	size = st->size;
 	pthread_mutex_unlock(&st->lock);
-	io = MAX((uint64_t)cfg->io_size / cs, 1) * cs;
+	io = slot_bytes();
 	if (!r && size) {
 		buf = malloc(io);
 		if (!buf)
@@ -460,8 +513,8 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 		uint64_t len = MIN(io, size - off);
 		ssize_t n = read_staging(st, buf, len, off);
 
-		if (n < 0) {
-			r = n;
+		if (n < 0 || (uint64_t)n < len) {
+			r = n < 0 ? n : -EIO;	/* shrank behind us: not clean */
 			break;
 		}
 		for (uint64_t k = off / cs; k * cs < off + (uint64_t)n; k++)
@@ -470,8 +523,8 @@ static int64_t scan_changed(struct staged *st, bool first_only)
 	}
 	if (!r && st->committed_size != UINT64_MAX && st->committed_size > size)
 		changed += st->committed_size - size;
-	if (!r && st->committed_size != size && !changed)
-		changed = 1;	/* grown with zeros, or a size not applied yet */
+	if (!r && (st->committed_size != size || st->needs_sync) && !changed)
+		changed = 1;	/* grown with zeros, a size not applied or not synced yet */
 	pthread_mutex_unlock(&st->commit_lock);
 	free(buf);
 	return r ? r : (int64_t)changed;
@@ -531,14 +584,37 @@ idle:
 	staging_put_all(v, n);
 }
 
+/* Allocate growth of staged files that passthrough writes made (see alloc_range()). */
+static void growth_pass(void)
+{
+	size_t n;
+	struct staged **v = staging_get_all(&n);
+
+	for (size_t i = 0; v && i < n; i++)
+		staging_watch_growth(v[i]);
+	staging_put_all(v, n);
+}
+
+/*
+ * The periodic thread. Its clock is CLOCK_MONOTONIC (fl.cond is made for it in
+ * flusher_init()): setting the wall clock neither delays nor hurries a pass. It wakes at
+ * least every GROWTH_WATCH_NS to allocate growth made by passthrough writes, a pass is due
+ * every flush_interval.
+ */
+#define GROWTH_WATCH_NS 1000000000ull
 static void *flusher_thread(void *arg)
 {
+	uint64_t next_pass = now_ns() + (uint64_t)cfg->flush_interval * 1000000000ull;
+
 	pthread_mutex_lock(&fl.lock);
 	while (!fl.stop) {
+		uint64_t now = now_ns(), wake = now + GROWTH_WATCH_NS;
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += cfg->flush_interval ? cfg->flush_interval : 3600;
+		if (cfg->flush_interval)
+			wake = MIN(wake, next_pass);
+		ts.tv_sec = wake / 1000000000ull;
+		ts.tv_nsec = wake % 1000000000ull;
 		while (!fl.stop && !fl.kicked)
 			if (pthread_cond_timedwait(&fl.cond, &fl.lock, &ts) == ETIMEDOUT)
 				break;
@@ -548,8 +624,13 @@ static void *flusher_thread(void *arg)
 
 		fl.kicked = false;
 		pthread_mutex_unlock(&fl.lock);
-		if (cfg->flush_interval || kicked)
+		growth_pass();
+		now = now_ns();
+		if (kicked || (cfg->flush_interval && now >= next_pass)) {
 			flush_pass(false);
+			if (cfg->flush_interval && now >= next_pass)
+				next_pass = now_ns() + (uint64_t)cfg->flush_interval * 1000000000ull;
+		}
 		pthread_mutex_lock(&fl.lock);
 	}
 	pthread_mutex_unlock(&fl.lock);
@@ -558,7 +639,15 @@ static void *flusher_thread(void *arg)
 
 int flusher_init(void)
 {
-	int r = pthread_create(&fl.thread, NULL, flusher_thread, NULL);
+	pthread_condattr_t ca;
+	int r;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&fl.cond);
+	pthread_cond_init(&fl.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r = pthread_create(&fl.thread, NULL, flusher_thread, NULL);
 
 	if (r)
 		return -r;

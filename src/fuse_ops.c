@@ -10,10 +10,13 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@ struct handle {
 	struct inode *ino;	/* a reference */
 	bool writable;
 	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
+	uint32_t err_seen;	/* st->err_seq this description has seen (flusher_commit_fd) */
 	struct handle *next, *prev;	/* handles.list */
 };
 
@@ -116,6 +120,9 @@ static void fix_staged_attr(struct inode *ino, struct stat *attr)
 		uint64_t size = ms.st_size;
 
 		staging_size(st, &size);	/* hugetlb: the logical size */
+		/* Grown by a passthrough write: allocate it before the caller maps it. */
+		if (size > __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+			staging_watch_growth(st);
 		attr->st_size = size;
 		attr->st_blocks = (size + 511) / 512;
 		if (ms.st_mtim.tv_sec > attr->st_mtim.tv_sec ||
@@ -137,23 +144,58 @@ static int stat_inode(struct inode *ino, struct stat *attr)
 	return 0;
 }
 
-static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_param *e)
+/*
+ * Objects of another filesystem below the source (a mount point, a btrfs subvolume) are
+ * not served, as in libfuse's passthrough_hp: the source's inodes are told apart by inode
+ * number (that is all a client's fd shows, e.g. to the control socket), which only holds
+ * within one filesystem. Logged once.
+ */
+static int refuse_other_fs(const char *name)
+{
+	static bool logged;
+
+	if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+		log_notice("lookup \"%s\": another filesystem below the source (mount point or "
+			   "subvolume) is not served (ENOTSUP)", name);
+	return -ENOTSUP;
+}
+
+/*
+ * O_PATH fd of @name in @parent, or -errno. A mount point is refused without crossing
+ * into it (RESOLVE_NO_XDEV): whatever is mounted there, even a user's hung FUSE server,
+ * is never touched.
+ */
+static int open_below(struct inode *parent, const char *name)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS };
+	int fd = syscall(SYS_openat2, parent->fd, name, &how, sizeof(how));
+
+	if (fd >= 0)
+		return fd;
+	if (errno == EXDEV)
+		return refuse_other_fs(name);
+	return -errno;
+}
+
+/* Entry of the object of O_PATH fd @fd (owned) named @name; adds a lookup. */
+static int lookup_fd(int fd, const char *name, struct fuse_entry_param *e)
 {
 	struct inode *ino;
 	struct stat st;
-	int fd;
 
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = attr_timeout;
 	e->entry_timeout = entry_timeout;
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		int r = -errno;
 
 		close(fd);
 		return r;
+	}
+	if (st.st_dev != inode_root()->src_dev) {
+		close(fd);
+		return refuse_other_fs(name);
 	}
 	ino = inode_lookup_add(fd, &st);	/* owns fd now */
 	if (!ino)
@@ -163,6 +205,15 @@ static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_p
 	e->ino = inode_fuse_ino(ino);
 	e->attr = st;
 	return 0;
+}
+
+static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_param *e)
+{
+	int fd = open_below(parent, name);
+
+	if (fd < 0)
+		return fd;
+	return lookup_fd(fd, name, e);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -487,6 +538,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
 		off_t next = d->entry->d_off;
 		const char *name = d->entry->d_name;
 		bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+		bool noino = dots;	/* an entry without an inode (no lookup to undo) */
 
 		if (plus) {
 			if (dots) {
@@ -495,12 +547,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
 				e.attr.st_mode = d->entry->d_type << 12;
 			} else {
 				err = -do_lookup(dir, name, &e);
+				if (err == ENOTSUP) {
+					/* listed, not served: no attributes, no inode */
+					memset(&e, 0, sizeof(e));
+					e.attr.st_ino = d->entry->d_ino;
+					e.attr.st_mode = d->entry->d_type << 12;
+					noino = true;
+					err = 0;
+				}
 				if (err)
 					break;
 			}
 			len = fuse_add_direntry_plus(req, p, rem, name, &e, next);
 			if (len > rem) {
-				if (!dots)
+				if (!noino)
 					inode_forget(ino_of(e.ino), 1);
 				break;
 			}
@@ -655,6 +715,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		staging_get(st);
 		h->st = st;
 		st->last_use = now_ns();
+		h->err_seen = flusher_err_sample(st);
 	}
 	ino->nopen++;
 	if (writable)
@@ -684,28 +745,110 @@ static void op_open(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
+/* The daemon thread's own supplementary groups, while it acts as a caller. */
+struct saved_cred {
+	gid_t groups[64];
+	int ngroups;
+};
+
+/*
+ * Act as the caller of @req in this thread only: fsuid, fsgid and supplementary groups
+ * (raw syscalls: glibc's setgroups() would change every thread). A non-zero fsuid drops
+ * the file capabilities (CAP_DAC_OVERRIDE, ...), so the backing filesystem checks the
+ * caller's access. Groups that cannot be read are left out: fewer rights, never more.
+ * Undo with cred_leave(); 0 or -errno.
+ */
+static int cred_enter(fuse_req_t req, struct saved_cred *sv)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[256];
+	int n = fuse_req_getgroups(req, ARRAY_SIZE(groups), groups);
+
+	if (n < 0 || n > (int)ARRAY_SIZE(groups))
+		n = 0;
+	sv->ngroups = getgroups(ARRAY_SIZE(sv->groups), sv->groups);
+	if (sv->ngroups < 0)
+		return -errno;
+	if (syscall(SYS_setgroups, n, groups) < 0)
+		return -errno;
+	setfsgid(ctx->gid);
+	setfsuid(ctx->uid);
+	if ((uid_t)setfsuid(-1) == ctx->uid && (gid_t)setfsgid(-1) == ctx->gid)
+		return 0;
+	log_err("act as uid %u gid %u: not taken", (unsigned)ctx->uid, (unsigned)ctx->gid);
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	syscall(SYS_setgroups, sv->ngroups, sv->groups);
+	return -EPERM;
+}
+
+static void cred_leave(const struct saved_cred *sv)
+{
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	if (syscall(SYS_setgroups, sv->ngroups, sv->groups) < 0)
+		log_err("restore the daemon's groups: %s", strerror(errno));
+}
+
+/*
+ * Create @name in @parent for CREATE, as the caller: a new file belongs to them (and the
+ * set-gid rule of the parent applies), and a file that exists already is opened only if
+ * they may open it so (the kernel sends CREATE on a stale negative dentry and then skips
+ * its own check of the existing file). O_TRUNC asks for write access, as the kernel does.
+ * Returns an O_PATH fd of the very object created or checked (a lookup by name could
+ * find another one renamed there meanwhile), or -errno; *created tells which.
+ */
+static int create_as_caller(fuse_req_t req, struct inode *parent, const char *name, mode_t mode,
+			    int flags, bool *created)
+{
+	int acc = flags & O_ACCMODE, fd, pfd, r;
+	struct saved_cred sv;
+	char proc[64];
+	struct stat sb;
+
+	if ((flags & O_TRUNC) && acc == O_RDONLY)
+		acc = O_RDWR;
+	r = cred_enter(req, &sv);
+	if (r)
+		return r;
+	*created = true;
+	fd = openat(parent->fd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0 && errno == EEXIST && !(flags & O_EXCL)) {
+		*created = false;
+		/* O_CREAT: the kernel's own rules for an existing file (protected_regular);
+		 * O_NONBLOCK: a FIFO must not block us (non-regular files are refused below). */
+		fd = openat(parent->fd, name, acc | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW,
+			    mode);
+	}
+	r = fd < 0 ? -errno : 0;
+	cred_leave(&sv);
+	if (r)
+		return r;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -EEXIST;	/* CREATE must answer a regular file */
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	pfd = open(proc, O_PATH | O_CLOEXEC);
+	r = pfd < 0 ? -errno : pfd;
+	close(fd);
+	return r;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
 	struct inode *parent = ino_of(p);
 	struct fuse_entry_param e;
 	int fd, r = 0;
-	bool created = true;
+	bool created;
 
-	fd = openat(parent->fd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
-		created = false;
-		fd = openat(parent->fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	}
+	fd = create_as_caller(req, parent, name, mode, fi->flags, &created);
 	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, -fd);
 		return;
 	}
-	close(fd);
-	if (created)
-		r = give_to_caller(req, parent, name);
-	if (!r)
-		r = do_lookup(parent, name, &e);
+	r = lookup_fd(fd, name, &e);	/* owns fd */
 	if (!r && !created && (fi->flags & O_TRUNC)) {
 		/* The kernel treats a created file as new and skips its own truncation: an
 		 * existing file (stale negative dentry) must be truncated here. */
@@ -743,7 +886,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 
 	/* close() waits for durability when flush_on_close: a useful point for writers. */
 	if (h->st && h->writable && cfg->flush_on_close)
-		r = flusher_commit(h->st);
+		r = flusher_commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
 
@@ -776,7 +919,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_fil
 	struct staged *st = staged_get(ino);
 	int r;
 
-	if (st) {
+	if (st && fi && fh_of(fi)->st == st) {
+		r = flusher_commit_fd(st, &fh_of(fi)->err_seen);
+		staging_put(st);
+	} else if (st) {
 		r = flusher_commit(st);
 		staging_put(st);
 	} else if (fi) {

@@ -7,17 +7,21 @@
  * memfd, a file on a private tmpfs mounted with huge=always (thp), a hugetlb memfd.
  */
 #include "rdmafsd.h"
+#include "metrics.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <linux/memfd.h>
 #include <linux/mount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static struct {
@@ -58,7 +62,13 @@ static int thp_mount(void)
 		log_err("staging=thp: fsopen(tmpfs): %s", strerror(-r));
 		goto out_r;
 	}
+	char size[32];
+
+	/* size=staging_budget: the kernel refuses growth past the budget with ENOSPC to the
+	 * writer, also growth the daemon does not see (passthrough writes past EOF). */
+	snprintf(size, sizeof(size), "%" PRIu64, ALIGN_UP(cfg->staging_budget, 2 << 20));
 	if (syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "huge", "always", 0) < 0 ||
+	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
 	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
 	    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		r = -errno;
@@ -161,14 +171,48 @@ static int backend_create(struct staged *st)
 }
 
 /*
- * Set the size of staging file @fd from @old to @size (logical sizes). hugetlb: whole
- * pages, and growth allocates the pages now (fallocate), so that a short pool fails here
- * with -ENOSPC instead of a SIGBUS at a later fault.
+ * Allocate the pages of [from, to) of staging file @fd. shmem marks every page it
+ * allocates (and every page already there) dirty, and the kernel never drops a dirty shmem
+ * page: a page first faulted in by a read is clean, and once the pin that wrote it is gone
+ * page-cache invalidation (drop_caches, reclaim) frees it with the data a DMA put there.
+ * With @populate the pages are also read-faulted once (zeroed, made uptodate, still
+ * dirty), so that a page missing later is seen as lost (staging_check_lost(): mincore and
+ * SEEK_DATA tell an allocated page from a hole only once it is uptodate); without, the
+ * caller writes every byte of the range itself (fill, unseal copy). hugetlb pages are
+ * never dropped: allocated by backend_resize().
  */
-static int backend_resize(struct staged *st, int fd, uint64_t old, uint64_t size)
+static int alloc_range(struct staged *st, int fd, uint64_t from, uint64_t to, bool populate)
+{
+	uint64_t a, b;
+	void *p;
+
+	if (st->mode == STAGING_HUGETLB || from >= to)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, from, to - from) < 0)
+		return errno == ENOMEM ? -ENOSPC : -errno;
+	if (!populate)
+		return 0;
+	a = ALIGN_DOWN(from, 4096);
+	b = ALIGN_UP(to, 4096);
+	p = mmap(NULL, b - a, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, a);
+	if (p == MAP_FAILED)
+		return -errno;
+	munmap(p, b - a);
+	return 0;
+}
+
+/*
+ * Set the size of staging file @fd from @old to @size (logical sizes). Growth allocates
+ * its pages now (alloc_range(), @populate as there). hugetlb: whole pages, and growth
+ * allocates them now (fallocate), so that a short pool fails here with -ENOSPC instead of
+ * a SIGBUS at a later fault.
+ */
+static int backend_resize(struct staged *st, int fd, uint64_t old, uint64_t size,
+			  bool populate)
 {
 	uint64_t pold = phys_size(st, old), pnew = phys_size(st, size);
 	uint64_t zfrom = MIN(old, size), zto = MIN(pold, pnew);
+	int r;
 
 	/* hugetlb: bytes past the logical size within the last page read as zeros after
 	 * a resize (a punch of a partial huge page zeroes it). */
@@ -177,12 +221,16 @@ static int backend_resize(struct staged *st, int fd, uint64_t old, uint64_t size
 		return -errno;
 	if (pnew != pold && ftruncate(fd, pnew) < 0)
 		return -errno;
-	if (st->mode == STAGING_HUGETLB && pnew > pold &&
-	    fallocate(fd, 0, pold, pnew - pold) < 0) {
-		int r = -errno;
-
+	if (pnew <= pold)
+		return 0;
+	if (st->mode == STAGING_HUGETLB)
+		r = fallocate(fd, 0, pold, pnew - pold) < 0 ? -errno : 0;
+	else
+		r = alloc_range(st, fd, pold, pnew, populate);
+	if (r) {
 		if (ftruncate(fd, pold) < 0)
-			log_warn("hugetlb staging: cannot undo a resize: %s", strerror(errno));
+			log_warn("staging ino=%" PRIu64 ": cannot undo a resize: %s",
+				 (uint64_t)st->ino->src_ino, strerror(errno));
 		return r == -ENOMEM ? -ENOSPC : r;
 	}
 	return 0;
@@ -247,6 +295,7 @@ void staging_charge(int64_t delta)
 }
 
 static uint64_t evict_lru(uint64_t need, struct inode *self);
+static int relative_path(struct inode *ino, char *buf, size_t len);
 
 /*
  * Charge @st @bytes (its page-rounded size) instead of what it was charged so far. Growth
@@ -289,14 +338,28 @@ int staging_size(struct staged *st, uint64_t *size)
 	return 0;
 }
 
+static void alloc_growth_locked(struct staged *st, uint64_t size);
+
 /* Resize staging to @size (from @old); the caller holds commit_lock. */
 static int set_size(struct staged *st, uint64_t old, uint64_t size)
 {
-	int r = backend_resize(st, st->memfd, old, size);
+	int r;
 
-	if (!r && st->mode == STAGING_HUGETLB)
+	pthread_mutex_lock(&st->lock);
+	alloc_growth_locked(st, old);	/* growth nobody told us of, first */
+	pthread_mutex_unlock(&st->lock);
+	r = backend_resize(st, st->memfd, old, size, true);
+	if (r)
+		return r;
+	if (st->mode == STAGING_HUGETLB)
 		__atomic_store_n(&st->logical_size, size, __ATOMIC_RELEASE);
-	return r;
+	pthread_mutex_lock(&st->lock);
+	if (size <= old)
+		st->alloc_size = MIN(st->alloc_size, size);
+	else if (st->alloc_size >= old)
+		st->alloc_size = size;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
 }
 
 /* Open the memfd read-only: a mapping of it has no VM_MAYWRITE and so does not block
@@ -334,15 +397,135 @@ static int map_ro(struct staged *st, uint64_t size)
 	return 0;
 }
 
+/*
+ * A holder of a writable map fd (rdmafs_map) can ftruncate the hugetlb memfd: a logical
+ * size past its end would be read short, or fault (SIGBUS) through a mapping, forever.
+ * Adopt the shorter size, as shmem staging does by itself (its size is the memfd's);
+ * st->lock or commit_lock held.
+ */
+static void hugetlb_adopt_shrink(struct staged *st)
+{
+	struct stat sb;
+
+	if (st->mode != STAGING_HUGETLB || fstat(st->memfd, &sb) < 0 ||
+	    (uint64_t)sb.st_size >= st->logical_size)
+		return;
+	log_warn("staging ino=%" PRIu64 ": truncated to %" PRIu64 " bytes behind the daemon "
+		 "(a mapped fd), size %" PRIu64 " adopted", (uint64_t)st->ino->src_ino,
+		 (uint64_t)sb.st_size, st->logical_size);
+	__atomic_store_n(&st->logical_size, sb.st_size, __ATOMIC_RELEASE);
+}
+
+/*
+ * Allocate staging up to @size if it grew without us (a passthrough write past EOF leaves
+ * a hole before the written range: a page faulted in there by a read would be clean and
+ * droppable). st->lock held.
+ */
+static void alloc_growth_locked(struct staged *st, uint64_t size)
+{
+	int r;
+
+	if (size <= st->alloc_size || st->mode == STAGING_HUGETLB)
+		return;
+	r = alloc_range(st, st->memfd, st->alloc_size, size, true);
+	if (r) {
+		log_err("staging ino=%" PRIu64 ": cannot allocate its growth %" PRIu64 "..%" PRIu64
+			": %s", (uint64_t)st->ino->src_ino, st->alloc_size, size, strerror(-r));
+		return;
+	}
+	st->alloc_size = size;
+}
+
+/* Growth charged after the fact (passthrough writes): say so once per file if over. */
+static void budget_note_growth(struct staged *st, uint64_t size)
+{
+	uint64_t used = staging_bytes_used();
+	char path[PATH_MAX];
+
+	if (used <= cfg->staging_budget || st->over_budget_logged)
+		return;
+	st->over_budget_logged = true;
+	if (relative_path(st->ino, path, sizeof(path)))
+		snprintf(path, sizeof(path), "(path unknown)");
+	log_warn("staging ino=%" PRIu64 " %s grew to %" PRIu64 " bytes by write(2): %" PRIu64
+		 " bytes staged, over staging_budget=%" PRIu64 " (%s staging cannot refuse "
+		 "such writes, see doc/staging.md)", (uint64_t)st->ino->src_ino, path, size, used,
+		 cfg->staging_budget, conf_staging_name(st->mode));
+}
+
+void staging_watch_growth(struct staged *st)
+{
+	uint64_t size;
+
+	pthread_mutex_lock(&st->lock);
+	if (!st->sealed && staging_size(st, &size) == 0 && size > st->alloc_size) {
+		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
+		budget_note_growth(st, size);
+		alloc_growth_locked(st, size);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+int staging_check_lost(struct staged *st, uint64_t off, uint64_t len)
+{
+	uint64_t end, first = UINT64_MAX, n = 0;
+	unsigned char vec[512];
+	char path[PATH_MAX];
+
+	if (st->mode == STAGING_HUGETLB)	/* hugetlb pages are never dropped */
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	end = MIN(MIN(off + len, st->alloc_size), st->map_len);
+	pthread_mutex_unlock(&st->lock);
+	off = ALIGN_DOWN(off, 4096);
+	while (off < end) {
+		uint64_t pages = MIN((end - off + 4095) / 4096, (uint64_t)sizeof(vec));
+
+		if (mincore((char *)st->map + off, pages * 4096, vec) < 0)
+			return 0;	/* cannot tell: the content checks still run */
+		for (uint64_t i = 0; i < pages; i++) {
+			uint64_t p = off + i * 4096;
+
+			/* Not uptodate in memory: allocated-but-unwritten pages are uptodate
+			 * (alloc_range()), so it is swapped out (SEEK_DATA finds it) or gone. */
+			if ((vec[i] & 1) || lseek(st->memfd, p, SEEK_DATA) == (off_t)p)
+				continue;
+			first = MIN(first, p);
+			n++;
+		}
+		off += pages * 4096;
+	}
+	if (!n)
+		return 0;
+	if (relative_path(st->ino, path, sizeof(path)))
+		snprintf(path, sizeof(path), "(path unknown)");
+	pthread_mutex_lock(&st->lock);
+	st->stats.lost_pages += n;
+	st->lost_from = MIN(st->lost_from, first);
+	pthread_mutex_unlock(&st->lock);
+	log_err("staging ino=%" PRIu64 " %s: the kernel dropped %" PRIu64 " staged page(s) from "
+		"offset %" PRIu64 ": not committed, the backing file keeps its data; fsync and "
+		"flush of it fail with EIO", (uint64_t)st->ino->src_ino, path, n, first);
+	return -EIO;
+}
+
 int staging_sync_map(struct staged *st)
 {
 	uint64_t size;
-	int r = staging_size(st, &size);
+	int r;
+
+	hugetlb_adopt_shrink(st);
+	r = staging_size(st, &size);
 
 	if (r)
 		return r;
-	if (size != st->size)	/* passthrough writes past EOF grew it: charge that */
+	if (size != st->size) {	/* passthrough writes past EOF grew it: charge that */
 		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
+		if (size > st->size)
+			budget_note_growth(st, size);
+	}
+	if (!st->sealed)
+		alloc_growth_locked(st, size);
 	st->size = size;
 	if (size <= st->map_len && st->map_len - size < page_size_of(st) && (size || !st->map))
 		return 0;
@@ -356,13 +539,22 @@ static int open_backing(struct inode *ino, int flags)
 	return open(inode_proc_path(ino, path), flags | O_CLOEXEC);
 }
 
-/* O_DIRECT fd on the backing file if the filesystem supports it and config allows. */
+/*
+ * O_DIRECT fd on the backing file if the filesystem supports it and config allows. Not on
+ * NFS unless direct_io=on: there an O_DIRECT write is a synchronous WRITE RPC per request
+ * and drops the client's cached pages, while buffered writes go out in parallel and the
+ * fdatasync is one COMMIT.
+ */
 static int open_direct(struct inode *ino)
 {
 	struct statx stx;
+	struct statfs sfs;
 	int fd;
 
 	if (cfg->direct_io == TRI_OFF)
+		return -1;
+	if (cfg->direct_io == TRI_AUTO && fstatfs(ino->fd, &sfs) == 0 &&
+	    sfs.f_type == NFS_SUPER_MAGIC)
 		return -1;
 	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 	    (stx.stx_mask & STATX_DIOALIGN) &&
@@ -383,7 +575,7 @@ static int new_memfd(struct staged *st, uint64_t size)
 
 	if (fd < 0)
 		return fd;
-	r = backend_resize(st, fd, 0, size);
+	r = backend_resize(st, fd, 0, size, false);	/* the caller writes every byte */
 	if (r) {
 		close(fd);
 		return r;
@@ -445,12 +637,9 @@ static int fill(struct staged *st, uint64_t size)
 	}
 	for (unsigned i = 0; i < depth; i++)
 		freelist[i] = i;
-	/* Allocating all pages up front in one call is ~3x faster than faulting them in
-	 * one by one under the direct reads (measured: 1 GiB cold fill 0.8 -> 2.5 GB/s). */
-	if (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, 0, size) < 0 && errno != EOPNOTSUPP) {
-		r = -errno;
-		goto out_free;
-	}
+	/* new_memfd() allocated all pages up front (dirty, so never dropped), which is also
+	 * ~3x faster than faulting them in one by one under the direct reads (measured:
+	 * 1 GiB cold fill 0.8 -> 2.5 GB/s). The fill writes every byte: all uptodate. */
 	if (via_map) {
 		wmap = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
 		if (wmap == MAP_FAILED) {
@@ -728,6 +917,33 @@ static int hugetlb_short(struct staged *st, uint64_t size)
 	return 0;
 }
 
+/*
+ * One stager per backing file: an OFD write lock on all of it while it is staged. Two
+ * rdmafs daemons staging one file (two nodes over NFS, two mounts of one directory) would
+ * each commit their own copy and the last commit would win silently; the second writable
+ * open fails with EBUSY instead. NFSv4 (v3 with lockd) takes the lock on the server. Where
+ * the filesystem has no locks (ENOLCK: NFS mounted nolock; EOPNOTSUPP) staging goes on.
+ */
+static int lock_backing(struct staged *st)
+{
+	static bool said;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(st->bfd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		log_warn("stage ino=%" PRIu64 ": the backing file is staged by another rdmafs "
+			 "(its lock is held): writable open refused (EBUSY)",
+			 (uint64_t)st->ino->src_ino);
+		return -EBUSY;
+	}
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))	/* once: per file would flood */
+		log_notice("stage ino=%" PRIu64 ": backing file not locked (%s): another node "
+			   "staging it would not be detected", (uint64_t)st->ino->src_ino,
+			   strerror(errno));
+	return 0;
+}
+
 int staging_create(struct inode *ino, struct staged **out)
 {
 	uint64_t t0 = now_ns(), size;
@@ -739,6 +955,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (!st)
 		return -ENOMEM;
 	st->memfd = st->bfd = st->dfd = -1;
+	st->lost_from = UINT64_MAX;
 	st->ino = ino;		/* for log lines; the reference is taken on success */
 	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
@@ -752,6 +969,9 @@ int staging_create(struct inode *ino, struct staged **out)
 		r = -errno;
 		goto err_free;
 	}
+	r = lock_backing(st);
+	if (r)
+		goto err_free;
 	size = sb.st_size;
 	if (st->mode == STAGING_HUGETLB) {
 		r = hugetlb_check_pool(st, size);
@@ -783,7 +1003,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (r < 0)
 		goto err_uncharge;
 	st->memfd = r;
-	st->logical_size = size;
+	st->logical_size = st->alloc_size = size;
 	r = fill(st, size);
 	if (r) {
 		log_err("stage ino=%" PRIu64 ": fill of %" PRIu64 " bytes failed: %s",
@@ -797,6 +1017,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	st->last_use = now_ns();
 	inode_ref(ino);
 	list_add(st);
+	metrics_add(&metrics.files_staged, 1);
 	*out = st;
 	uint64_t dt = now_ns() - t0;
 
@@ -817,6 +1038,10 @@ err_free:
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
+	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	/* No longer the file's stager: the next open may stage it while refs keep bfd open. */
+	fcntl(st->bfd, F_OFD_SETLK, &unlock);
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)
@@ -826,6 +1051,7 @@ static void staging_detach(struct staged *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	slist.count--;
+	metrics_add(&metrics.files_dropped, 1);
 	slist.used -= MIN(st->charged, slist.used);
 	st->charged = 0;
 	pthread_mutex_unlock(&slist.lock);
@@ -857,6 +1083,29 @@ static bool thp_try_freeze(struct staged *st)
 	return true;
 }
 
+/*
+ * F_ADD_SEALS failed with EPERM: a holder of a writable map fd (rdmafs_map) added
+ * F_SEAL_SEAL. If it sealed writes too, no writer can exist: that is our seal. Otherwise
+ * the memfd can never be sealed; the file stays staged (as if it were mapped for ever)
+ * until unmount, and its data is committed as usual. Logged once per file.
+ */
+static bool seal_refused(struct staged *st)
+{
+	int seals = fcntl(st->memfd, F_GET_SEALS);
+
+	if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+		st->sealed = true;
+		log_debug("sealed ino=%" PRIu64 " (by a map holder)", (uint64_t)st->ino->src_ino);
+		return true;
+	}
+	if (!st->seal_refused)
+		log_warn("seal ino=%" PRIu64 ": a map holder sealed the staging memfd against "
+			 "seals (seals 0x%x): it stays staged until unmount",
+			 (uint64_t)st->ino->src_ino, seals);
+	st->seal_refused = true;
+	return false;
+}
+
 bool staging_try_seal(struct staged *st)
 {
 	int r;
@@ -876,9 +1125,28 @@ bool staging_try_seal(struct staged *st)
 		log_debug("sealed ino=%" PRIu64, (uint64_t)st->ino->src_ino);
 		return true;
 	}
+	if (errno == EPERM)
+		return seal_refused(st);
 	if (errno != EBUSY)
 		log_warn("seal ino=%" PRIu64 ": %s", (uint64_t)st->ino->src_ino, strerror(errno));
 	return false;
+}
+
+/* Read @len bytes at 0 of @fd into @buf; 0, or -EIO if it is shorter, or -errno. */
+static int pread_full(int fd, char *buf, uint64_t len)
+{
+	uint64_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		got += n;
+	}
+	return 0;
 }
 
 static int unseal_locked(struct staged *st)
@@ -891,9 +1159,12 @@ static int unseal_locked(struct staged *st)
 		st->sealed = false;
 		return 0;
 	}
+	hugetlb_adopt_shrink(st);
 	r = staging_size(st, &size);
 	if (r)
 		return r;
+	/* A page lost from the sealed file would be copied as zeros: not silently. */
+	staging_check_lost(st, 0, size);
 	fd = new_memfd(st, size);
 	if (fd < 0) {
 		log_err("unseal ino=%" PRIu64 ": new %s staging: %s", (uint64_t)st->ino->src_ino,
@@ -910,8 +1181,16 @@ static int unseal_locked(struct staged *st)
 			close(fd);
 			return r;
 		}
-		memcpy(dst, st->map, size);
+		/* pread, not memcpy from st->map: the kernel copy stops short where a map
+		 * holder shrank the memfd, where a load would raise SIGBUS */
+		r = pread_full(st->memfd, dst, size);
 		munmap(dst, len);
+		if (r) {
+			close(fd);
+			log_err("unseal ino=%" PRIu64 ": copy: %s", (uint64_t)st->ino->src_ino,
+				strerror(-r));
+			return r;
+		}
 		in = size;
 	}
 	while ((uint64_t)in < size) {
@@ -928,6 +1207,7 @@ static int unseal_locked(struct staged *st)
 	pthread_mutex_lock(&st->lock);
 	close(st->memfd);
 	st->memfd = fd;
+	st->alloc_size = size;		/* new_memfd() allocated it, the copy wrote it all */
 	st->sealed = false;
 	r = map_ro(st, size);
 	pthread_mutex_unlock(&st->lock);
@@ -1018,6 +1298,7 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 					 conf_staging_name(victim->mode), bytes,
 					 (now_ns() - victim->last_use) / 1e9);
 				staging_detach(victim);
+				metrics_evicted(bytes);
 				freed += bytes;
 			}
 			pthread_mutex_unlock(&ino->lock);
@@ -1088,8 +1369,13 @@ int staging_truncate(struct staged *st, uint64_t size)
 	}
 	if (size > old) {
 		r = budget_set(st, ALIGN_UP(size, page_size_of(st)), st->ino, false);
-		if (r)
+		if (r) {
+			log_notice("truncate ino=%" PRIu64 " to %" PRIu64 " bytes: refused, "
+				   "staging_budget=%" PRIu64 " reached (%" PRIu64 " bytes staged)",
+				   (uint64_t)st->ino->src_ino, size, cfg->staging_budget,
+				   staging_bytes_used());
 			goto out;
+		}
 	}
 	r = set_size(st, old, size);
 	if (r) {
@@ -1097,6 +1383,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
 		goto out;
 	}
+	st->needs_sync = true;	/* the next commit fdatasyncs the new size */
 	if (ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		log_err("truncate ino=%" PRIu64 " backing to %" PRIu64 ": %s",
@@ -1109,6 +1396,8 @@ int staging_truncate(struct staged *st, uint64_t size)
 	pthread_mutex_lock(&st->lock);
 	if (!r)
 		st->committed_size = size;
+	if (size <= st->lost_from)
+		st->lost_from = UINT64_MAX;	/* the lost pages are cut off */
 	if (size < old) {
 		st->dm->nchunks = MIN(st->dm->nchunks, (size + cs - 1) / cs);
 		if (size % cs)
@@ -1155,16 +1444,25 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			r = -errno;
 			goto out;
 		}
-		/* hugetlb: allocate the punched pages again, so that a mapping never faults
-		 * on an empty pool (SIGBUS) later. */
-		if (st->mode == STAGING_HUGETLB && off < (off_t)phys_size(st, old)) {
+		/* Allocate the punched pages again: hugetlb, so that a mapping never faults on
+		 * an empty pool (SIGBUS) later; shmem and thp, so that no page of the range
+		 * can appear clean (a read fault) and be dropped (see alloc_range()). */
+		if (off < (off_t)phys_size(st, old)) {
 			uint64_t a = ALIGN_DOWN((uint64_t)off, page_size_of(st));
 			uint64_t b = MIN(ALIGN_UP(end, page_size_of(st)), phys_size(st, old));
+			int ra = st->mode == STAGING_HUGETLB ?
+				 (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, a, b - a) < 0 ? -errno : 0) :
+				 alloc_range(st, st->memfd, a, b, true);
 
-			if (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, a, b - a) < 0)
-				log_warn("punch ino=%" PRIu64 ": hugetlb pages not allocated "
-					 "again: %s", (uint64_t)st->ino->src_ino, strerror(errno));
+			if (ra) {
+				log_err("punch ino=%" PRIu64 ": staging pages not allocated again: %s",
+					(uint64_t)st->ino->src_ino, strerror(-ra));
+				pthread_mutex_lock(&st->lock);
+				st->alloc_size = MIN(st->alloc_size, a);
+				pthread_mutex_unlock(&st->lock);
+			}
 		}
+		st->needs_sync = true;	/* blocks freed: the next commit fdatasyncs */
 		if (fallocate(st->bfd, mode, off, len) < 0 &&
 		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
 			/* Backing keeps old bytes there: mark the range for rewrite. */
@@ -1191,6 +1489,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			goto out;
 		}
 		/* Reserve the disk space too: that is why applications preallocate. */
+		st->needs_sync = true;
 		if (fallocate(st->bfd, mode, off, len) < 0 && errno != EOPNOTSUPP) {
 			r = -errno;
 			goto out;
@@ -1206,6 +1505,7 @@ grow:
 			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
 			goto out;
 		}
+		st->needs_sync = true;
 		if (ftruncate(st->bfd, end) < 0 && !r)
 			r = -errno;
 		pthread_mutex_lock(&st->lock);
@@ -1234,6 +1534,22 @@ ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off)
 		return 0;
 	n = pread(st->memfd, buf, MIN((uint64_t)len, size - off), off);
 	return n < 0 ? -errno : n;
+}
+
+/*
+ * memcpy into a mapping of the memfd that a map holder may shrink at any moment: the
+ * kernel does the copy (process_vm_writev to ourselves), so a page cut off fails the
+ * copy (-EIO) instead of raising SIGBUS in the daemon.
+ */
+static int copy_to_map(void *dst, const void *src, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)src, .iov_len = len };
+	struct iovec remote = { .iov_base = dst, .iov_len = len };
+	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	return n < 0 && errno != EFAULT ? -errno : -EIO;
 }
 
 /*
@@ -1271,7 +1587,7 @@ ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t 
 		r = -errno;
 		goto out;
 	}
-	memcpy(p + (off - moff), buf, len);
+	r = copy_to_map(p + (off - moff), buf, len);
 	munmap(p, mlen);
 out:
 	pthread_mutex_unlock(&st->commit_lock);

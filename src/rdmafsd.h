@@ -147,6 +147,8 @@ struct flush_stats {
 	struct timespec last_commit;	/* CLOCK_REALTIME of the last successful commit */
 	int last_error;			/* negative errno of the last failed commit, 0 if none */
 	struct timespec last_error_time;
+	uint64_t lost_pages;		/* staging pages found lost by the kernel (not committed) */
+	uint64_t syncs;			/* fdatasyncs of the backing file */
 };
 
 struct dirty_map;
@@ -175,12 +177,27 @@ struct staged {
 	uint64_t logical_size;
 	uint64_t charged;		/* bytes charged to the budget, page-rounded; slist.lock */
 	uint64_t committed_size;	/* backing file size after the last commit */
+	/*
+	 * lock: staging [0, alloc_size) has every page allocated (and dirty) by rdmafs, so
+	 * the kernel cannot drop one; growth the daemon did not make is allocated when seen.
+	 */
+	uint64_t alloc_size;
+	/* lock: staging lost a page from this offset on: commits fail with EIO (sticky) */
+	uint64_t lost_from;
+	/* commit_lock: backing size or blocks changed since the last fdatasync */
+	bool needs_sync;
+	bool over_budget_logged;	/* lock: growth past staging_budget logged */
 	struct dirty_map *dm;
 	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
+	bool seal_refused;		/* a map holder added F_SEAL_SEAL (logged once); ino->lock */
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
 	bool may_change;		/* writable opens, maps or leases since last clean scan */
-	int pending_error;		/* error to report at the next fsync/flush */
+	int pending_error;		/* error of the last commit, 0 once one succeeds */
+	/* lock: failed commits so far and the last one's error (errseq_t-like, see
+	 * flusher_commit_fd()) */
+	uint32_t err_seq;
+	int err_last;
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
 	unsigned backoff;		/* seconds */
 	uint64_t last_use;		/* monotonic ns, for LRU eviction */
@@ -200,6 +217,17 @@ void staging_exit(void);
 int staging_create(struct inode *ino, struct staged **out);
 /* Map/remap the daemon's view to the current memfd size; st->lock held. */
 int staging_sync_map(struct staged *st);
+/*
+ * Growth the daemon did not make (a passthrough write past EOF leaves a hole): allocate
+ * the new range so that no page of it can be dropped, and charge it. Takes st->lock.
+ */
+void staging_watch_growth(struct staged *st);
+/*
+ * Pages of [off, off + len) the kernel dropped from staging (a hole where rdmafs had
+ * allocated): logs it naming the file, counts it, and makes commits fail with -EIO from
+ * there on (st->lost_from). Returns -EIO if lost, else 0. commit_lock held, st->map valid.
+ */
+int staging_check_lost(struct staged *st, uint64_t off, uint64_t len);
 /* Logical size of the staged file now (fstat of the memfd; hugetlb: logical_size). */
 int staging_size(struct staged *st, uint64_t *size);
 /*
@@ -273,6 +301,14 @@ int flusher_shutdown(void);
  * Waits for I/O: only for fsync, flush requests, close with flush_on_close.
  */
 int flusher_commit(struct staged *st);
+/*
+ * fsync/flush through one open file description, whose *@seen is the err_seq it sampled
+ * at open (flusher_err_sample()) or at its last fsync: commits like flusher_commit(), and
+ * if that succeeds but a commit failed since (a periodic pass, another fd's fsync), returns
+ * that failure once to this description (the kernel's errseq_t rule).
+ */
+int flusher_commit_fd(struct staged *st, uint32_t *seen);
+uint32_t flusher_err_sample(struct staged *st);
 /* Ask the periodic thread to run a pass now (memory pressure, ctl). */
 void flusher_kick(void);
 /* True if @st has changes not yet committed (scans it). */

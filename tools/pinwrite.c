@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"  --seed S         seed of the random stream (default 1)\n"
 		"  --probe          only map and pin; exit 0 if the pin works, 2 if refused\n"
 		"  --no-fsync       do not fsync FILE after the peer's writes\n"
+		"  --populate       map with MAP_POPULATE: pages are read-faulted in (clean) before\n"
+		"                   the pin, so nothing dirties them (the peer's writes do not)\n"
 		"  --hold SECONDS   keep the pin (and mapping) this long before exiting\n"
 		"  --rounds N       the peer writes the whole range N times (default 1)\n"
 		"  --duration S     instead: whole rounds until S seconds have passed\n"
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "probe", no_argument, NULL, 'p' },
 		{ "no-fsync", no_argument, NULL, 'n' },
+		{ "populate", no_argument, NULL, 'P' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'D' },
@@ -146,7 +149,7 @@ int main(int argc, char **argv)
 	unsigned hold = 0, rounds = 1, round;
 	double duration = 0;
 	struct timespec t0, t;
-	bool probe = false, do_fsync = true;
+	bool probe = false, do_fsync = true, populate = false;
 	struct io_uring ring;
 	struct iovec iov;
 	struct stat sb;
@@ -162,6 +165,7 @@ int main(int argc, char **argv)
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
 		case 'p': probe = true; break;
 		case 'n': do_fsync = false; break;
+		case 'P': populate = true; break;
 		case 'H': hold = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 'D': duration = strtod(optarg, NULL); break;
@@ -195,7 +199,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pinwrite: ftruncate %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	map = mmap(NULL, offset + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = mmap(NULL, offset + size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
 	if (map == MAP_FAILED) {
 		fprintf(stderr, "pinwrite: mmap %s: %s\n", path, strerror(errno));
 		return 1;

@@ -11,10 +11,12 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -33,11 +35,18 @@ static void usage(FILE *f)
 		"usage: %s COMMAND [ARGS]\n"
 		"\n"
 		"Commands:\n"
-		"  flush [--all [PATH] | PATH...]  commit files (or every staged file of the mount\n"
-		"                                  of PATH, default .) and wait until durable\n"
+		"  flush [-q] [--all [PATH] | PATH...]\n"
+		"                                  commit files (or every staged file of the mount\n"
+		"                                  of PATH, default .) and wait until durable;\n"
+		"                                  progress on a terminal unless -q\n"
 		"  stat [--json] [PATH...]\n"
 		"                                  staging state of files, or of the mount when\n"
 		"                                  PATH is a directory (default .)\n"
+		"  stat --prometheus [--no-scan] [PATH...], metrics [--no-scan] [PATH...]\n"
+		"                                  counters of the mounts of PATHs (default: every\n"
+		"                                  rdmafs mount) in the Prometheus text format\n"
+		"  top [-b] [-n COUNT] [-d SECONDS] [--no-scan] [PATH]\n"
+		"                                  busiest staged files of a mount, refreshed\n"
 		"  evict [PATH]                    commit and drop staging nobody uses\n"
 		"  lease list [PATH]               leases of a file, or of the whole mount\n"
 		"  lease break PATH                break the leases on a file\n"
@@ -77,17 +86,68 @@ static void human(uint64_t v, char *buf, size_t size)
 		snprintf(buf, size, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
 }
 
+/* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = 0;
+}
+
 /* ---- flush ---- */
 
 static bool on_tty;
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What a progress line is about, and since when. */
+struct flush_view {
+	const char *what;
+	double t0;
+};
+
 static void progress(const struct rdmafs_report *p, void *arg)
 {
-	char b[16];
+	struct flush_view *v = arg;
+	char done[16], total[16], rate[16], eta[32] = "";
+	double dt = mono_s() - v->t0, bps;
+	uint64_t bytes = p->bytes;
 
-	human(p->bytes, b, sizeof(b));
-	fprintf(stderr, "\rflushing: %" PRIu64 "/%" PRIu64 " files, %s committed", p->files_done,
-		p->files_total, b);
+	if (p->bytes_total && bytes > p->bytes_total)
+		bytes = p->bytes_total;	/* chunk rounding, or a concurrent commit of the file */
+	bps = dt > 0 ? bytes / dt : 0;
+	human(bytes, done, sizeof(done));
+	human((uint64_t)bps, rate, sizeof(rate));
+	if (!p->bytes_total) {	/* a daemon without byte totals: files only */
+		fprintf(stderr, "\r\033[K%s: %" PRIu64 "/%" PRIu64 " files, %s committed",
+			v->what, p->files_done, p->files_total, done);
+		return;
+	}
+	human(p->bytes_total, total, sizeof(total));
+	if (bps > 0) {
+		unsigned long s = (unsigned long)((p->bytes_total - bytes) / bps + 0.5);
+
+		snprintf(eta, sizeof(eta), ", ETA %lu:%02lu", s / 60, s % 60);
+	}
+	fprintf(stderr, "\r\033[K%s: %s of %s (%.0f%%), %s/s%s", v->what, done, total,
+		100.0 * bytes / p->bytes_total, rate, eta);
+	if (p->files_total > 1)
+		fprintf(stderr, ", %" PRIu64 "/%" PRIu64 " files", p->files_done, p->files_total);
 }
 
 /*
@@ -104,31 +164,52 @@ static int open_for_flush(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Flush one open file, with progress on a terminal. */
+static int flush_fd(int fd, const char *path)
+{
+	struct flush_view v = { .what = path, .t0 = mono_s() };
+	int r;
+
+	if (!on_tty)
+		return rdmafs_flush(fd);
+	r = rdmafs_flush_progress(fd, NULL, NULL, progress, &v);
+	fprintf(stderr, "\r\033[K");
+	return r;
+}
+
 static int cmd_flush(int argc, char **argv)
 {
 	static const struct option opts[] = { { "all", no_argument, NULL, 'a' },
+					      { "quiet", no_argument, NULL, 'q' },
 					      { "help", no_argument, NULL, 'h' }, { 0 } };
-	bool all = false;
+	bool all = false, quiet = false;
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "aqh", opts, NULL)) != -1) {
 		if (c == 'a')
 			all = true;
+		else if (c == 'q')
+			quiet = true;
 		else if (c == 'h')
 			return usage(stdout), 0;
 		else
 			return 2;
 	}
-	on_tty = isatty(STDERR_FILENO);
+	/* Progress only for a person watching: both outputs on a terminal. */
+	on_tty = !quiet && isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
 	if (all) {
 		const char *path = optind < argc ? argv[optind] : ".";
+		struct flush_view v = { .what = "flushing", .t0 = mono_s() };
 		struct rdmafs_report rep;
 		char b[16];
 		int r;
 
 		if (argc - optind > 1)
 			return fprintf(stderr, "%s: flush --all takes one PATH\n", prog), 2;
-		r = rdmafs_flush_all_report(path, &rep, on_tty ? progress : NULL, NULL);
+		if (on_tty)
+			r = rdmafs_flush_progress(-1, path, &rep, progress, &v);
+		else
+			r = rdmafs_flush_all_report(path, &rep, NULL, NULL);
 		if (on_tty)
 			fprintf(stderr, "\r\033[K");
 		if (r && !rep.files_total)
@@ -149,21 +230,17 @@ static int cmd_flush(int argc, char **argv)
 			ret = fail("open", argv[i], fd);
 			continue;
 		}
-		r = rdmafs_flush(fd);
+		r = flush_fd(fd, argv[i]);
 		close(fd);
 		if (r == -EBADF) {	/* not root: the daemon wants a writable open */
 			fd = open(argv[i], O_WRONLY | O_CLOEXEC);
-			r = fd < 0 ? -errno : rdmafs_flush(fd);
+			r = fd < 0 ? -errno : flush_fd(fd, argv[i]);
 			if (fd >= 0)
 				close(fd);
 		}
 		if (r)
 			ret = fail("flush", argv[i], r);
-		if (on_tty && argc - optind > 1)
-			fprintf(stderr, "\rflushing: %d/%d files", i - optind + 1, argc - optind);
 	}
-	if (on_tty && argc - optind > 1)
-		fprintf(stderr, "\r\033[K");
 	return ret;
 }
 
@@ -231,6 +308,8 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 	json_object_object_add(o, "failures", json_object_new_uint64(s->failures));
 	json_object_object_add(o, "committed_bytes", json_object_new_uint64(s->committed_bytes));
 	json_object_object_add(o, "scanned_bytes", json_object_new_uint64(s->scanned_bytes));
+	json_object_object_add(o, "lost_pages", json_object_new_uint64(s->lost_pages));
+	json_object_object_add(o, "syncs", json_object_new_uint64(s->syncs));
 	json_object_object_add(o, "commit_bandwidth", json_object_new_double(bandwidth(s)));
 	if (s->last_commit.tv_sec) {
 		snprintf(t, sizeof(t), "%lld.%09ld", (long long)s->last_commit.tv_sec,
@@ -272,7 +351,8 @@ static void stat_human(const char *path, bool mount, const struct rdmafs_stat *s
 	human((uint64_t)bandwidth(s), bw, sizeof(bw));
 	strcat(bw, "/s");
 	fmt_time(&s->last_commit, when, sizeof(when));
-	snprintf(err, sizeof(err), "%s", s->pending_error ? strerror(-s->pending_error) :
+	snprintf(err, sizeof(err), "%s", s->lost_pages ? "staged pages lost" :
+		 s->pending_error ? strerror(-s->pending_error) :
 		 s->last_error ? strerror(-s->last_error) : "-");
 	printf("%-6s %7s %7s %7s %5u %6u %-19s %10s %-16.16s %s\n",
 	       mount ? "mount" : (s->flags & RDMAFS_STAT_STAGED) ? "file" : "file-",
@@ -280,12 +360,17 @@ static void stat_human(const char *path, bool mount, const struct rdmafs_stat *s
 	       s->leases, when, bw, err, path);
 }
 
+static int cmd_metrics(int npaths, char **paths, unsigned flags);
+
 static int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "prometheus", no_argument, NULL, 'p' },
+					      { "no-scan", no_argument, NULL, 'S' },
 					      { "help", no_argument, NULL, 'h' }, { 0 } };
 	json_object *arr = NULL;
-	bool json = false;
+	bool json = false, prom = false;
+	unsigned flags = 0;
 	char *dot[] = { ".", NULL };
 	char **paths;
 	int c, n, ret = 0;
@@ -293,11 +378,19 @@ static int cmd_stat(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;
+		else if (c == 'p')
+			prom = true;
+		else if (c == 'S')
+			flags |= RDMAFS_NO_SCAN;
 		else if (c == 'h')
 			return usage(stdout), 0;
 		else
 			return 2;
 	}
+	if (prom && json)
+		return fprintf(stderr, "%s: stat: --json or --prometheus\n", prog), 2;
+	if (prom)
+		return cmd_metrics(argc - optind, argv + optind, flags);
 	paths = optind < argc ? argv + optind : dot;
 	n = optind < argc ? argc - optind : 1;
 	if (json)
@@ -337,6 +430,452 @@ static int cmd_stat(int argc, char **argv)
 		json_object_put(arr);
 	}
 	return ret;
+}
+
+/* ---- metrics (Prometheus text format) ---- */
+
+struct mount_info {
+	char mnt[PATH_MAX];
+	char source[PATH_MAX];
+	dev_t dev;
+};
+
+/* rdmafs mounts from /proc/self/mountinfo (all, or the one of device @dev if not 0). */
+static int list_mounts(dev_t dev, struct mount_info **out)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct mount_info *v = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+
+	*out = NULL;
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], fstype[64], src[PATH_MAX], *dash;
+		unsigned maj, min;
+		struct mount_info *nv;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
+			continue;
+		dash = strstr(line, " - ");
+		if (!dash || sscanf(dash, " - %63s %4095s", fstype, src) != 2 ||
+		    strcmp(fstype, "fuse.rdmafs"))
+			continue;
+		if (dev && makedev(maj, min) != dev)
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv)
+			break;
+		v = nv;
+		unescape_mountinfo(mp);
+		unescape_mountinfo(src);
+		snprintf(v[n].mnt, sizeof(v[n].mnt), "%s", mp);
+		snprintf(v[n].source, sizeof(v[n].source), "%s", src);
+		v[n].dev = makedev(maj, min);
+		n++;
+	}
+	free(line);
+	fclose(f);
+	*out = v;
+	return n;
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+struct scrape {
+	const struct mount_info *mi;
+	int err;			/* 0, or why this mount could not be read */
+	struct rdmafs_metrics m;
+};
+
+static void prom_labels(FILE *f, const struct scrape *s, const char *extra)
+{
+	fputs("{mountpoint=\"", f);
+	prom_label(f, s->mi->mnt);
+	fputs("\",source=\"", f);
+	prom_label(f, s->mi->source);
+	fprintf(f, "\"%s%s}", extra ? "," : "", extra ? extra : "");
+}
+
+/* One metric (HELP, TYPE, a sample per mount) read from struct rdmafs_metrics. */
+struct prom_metric {
+	const char *name, *type, *help;
+	size_t off;			/* of a uint64_t in struct rdmafs_metrics */
+};
+
+#define PM(name, type, field, help) { name, type, help, offsetof(struct rdmafs_metrics, field) }
+static const struct prom_metric prom_metrics[] = {
+	PM("rdmafs_staged_bytes", "gauge", staged_bytes,
+	   "Staging memory held (charged to staging_budget)."),
+	PM("rdmafs_staging_budget_bytes", "gauge", budget_bytes, "The staging_budget."),
+	PM("rdmafs_dirty_bytes", "gauge", dirty_bytes,
+	   "Staged bytes not yet committed (a scan; files in a commit are not counted)."),
+	PM("rdmafs_staged_files", "gauge", files, "Files staged now."),
+	PM("rdmafs_committing_files", "gauge", files_committing, "Commits running now."),
+	PM("rdmafs_failing_files", "gauge", files_failing,
+	   "Staged files whose last commit failed (their next flush returns the error)."),
+	PM("rdmafs_open_handles", "gauge", opens, "Open handles of staged files."),
+	PM("rdmafs_writable_handles", "gauge", opens_w, "Writable open handles of staged files."),
+	PM("rdmafs_leases", "gauge", leases, "Leases held now."),
+	PM("rdmafs_files_staged_total", "counter", files_staged_total,
+	   "Files staged (filled from the backing file)."),
+	PM("rdmafs_files_released_total", "counter", files_dropped_total,
+	   "Staging released (idle and clean, or evicted)."),
+	PM("rdmafs_evictions_total", "counter", evictions_total,
+	   "Staged files evicted for staging_budget or by rdmafsctl evict."),
+	PM("rdmafs_evicted_bytes_total", "counter", evicted_bytes_total,
+	   "Staging memory freed by evictions."),
+	PM("rdmafs_committed_bytes_total", "counter", committed_bytes_total,
+	   "Bytes written to backing files and fdatasynced."),
+	PM("rdmafs_written_bytes_total", "counter", written_bytes_total,
+	   "Bytes written by commits (before their fdatasync)."),
+	PM("rdmafs_scanned_bytes_total", "counter", scanned_bytes_total,
+	   "Staged bytes hashed by commit passes."),
+	PM("rdmafs_commits_total", "counter", commits_total,
+	   "Commits that wrote data (= rdmafs_commit_duration_seconds_count)."),
+	PM("rdmafs_lease_grants_total", "counter", lease_granted, "Leases granted."),
+	PM("rdmafs_lease_breaks_total", "counter", lease_breaks, "Lease breaks that found leases."),
+	PM("rdmafs_lease_denies_total", "counter", lease_denies,
+	   "Lease breaks that timed out and failed with EBUSY (lease_expire = deny)."),
+	PM("rdmafs_lease_revokes_total", "counter", lease_revokes,
+	   "Leases revoked with SIGBUS (lease_expire = revoke, or shutdown)."),
+	PM("rdmafs_lease_holder_deaths_total", "counter", lease_deaths,
+	   "Leases dropped because their holder died."),
+};
+
+static void prom_le(char *buf, size_t size, uint64_t ns)
+{
+	if (ns == UINT64_MAX)
+		snprintf(buf, size, "le=\"+Inf\"");
+	else
+		snprintf(buf, size, "le=\"%g\"", ns / 1e9);
+}
+
+static void prom_print(FILE *f, const struct scrape *v, int n)
+{
+	fputs("# HELP rdmafs_up 1 if the mount's daemon answered, 0 if not.\n"
+	      "# TYPE rdmafs_up gauge\n", f);
+	for (int i = 0; i < n; i++) {
+		fputs("rdmafs_up", f);
+		prom_labels(f, &v[i], NULL);
+		fprintf(f, " %d\n", !v[i].err);
+	}
+	for (size_t k = 0; k < sizeof(prom_metrics) / sizeof(prom_metrics[0]); k++) {
+		const struct prom_metric *pm = &prom_metrics[k];
+
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", pm->name, pm->help, pm->name, pm->type);
+		for (int i = 0; i < n; i++) {
+			uint64_t val;
+
+			memcpy(&val, (const char *)&v[i].m + pm->off, sizeof(val));
+			if (v[i].err || (pm->off == offsetof(struct rdmafs_metrics, dirty_bytes) &&
+					 val == RDMAFS_DIRTY_NOT_KNOWN))
+				continue;
+			fputs(pm->name, f);
+			prom_labels(f, &v[i], NULL);
+			fprintf(f, " %" PRIu64 "\n", val);
+		}
+	}
+	fputs("# HELP rdmafs_commit_failures_total Failed commits, by errno (the data stays "
+	      "staged and is retried).\n# TYPE rdmafs_commit_failures_total counter\n", f);
+	for (int i = 0; i < n; i++) {
+		for (unsigned e = 0; !v[i].err && e < v[i].m.nerrnos; e++) {
+			const char *name = v[i].m.failures[e].error ?
+					   strerrorname_np(-v[i].m.failures[e].error) : NULL;
+			char extra[64];
+
+			snprintf(extra, sizeof(extra), "errno=\"%s\"", name ? name : "other");
+			fputs("rdmafs_commit_failures_total", f);
+			prom_labels(f, &v[i], extra);
+			fprintf(f, " %" PRIu64 "\n", v[i].m.failures[e].count);
+		}
+	}
+	fputs("# HELP rdmafs_commit_duration_seconds Time a commit took: scan, writes and "
+	      "fdatasync.\n# TYPE rdmafs_commit_duration_seconds histogram\n", f);
+	for (int i = 0; i < n; i++) {
+		const struct rdmafs_metrics *m = &v[i].m;
+		uint64_t cum = 0;
+		bool inf = false;
+		char le[48];
+
+		if (v[i].err)
+			continue;
+		for (unsigned b = 0; b < m->nbuckets; b++) {
+			cum += m->bucket_count[b];
+			inf |= m->bucket_le_ns[b] == UINT64_MAX;
+			prom_le(le, sizeof(le), m->bucket_le_ns[b]);
+			fputs("rdmafs_commit_duration_seconds_bucket", f);
+			prom_labels(f, &v[i], le);
+			fprintf(f, " %" PRIu64 "\n", cum);
+		}
+		if (!inf) {
+			fputs("rdmafs_commit_duration_seconds_bucket", f);
+			prom_labels(f, &v[i], "le=\"+Inf\"");
+			fprintf(f, " %" PRIu64 "\n", cum);
+		}
+		fputs("rdmafs_commit_duration_seconds_sum", f);
+		prom_labels(f, &v[i], NULL);
+		fprintf(f, " %.9f\n", m->commit_ns_total / 1e9);
+		fputs("rdmafs_commit_duration_seconds_count", f);
+		prom_labels(f, &v[i], NULL);
+		fprintf(f, " %" PRIu64 "\n", cum);
+	}
+}
+
+/* `stat --prometheus` and `metrics`: every mount of @paths (none: all rdmafs mounts). */
+static int cmd_metrics(int npaths, char **paths, unsigned flags)
+{
+	struct mount_info *mounts = NULL;
+	struct scrape *v;
+	int n = 0, ret = 0;
+
+	if (!npaths) {
+		n = list_mounts(0, &mounts);
+		if (n < 0)
+			return fail("read", "/proc/self/mountinfo", n);
+	}
+	for (int i = 0; i < npaths; i++) {
+		struct mount_info *one, *nv;
+		struct stat sb;
+		int k;
+
+		if (stat(paths[i], &sb) < 0) {
+			ret = fail("stat", paths[i], -errno);
+			continue;
+		}
+		k = list_mounts(sb.st_dev, &one);
+		if (k <= 0) {
+			ret = fail("metrics", paths[i], k < 0 ? k : -EXDEV);
+			continue;
+		}
+		nv = realloc(mounts, (n + 1) * sizeof(*mounts));
+		if (nv) {
+			mounts = nv;
+			mounts[n++] = one[k - 1];	/* the last is the mount on top */
+		}
+		free(one);
+	}
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		free(mounts);
+		return fail("metrics", NULL, -ENOMEM);
+	}
+	for (int i = 0; i < n; i++) {
+		v[i].mi = &mounts[i];
+		v[i].err = rdmafs_metrics(mounts[i].mnt, flags, &v[i].m);
+		if (v[i].err) {
+			fail("metrics", mounts[i].mnt, v[i].err);
+			ret = 1;
+		}
+	}
+	prom_print(stdout, v, n);
+	free(v);
+	free(mounts);
+	if (fflush(stdout) || ferror(stdout))
+		return fail("write", "stdout", -EIO);
+	return ret;
+}
+
+static int cmd_metrics_main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "no-scan", no_argument, NULL, 'S' },
+					      { "prometheus", no_argument, NULL, 'p' },
+					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	unsigned flags = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'S')
+			flags |= RDMAFS_NO_SCAN;
+		else if (c == 'h')
+			return usage(stdout), 0;
+		else if (c != 'p')
+			return 2;
+	}
+	return cmd_metrics(argc - optind, argv + optind, flags);
+}
+
+/* ---- top ---- */
+
+struct top_row {
+	struct rdmafs_file_info f;
+	double rate;			/* committed bytes per second since the last refresh */
+};
+
+/* Previous sample of a file, to turn committed_bytes into a rate. */
+struct top_prev {
+	uint64_t ino, committed;
+};
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct top_row *x = a, *y = b;
+	uint64_t dx = x->f.dirty_bytes == RDMAFS_DIRTY_NOT_KNOWN ? 0 : x->f.dirty_bytes;
+	uint64_t dy = y->f.dirty_bytes == RDMAFS_DIRTY_NOT_KNOWN ? 0 : y->f.dirty_bytes;
+	bool cx = x->f.flags & RDMAFS_M_COMMITTING, cy = y->f.flags & RDMAFS_M_COMMITTING;
+
+	if (x->rate != y->rate)
+		return x->rate < y->rate ? 1 : -1;
+	if (cx != cy)
+		return cx ? -1 : 1;
+	if (dx != dy)
+		return dx < dy ? 1 : -1;
+	if (x->f.opens_w != y->f.opens_w)
+		return x->f.opens_w < y->f.opens_w ? 1 : -1;
+	if (x->f.leases != y->f.leases)
+		return x->f.leases < y->f.leases ? 1 : -1;
+	return strcmp(x->f.path, y->f.path);
+}
+
+static int cmd_top(int argc, char **argv)
+{
+	static const struct option opts[] = { { "batch", no_argument, NULL, 'b' },
+					      { "iterations", required_argument, NULL, 'n' },
+					      { "delay", required_argument, NULL, 'd' },
+					      { "no-scan", no_argument, NULL, 'S' },
+					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	struct top_prev *prev = NULL;
+	size_t nprev = 0;
+	double delay = 2, last = 0;
+	long count = -1;
+	unsigned flags = 0;
+	bool batch = !isatty(STDOUT_FILENO);
+	const char *path;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "bn:d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			batch = true;
+			break;
+		case 'n':
+			count = strtol(optarg, &end, 10);
+			if (*end || count < 1)
+				return fprintf(stderr, "%s: top: bad -n %s\n", prog, optarg), 2;
+			break;
+		case 'd':
+			delay = strtod(optarg, &end);
+			if (*end || !(delay >= 0.1 && delay <= 86400))
+				return fprintf(stderr, "%s: top: bad -d %s\n", prog, optarg), 2;
+			break;
+		case 'S':
+			flags |= RDMAFS_NO_SCAN;
+			break;
+		case 'h':
+			return usage(stdout), 0;
+		default:
+			return 2;
+		}
+	}
+	if (argc - optind > 1)
+		return fprintf(stderr, "%s: top takes one PATH\n", prog), 2;
+	path = optind < argc ? argv[optind] : ".";
+	for (long iter = 0; count < 0 || iter < count; iter++) {
+		struct rdmafs_file_info *files;
+		struct rdmafs_metrics m;
+		struct top_row *rows;
+		struct top_prev *np;
+		struct winsize ws = { 0 };
+		char t1[16], t2[16], t3[16], when[32];
+		double now;
+		time_t wall;
+		int n, r, lines;
+
+		if (iter) {
+			struct timespec ts = { (time_t)delay,
+					       (long)((delay - (time_t)delay) * 1e9) };
+
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+		r = rdmafs_metrics(path, RDMAFS_NO_SCAN, &m);
+		n = r ? r : rdmafs_files(path, flags, &files);
+		if (n < 0)
+			return fail("top", path, n);
+		now = mono_s();
+		rows = calloc(n ? n : 1, sizeof(*rows));
+		np = calloc(n ? n : 1, sizeof(*np));
+		if (!rows || !np) {
+			free(files);
+			free(rows);
+			free(np);
+			return fail("top", path, -ENOMEM);
+		}
+		for (int i = 0; i < n; i++) {
+			rows[i].f = files[i];
+			np[i].ino = files[i].ino;
+			np[i].committed = files[i].committed_bytes;
+			for (size_t k = 0; k < nprev; k++)
+				if (prev[k].ino == files[i].ino &&
+				    files[i].committed_bytes >= prev[k].committed)
+					rows[i].rate = (files[i].committed_bytes - prev[k].committed) /
+						       (now - last);
+		}
+		free(files);
+		free(prev);
+		prev = np;
+		nprev = n;
+		last = now;
+		qsort(rows, n, sizeof(*rows), top_cmp);
+		wall = time(NULL);
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&wall));
+		human(m.staged_bytes, t1, sizeof(t1));
+		human(m.committed_bytes_total, t2, sizeof(t2));
+		human(m.written_bytes_total, t3, sizeof(t3));
+		if (!batch) {
+			ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws);
+			printf("\033[H\033[2J");
+		} else if (iter) {
+			printf("\n");
+		}
+		printf("rdmafsctl top - %s  %s: %" PRIu64 " staged files, %s staged, %" PRIu64
+		       " committing, %" PRIu64 " failing, %" PRIu64 " leases\n", when, path,
+		       m.files, t1, m.files_committing, m.files_failing, m.leases);
+		printf("commits %" PRIu64 " (%s committed, %s written), %" PRIu64 " failed, %" PRIu64
+		       " evictions\n\n", m.commits_total, t2, t3, m.failures_total, m.evictions_total);
+		printf("%-10s %7s %7s %9s %9s %7s %5s %6s %-6s %s\n", "INO", "SIZE", "DIRTY",
+		       "COMMIT/s", "COMMITTED", "COMMITS", "OPENS", "LEASES", "STATE", "PATH");
+		lines = ws.ws_row > 5 ? ws.ws_row - 5 : n;
+		for (int i = 0; i < n && i < lines; i++) {
+			const struct rdmafs_file_info *f = &rows[i].f;
+			char size[16], dirty[16], rate[16], done[16];
+			const char *state = f->pending_error ? "error" :
+					    (f->flags & RDMAFS_M_COMMITTING) ? "commit" :
+					    (f->flags & RDMAFS_M_SEALED) ? "sealed" : "-";
+
+			human(f->size, size, sizeof(size));
+			if (f->dirty_bytes == RDMAFS_DIRTY_NOT_KNOWN)
+				snprintf(dirty, sizeof(dirty), "?");
+			else
+				human(f->dirty_bytes, dirty, sizeof(dirty));
+			human((uint64_t)rows[i].rate, rate, sizeof(rate));
+			human(f->committed_bytes, done, sizeof(done));
+			printf("%-10" PRIu64 " %7s %7s %7s/s %9s %7" PRIu64 " %5u %6u %-6s %s\n",
+			       f->ino, size, dirty, rate, done, f->commits, f->opens, f->leases,
+			       state, f->path[0] ? f->path : "?");
+		}
+		free(rows);
+		if (fflush(stdout) || ferror(stdout)) {
+			free(prev);
+			return 1;
+		}
+	}
+	free(prev);
+	return 0;
 }
 
 /* ---- evict ---- */
@@ -642,6 +1181,10 @@ int main(int argc, char **argv)
 		return cmd_stat(argc - 1, argv + 1);
 	if (!strcmp(cmd, "evict"))
 		return cmd_evict(argc - 1, argv + 1);
+	if (!strcmp(cmd, "metrics"))
+		return cmd_metrics_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "top"))
+		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(cmd, "lease"))
 		return cmd_lease(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))

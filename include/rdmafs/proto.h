@@ -39,16 +39,21 @@ enum rdmafs_op {
 	RDMAFS_OP_LEASE = 5,		/* fd; arg = signo; the connection becomes the lease */
 	RDMAFS_OP_LEASE_LIST = 6,	/* fd optional; arg = first index (paging) */
 	RDMAFS_OP_LEASE_BREAK = 7,	/* fd: break every lease on the file */
+	/* Added after 0.1 (same version: a daemon without them answers -EOPNOTSUPP). */
+	RDMAFS_OP_METRICS = 8,		/* no fd: the mount's counters for monitoring */
+	RDMAFS_OP_FILES = 9,		/* no fd; arg = first index (paging): staged files */
 	RDMAFS_OP_PROGRESS = 0x100,	/* daemon -> client, before a reply */
 	RDMAFS_OP_LEASE_BREAK_NOTICE = 0x101,	/* daemon -> lease holder */
 };
 
 /* Request flags. */
 #define RDMAFS_FLUSH_ALL 0x1u
+#define RDMAFS_FLUSH_PROGRESS 0x2u	/* count bytes to commit first, send PROGRESS */
 #define RDMAFS_STAT_MOUNT 0x1u
 #define RDMAFS_STAT_NOSCAN 0x2u		/* do not hash staging to count changed bytes */
 #define RDMAFS_MAP_WRITE 0x2u		/* arg bits of MAP (same values as PROT_*) */
 #define RDMAFS_MAP_READ 0x1u
+#define RDMAFS_METRICS_NOSCAN 0x2u	/* METRICS, FILES: do not hash staging (dirty unknown) */
 
 struct rdmafs_msg_hdr {
 	uint32_t magic;
@@ -104,7 +109,9 @@ struct rdmafs_wire_stat {
 	uint32_t flush_interval;	/* seconds */
 	/* mount: lease counters since start-up */
 	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
-	uint8_t reserved[32];
+	uint64_t lost_pages;		/* staged pages the kernel dropped (never committed) */
+	uint64_t syncs;			/* fdatasyncs of backing files, lifetime */
+	uint8_t reserved[16];
 };
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */
@@ -118,10 +125,10 @@ struct rdmafs_wire_map {
 /* FLUSH and EVICT payload; PROGRESS carries the same record. */
 struct rdmafs_wire_count {
 	uint64_t files_done, files_total;
-	uint64_t bytes;			/* committed (flush) or freed (evict) */
+	uint64_t bytes;			/* committed (flush) or freed (evict); PROGRESS: written */
 	uint32_t files_failed;
 	int32_t first_error;
-	uint8_t reserved[8];
+	uint64_t bytes_total;		/* FLUSH_PROGRESS: bytes to commit when it began, else 0 */
 };
 
 #define RDMAFS_LEASE_PATH_MAX 208
@@ -135,6 +142,69 @@ struct rdmafs_wire_lease {
 	char path[RDMAFS_LEASE_PATH_MAX];	/* mount-relative, NUL-terminated, may be cut */
 };
 
+#define RDMAFS_METRICS_BUCKETS 16
+#define RDMAFS_METRICS_ERRNOS 16
+#define RDMAFS_DIRTY_UNKNOWN UINT64_MAX
+/* Flags of struct rdmafs_wire_metrics and rdmafs_wire_file. */
+#define RDMAFS_MF_DIRTY_PARTIAL 0x1u	/* some files were in a commit: not scanned */
+#define RDMAFS_MF_COMMITTING 0x2u	/* file: a commit of it is running */
+#define RDMAFS_MF_SEALED 0x4u		/* file: nobody can write it any more */
+
+/*
+ * METRICS payload: one record. Totals count since the daemon started (monotonic, unlike
+ * the STAT sums over the files staged now); gauges are now.
+ */
+struct rdmafs_wire_metrics {
+	uint64_t staged_bytes;		/* gauge: staging memory charged to the budget */
+	uint64_t budget_bytes;		/* gauge: staging_budget */
+	uint64_t dirty_bytes;		/* gauge: not yet committed; RDMAFS_DIRTY_UNKNOWN */
+	uint64_t files;			/* gauge: staged files */
+	uint64_t files_committing;	/* gauge: commits running now */
+	uint64_t files_failing;		/* gauge: files whose next flush returns an error */
+	uint64_t opens, opens_w;	/* gauge: open handles of staged files */
+	uint64_t leases;		/* gauge: leases held */
+	uint64_t files_staged_total;	/* files staged (filled from the backing file) */
+	uint64_t files_dropped_total;	/* staging released when idle and clean */
+	uint64_t evictions_total;	/* staging evicted to make room (staging_budget) */
+	uint64_t evicted_bytes_total;
+	uint64_t committed_bytes_total;	/* written and fdatasynced */
+	uint64_t written_bytes_total;	/* written by commit writes (before fdatasync) */
+	uint64_t scanned_bytes_total;	/* hashed by commit passes */
+	uint64_t commits_total;		/* commits that wrote something, = histogram count */
+	uint64_t commit_ns_total;	/* = histogram sum */
+	uint64_t failures_total;	/* failed commits, all errnos */
+	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
+	uint32_t flags;			/* RDMAFS_MF_* */
+	uint32_t nbuckets;		/* commit latency buckets used, <= RDMAFS_METRICS_BUCKETS */
+	uint64_t bucket_le_ns[RDMAFS_METRICS_BUCKETS];	/* upper bounds, last UINT64_MAX */
+	uint64_t bucket_count[RDMAFS_METRICS_BUCKETS];	/* commits in (previous, le] */
+	uint32_t nerrnos;		/* failure records used, <= RDMAFS_METRICS_ERRNOS */
+	uint32_t reserved1;
+	struct {
+		int32_t error;		/* negative errno; 0: every other errno */
+		uint32_t reserved;
+		uint64_t count;
+	} failures[RDMAFS_METRICS_ERRNOS];
+	uint8_t reserved[64];
+};
+
+/* FILES payload: one record per staged file. */
+struct rdmafs_wire_file {
+	uint64_t src_ino;		/* backing inode number */
+	uint64_t size;
+	uint64_t staged_bytes;
+	uint64_t dirty_bytes;		/* RDMAFS_DIRTY_UNKNOWN: not scanned */
+	uint64_t committed_bytes;	/* since staged */
+	uint64_t commits, failures;
+	uint64_t commit_ns;
+	uint32_t opens, opens_w, leases;
+	uint32_t flags;			/* RDMAFS_MF_* */
+	int32_t pending_error;
+	uint32_t staging_mode;
+	uint8_t reserved[24];
+	char path[RDMAFS_LEASE_PATH_MAX];	/* mount-relative, NUL-terminated, may be cut */
+};
+
 static_assert(sizeof(struct rdmafs_msg_hdr) == 16, "wire size");
 static_assert(sizeof(struct rdmafs_req) == 48, "wire size");
 static_assert(sizeof(struct rdmafs_reply) == 32, "wire size");
@@ -142,9 +212,13 @@ static_assert(sizeof(struct rdmafs_wire_stat) == 224, "wire size");
 static_assert(sizeof(struct rdmafs_wire_map) == 32, "wire size");
 static_assert(sizeof(struct rdmafs_wire_count) == 40, "wire size");
 static_assert(sizeof(struct rdmafs_wire_lease) == 240, "wire size");
+static_assert(sizeof(struct rdmafs_wire_metrics) == 784, "wire size");
+static_assert(sizeof(struct rdmafs_wire_file) == 320, "wire size");
 
 #define RDMAFS_LEASE_PER_MSG ((RDMAFS_MSG_MAX - sizeof(struct rdmafs_reply)) / \
 			      sizeof(struct rdmafs_wire_lease))
+#define RDMAFS_FILES_PER_MSG ((RDMAFS_MSG_MAX - sizeof(struct rdmafs_reply)) / \
+			      sizeof(struct rdmafs_wire_file))
 
 /* A request as the daemon understood it. */
 struct rdmafs_proto_req {

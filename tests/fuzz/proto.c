@@ -44,13 +44,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((req.op == RDMAFS_OP_MAP || req.op == RDMAFS_OP_LEASE ||
 		     req.op == RDMAFS_OP_LEASE_BREAK) && nfds != 1)
 			abort();
-		if (req.op == RDMAFS_OP_EVICT && nfds)
+		if ((req.op == RDMAFS_OP_EVICT || req.op == RDMAFS_OP_METRICS ||
+		     req.op == RDMAFS_OP_FILES) && nfds)
+			abort();
+		if (req.op == RDMAFS_OP_FILES && req.arg < 0)
+			abort();
+		if (req.op == RDMAFS_OP_METRICS && (req.arg || req.flags & ~RDMAFS_METRICS_NOSCAN))
 			abort();
 	} else if (r >= 0) {
 		abort();
 	}
 	/* The client's side: a reply to each op. */
-	for (uint16_t op = RDMAFS_OP_FLUSH; op <= RDMAFS_OP_LEASE_BREAK; op++) {
+	for (uint16_t op = RDMAFS_OP_FLUSH; op <= RDMAFS_OP_FILES; op++) {
 		long rs = rdmafs_proto_rec_size(op);
 
 		if (rdmafs_proto_check_reply(copy, size, op, rs > 0 ? rs : 0) == 0 &&

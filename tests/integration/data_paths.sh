@@ -3,6 +3,7 @@
 # close commits are off); every open sees the same bytes; truncate up and down.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
+backing_dir "$T/src" 64M
 mount_rdmafs "$T/src" "$T/mnt" -o flush_interval=0,flush_on_close=no,chunk_size=4K
 require_passthrough
 M=$T/mnt S=$T/src
@@ -53,6 +54,32 @@ same_file "$S/f" "$T/a2"
 "$HELPER" pwrite "$T/a2" 2500000 5000 9 >/dev/null
 [ "$("$HELPER" fsync "$M/f")" = ok ] || fail "fsync after write past EOF"
 same_file "$S/f" "$T/a2"
+# fallocate: allocate past EOF (grows), KEEP_SIZE (does not), punch hole, zero range; the
+# backing filesystem gets the same calls (xfs, btrfs: RDMAFS_BACKING_FS).
+fallocate -o 2600000 -l 100000 "$M/f" || fail "fallocate (grow)"
+truncate -s 2700000 "$T/a2"
+fallocate -n -o 2700000 -l 300000 "$M/f" || fail "fallocate --keep-size"
+[ "$(stat -c %s "$M/f")" = 2700000 ] || fail "fallocate --keep-size changed the size"
+fallocate -p -o 8192 -l 20000 "$M/f" || fail "fallocate --punch-hole"
+dd if=/dev/zero of="$T/a2" bs=64K seek=8192 count=20000 iflag=count_bytes oflag=seek_bytes conv=notrunc status=none
+fallocate -z -o 100000 -l 70000 "$M/f" || fail "fallocate --zero-range"
+dd if=/dev/zero of="$T/a2" bs=64K seek=100000 count=70000 iflag=count_bytes oflag=seek_bytes conv=notrunc status=none
+cmp -s "$M/f" "$T/a2" || fail "content after fallocate"
+[ "$("$HELPER" fsync "$M/f")" = ok ] || fail "fsync after fallocate"
+same_file "$S/f" "$T/a2"
+# Where the backing filesystem takes O_DIRECT (statx DIOALIGN, at most page alignment:
+# ext4, xfs with 4 KiB sectors), the daemon commits through an O_DIRECT descriptor.
+if [ -n "${RDMAFS_BACKING_FS:-}" ] &&
+	python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT))' "$S/f" 2>/dev/null; then
+	direct=0
+	for fd in /proc/"$DAEMON_PID"/fd/*; do
+		[ "$(readlink "$fd")" = "$S/f" ] || continue
+		flags=$(awk '/^flags:/ {print $2}' /proc/"$DAEMON_PID"/fdinfo/"${fd##*/}")
+		(( 8#$flags & 8#40000 )) && direct=1
+	done
+	[ $direct = 1 ] && note "commits use O_DIRECT on $RDMAFS_BACKING_FS" ||
+		note "no O_DIRECT descriptor on $RDMAFS_BACKING_FS (statx DIOALIGN says no or stricter than a page)"
+fi
 exec 3<&-
 
 # A read-only open of an unstaged file first, then a writer: both see the same bytes.

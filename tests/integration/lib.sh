@@ -95,15 +95,41 @@ require_passthrough() {
 }
 
 # loop_fs SIZE FSTYPE DIR: a real filesystem on a loop-mounted image at DIR.
+# mkfs.xfs refuses less than 300 MB unless run as fstests does (its environment below),
+# and gets 4 KiB sectors;
+# btrfs needs 114 MiB at least: a smaller image is made 128M.
 loop_fs() {
 	local size=$1 fstype=$2 dir=$3
-	command -v "mkfs.$fstype" >/dev/null || skip "mkfs.$fstype missing"
+	command -v "mkfs.$fstype" >/dev/null || fail "mkfs.$fstype missing (scripts/setup installs it)"
+	grep -qw "$fstype" /proc/filesystems || modprobe "$fstype" 2>/dev/null ||
+		skip "kernel without $fstype"
+	if [ "$fstype" = btrfs ] && [ "$(numfmt --from=iec "$size")" -lt $((128 << 20)) ]; then
+		size=128M
+	fi
 	truncate -s "$size" "$T/$fstype.img"
-	"mkfs.$fstype" -q "$T/$fstype.img" >/dev/null 2>&1 || mkfs."$fstype" "$T/$fstype.img" >/dev/null 2>&1 ||
-		fail "mkfs.$fstype failed"
+	case $fstype in
+	xfs)	# 4 KiB sectors: O_DIRECT must be 4 KiB aligned (stricter than the 512 of ext4)
+		TEST_DIR=$T TEST_DEV=$T/$fstype.img QA_CHECK_FS=1 \
+			mkfs.xfs -q -f -s size=4096 "$T/$fstype.img" ;;
+	btrfs) mkfs.btrfs -q -f "$T/$fstype.img" ;;
+	*) "mkfs.$fstype" -q "$T/$fstype.img" || "mkfs.$fstype" "$T/$fstype.img" ;;
+	esac >"$T/mkfs.log" 2>&1 || { cat "$T/mkfs.log" >&2; fail "mkfs.$fstype failed"; }
 	mkdir -p "$dir"
 	mount -o loop "$T/$fstype.img" "$dir" 2>/dev/null || skip "cannot loop-mount $fstype (no loop devices?)"
 	_loops+=("$dir")
+}
+
+# backing_dir DIR SIZE [FSTYPE]: the backing directory of a test. With RDMAFS_BACKING_FS
+# (ext4, xfs or btrfs: the *-xfs and *-btrfs meson tests set it) it is a loop image of that
+# filesystem; else one of FSTYPE if given (a test that fills it), else a plain folder.
+backing_dir() {
+	local dir=$1 size=$2 fstype=${RDMAFS_BACKING_FS:-${3:-}}
+	if [ -n "$fstype" ]; then
+		loop_fs "$size" "$fstype" "$dir"
+		note "backing filesystem: $fstype ($size image)"
+	else
+		mkdir -p "$dir"
+	fi
 }
 
 # xxh3 FILE: XXH3-64 of FILE in hex, as rdmafs-pinwrite prints it.

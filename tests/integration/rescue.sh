@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt R=$T/rescue
-loop_fs 32M ext4 "$S"
+backing_dir "$S" 32M ext4
 random_file "$S/old" 1M
 cp "$S/old" "$T/old"
 mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=no,shutdown_timeout=1,rescue_dir="$R"

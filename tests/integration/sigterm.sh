@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
+backing_dir "$S" 64M
 mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=no
 require_passthrough
 

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
-mkdir -p "$S"
+backing_dir "$S" 64M
 # Existing files too: staging starts from their content.
 for i in 1 2 3; do random_file "$S/old$i" 300K; cp "$S/old$i" "$T/old$i"; done
 mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=no,chunk_size=16K

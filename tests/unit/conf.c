@@ -349,6 +349,32 @@ static void test_file(void **state)
 	expect_error("chunk_size = 64K ; inline comment\nio_size = 1\n", 2, "io_size");
 }
 
+/* rdmafs.conf(5): '#' starts a comment, also after a value; indented lines are named. */
+static void test_comments_and_indent(void **state)
+{
+	char path[64];
+	struct conf c;
+
+	conf_defaults(&c);
+	assert_string_equal(load(&c, "chunk_size = 16K  # small chunks\n"
+				     "flush_interval = 2\t# seconds\n"
+				     "rescue_dir = /var/lib/a#b # '#' inside a word is kept\n"
+				     "staging = thp # thp ; either comment\n"
+				     "   # an indented comment\n"
+				     "\t\n", path), "");
+	assert_int_equal(c.chunk_size, 16 << 10);
+	assert_int_equal(c.flush_interval, 2);
+	assert_string_equal(c.rescue_dir, "/var/lib/a#b");
+	assert_int_equal(c.staging, STAGING_THP);
+
+	expect_error("chunk_size = 16K\n  flush_interval = 2\n", 2, "indented");
+	expect_error("  chunk_size = 16K\n", 1, "indented");
+	expect_error("flush_interval = soon # when\n", 1, "'soon'");
+	expect_error("chunk_size = # nothing\n", 1, "no value");
+	expect_error("garbage\n  chunk_size = 4K\n", 1, "syntax error");
+	expect_error("flush_interval = x\n  chunk_size = 4K\n", 1, "flush_interval");
+}
+
 /* The first bad line is reported, whatever kind of error comes later. */
 static void test_first_error_wins(void **state)
 {
@@ -399,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_comments_and_indent),
 		cmocka_unit_test(test_first_error_wins),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_dump_roundtrip),

@@ -289,6 +289,8 @@ static void test_empty_file(void **state)
 	assert_same(st, "e");
 	assert_int_equal(staging_truncate(st, 0), 0);
 	assert_same(st, "e");
+	assert_true(flusher_is_dirty(st));	/* the new size is not fdatasynced yet */
+	assert_int_equal(flusher_commit(st), 0);
 	assert_true(staging_try_seal(st));
 	assert_true(staging_release_if_idle(st));
 	inode_forget(ino, 1);

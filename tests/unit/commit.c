@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tests/unit/commit.c - the real commit (flusher.c's scan, snapshot, io_uring writes and
+ * fdatasync through staging_create/flusher_commit, no model of it): every chunk_size
+ * against every io_size, fdatasync of size changes and hole punches, pages the kernel
+ * dropped from staging, and random writes/resizes checked against the backing file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rdmafsd.h"
+
+static struct conf config;
+static char dir[64];
+
+static void set(const char *key, const char *value)
+{
+	char err[256];
+
+	if (conf_set(&config, key, value, err, sizeof(err)))
+		fail_msg("conf_set %s=%s: %s", key, value, err);
+}
+
+static int setup(void **state)
+{
+	conf_defaults(&config);
+	set("uring_depth", "4");
+	set("staging_budget", "1G");
+	set("log_level", "error");
+	cfg = &config;
+	log_init(cfg->log_level, false);
+	strcpy(dir, "/tmp/rdmafs-unit-commit.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(inode_table_init(dir), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	inode_table_destroy();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7 + seed + i / 4096);
+}
+
+static int backing_fd(const char *name, int flags)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return open(path, flags | O_CLOEXEC, 0644);
+}
+
+static struct inode *make_file(const char *name, size_t size, unsigned seed)
+{
+	unsigned char *buf = malloc(size + 1);
+	struct stat sb;
+	int fd = backing_fd(name, O_RDWR | O_CREAT | O_TRUNC);
+
+	assert_true(fd >= 0);
+	fill_pattern(buf, size, seed);
+	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
+	close(fd);
+	free(buf);
+	fd = openat(inode_root()->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	struct inode *ino = inode_lookup_add(fd, &sb);
+
+	assert_non_null(ino);
+	return ino;
+}
+
+static struct staged *stage(struct inode *ino)
+{
+	struct staged *st;
+
+	assert_int_equal(staging_create(ino, &st), 0);
+	ino->st = st;
+	return st;
+}
+
+/* Drop @st (committed and idle) and forget its inode. */
+static void unstage(struct inode *ino, struct staged *st)
+{
+	assert_int_equal(flusher_commit(st), 0);
+	assert_true(staging_try_seal(st));
+	assert_true(staging_release_if_idle(st));
+	inode_forget(ino, 1);
+}
+
+/* Staging and backing file hold the same bytes and size. */
+static void assert_same(struct staged *st, const char *name)
+{
+	struct stat a, b;
+	int fd = backing_fd(name, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(st->memfd, &a), 0);
+	assert_int_equal(fstat(fd, &b), 0);
+	if (a.st_size != b.st_size)
+		fail_msg("%s: staging has %jd bytes, backing %jd", name, (intmax_t)a.st_size,
+			 (intmax_t)b.st_size);
+	char *x = malloc(a.st_size + 1), *y = malloc(a.st_size + 1);
+
+	assert_int_equal(pread(st->memfd, x, a.st_size, 0), a.st_size);
+	assert_int_equal(pread(fd, y, a.st_size, 0), a.st_size);
+	if (memcmp(x, y, a.st_size)) {
+		for (off_t i = 0; i < a.st_size; i++)
+			if (x[i] != y[i])
+				fail_msg("%s: byte %jd differs: staging %d backing %d", name,
+					 (intmax_t)i, x[i], y[i]);
+	}
+	free(x);
+	free(y);
+	close(fd);
+}
+
+/*
+ * Commits with every chunk_size (4K..64M) against io_size values below, equal to and
+ * above it: a bounce slot must hold a whole number of chunks (chunk_size > io_size used
+ * to fail every commit with EFAULT, or write past the bounce buffer).
+ */
+static void test_chunk_io_matrix(void **state)
+{
+	static const char *chunks[] = { "4K", "64K", "1M", "4M", "64M" };
+	static const char *ios[] = { "64K", "2M", "64M" };
+	unsigned char w[8192];
+
+	for (size_t c = 0; c < ARRAY_SIZE(chunks); c++) {
+		for (size_t i = 0; i < ARRAY_SIZE(ios); i++) {
+			struct inode *ino;
+			struct staged *st;
+			uint64_t cs, io, size;
+
+			set("chunk_size", chunks[c]);
+			set("io_size", ios[i]);
+			flusher_shutdown();	/* drop the pooled contexts of the last sizes */
+			cs = cfg->chunk_size;
+			io = cfg->io_size;
+			size = MIN(MAX(2 * cs, 3 * io), 2 * cs + (8 << 20)) + 777;
+			ino = make_file("m", size, (unsigned)(c * 16 + i));
+			st = stage(ino);
+			/* A write in the first, a middle and the last chunk, and at a slot edge. */
+			fill_pattern(w, sizeof(w), 200 + i);
+			assert_int_equal(pwrite(st->memfd, w, 100, 5), 100);
+			assert_int_equal(pwrite(st->memfd, w, sizeof(w), cs - 4096), sizeof(w));
+			assert_int_equal(pwrite(st->memfd, w, 4000, MIN(io, size - 4000)), 4000);
+			assert_int_equal(pwrite(st->memfd, w, 10, size - 10), 10);
+			if (flusher_commit(st))
+				fail_msg("commit chunk_size=%s io_size=%s failed", chunks[c], ios[i]);
+			assert_same(st, "m");
+			assert_false(flusher_is_dirty(st));
+			/* Growth past EOF in the middle of a chunk. */
+			assert_int_equal(pwrite(st->memfd, w, 3000, size + cs / 2 + 1), 3000);
+			assert_int_equal(flusher_commit(st), 0);
+			assert_same(st, "m");
+			unstage(ino, st);
+		}
+	}
+	set("chunk_size", "64K");
+	set("io_size", "2M");
+	flusher_shutdown();
+}
+
+/* A truncate, punch or zero range is fdatasynced by the next commit (stats.syncs). */
+static void test_size_changes_synced(void **state)
+{
+	struct inode *ino = make_file("s", 1 << 20, 3);
+	struct staged *st = stage(ino);
+	uint64_t syncs = st->stats.syncs;
+
+	assert_int_equal(flusher_commit(st), 0);	/* nothing changed: no fdatasync */
+	assert_int_equal(st->stats.syncs, syncs);
+	assert_int_equal(staging_truncate(st, 300000), 0);
+	assert_true(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(st->stats.syncs, ++syncs);
+	assert_false(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(st->stats.syncs, syncs);
+	assert_int_equal(staging_truncate(st, 500000), 0);	/* growth too */
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(st->stats.syncs, ++syncs);
+	assert_int_equal(staging_fallocate(st, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					   0, 128 << 10), 0);
+	assert_true(flusher_is_dirty(st));
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(st->stats.syncs, ++syncs);
+	assert_int_equal(staging_fallocate(st, FALLOC_FL_ZERO_RANGE, 4096, 8192), 0);
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(st->stats.syncs, ++syncs);
+	assert_int_equal(staging_fallocate(st, 0, 600000, 4096), 0);	/* preallocation */
+	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(st->stats.syncs, ++syncs);
+	assert_same(st, "s");
+	unstage(ino, st);
+}
+
+/*
+ * A page the kernel dropped from staging (here punched behind rdmafs's back) reads as
+ * zeros: the commit must not write them over the committed data. It fails with EIO, the
+ * backing file keeps its bytes, the loss is counted, and it stays so until a truncate
+ * cuts the lost range off.
+ */
+static void test_lost_page(void **state)
+{
+	size_t size = 1 << 20;
+	struct inode *ino = make_file("l", size, 9);
+	struct staged *st = stage(ino);
+	unsigned char *before = malloc(size), *after = malloc(size);
+	int fd = backing_fd("l", O_RDONLY);
+
+	assert_int_equal(pread(fd, before, size, 0), (ssize_t)size);
+	assert_int_equal(pwrite(st->memfd, "new", 3, 0), 3);	/* a real change too */
+	assert_int_equal(fallocate(st->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				   512 << 10, 8192), 0);
+	assert_int_equal(flusher_commit(st), -EIO);
+	assert_int_equal(st->stats.lost_pages, 2);
+	assert_int_equal(st->lost_from, 512 << 10);
+	assert_int_equal(st->pending_error, -EIO);
+	assert_int_equal(pread(fd, after, size, 0), (ssize_t)size);
+	assert_memory_equal(before + (512 << 10), after + (512 << 10), 8192);
+	/* The hole filled again by a read fault (zeros, clean): still refused. */
+	void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, st->memfd, 0);
+
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(((volatile char *)m)[512 << 10], 0);
+	munmap(m, size);
+	assert_int_equal(flusher_commit(st), -EIO);
+	assert_int_equal(pread(fd, after, size, 0), (ssize_t)size);
+	assert_memory_equal(before + (512 << 10), after + (512 << 10), 8192);
+	/* Cut off: the rest commits. */
+	assert_int_equal(staging_truncate(st, 512 << 10), 0);
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "l");
+	close(fd);
+	free(before);
+	free(after);
+	unstage(ino, st);
+}
+
+/* Growth by truncate and punched ranges are allocated: no hole the kernel could fill. */
+static void test_no_holes(void **state)
+{
+	struct inode *ino = make_file("h", 10000, 4);
+	struct staged *st = stage(ino);
+
+	assert_int_equal(staging_truncate(st, 4 << 20), 0);
+	assert_int_equal(lseek(st->memfd, 0, SEEK_HOLE), 4 << 20);
+	assert_int_equal(staging_fallocate(st, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					   1 << 20, 1 << 20), 0);
+	assert_int_equal(lseek(st->memfd, 0, SEEK_HOLE), 4 << 20);
+	/* Growth the daemon did not make (a passthrough write past EOF) once noticed. */
+	assert_int_equal(pwrite(st->memfd, "z", 1, (8 << 20) - 1), 1);
+	assert_true(lseek(st->memfd, 0, SEEK_HOLE) < (8 << 20));
+	staging_watch_growth(st);
+	assert_int_equal(lseek(st->memfd, 0, SEEK_HOLE), 8 << 20);
+	assert_int_equal(st->stats.lost_pages, 0);
+	assert_int_equal(flusher_commit(st), 0);
+	assert_same(st, "h");
+	unstage(ino, st);
+}
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rnd_below(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return n ? rng % n : 0;
+}
+
+/* Random writes (some past EOF), truncates and punches, each commit checked byte for byte. */
+static void test_random(void **state)
+{
+	static const char *chunks[] = { "4K", "16K", "64K" };
+	unsigned char w[20000];
+
+	for (size_t c = 0; c < ARRAY_SIZE(chunks); c++) {
+		set("chunk_size", chunks[c]);
+		set("io_size", "64K");
+		flusher_shutdown();
+		struct inode *ino = make_file("r", rnd_below(300000), (unsigned)c);
+		struct staged *st = stage(ino);
+
+		for (int it = 0; it < 60; it++) {
+			uint64_t size, off, len;
+
+			assert_int_equal(staging_size(st, &size), 0);
+			switch (rnd_below(6)) {
+			case 0:
+				assert_int_equal(staging_truncate(st, rnd_below(600000)), 0);
+				break;
+			case 1:
+				off = rnd_below(size + 1);
+				len = rnd_below(100000) + 1;
+				assert_int_equal(staging_fallocate(st, FALLOC_FL_PUNCH_HOLE |
+							FALLOC_FL_KEEP_SIZE, off, len), 0);
+				break;
+			default:
+				len = rnd_below(sizeof(w)) + 1;
+				off = rnd_below(size + 50000);
+				fill_pattern(w, len, it);
+				assert_int_equal(pwrite(st->memfd, w, len, off), (ssize_t)len);
+			}
+			if (rnd_below(3) == 0) {
+				assert_int_equal(flusher_commit(st), 0);
+				assert_same(st, "r");
+				assert_false(flusher_is_dirty(st));
+			}
+		}
+		assert_int_equal(flusher_commit(st), 0);
+		assert_same(st, "r");
+		unstage(ino, st);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chunk_io_matrix),
+		cmocka_unit_test(test_size_changes_synced),
+		cmocka_unit_test(test_lost_page),
+		cmocka_unit_test(test_no_holes),
+		cmocka_unit_test(test_random),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
