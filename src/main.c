@@ -165,9 +165,10 @@ static void cmdline_free(struct cmdline *cl)
 static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
 
 /*
- * Refuse what two daemons or a file mount would get wrong: a mountpoint that is not a
- * directory, and a SOURCE another rdmafs already serves (two daemons would stage the same
- * backing files and commit over each other). 0 or -errno, reported on stderr.
+ * Refuse a mountpoint that is not a directory; warn when another rdmafs already serves
+ * SOURCE (allowed: the per-file stager lock keeps two daemons from staging one file, as two
+ * nodes on a shared filesystem would, but it is rarely meant on one host). 0 or -errno,
+ * reported on stderr.
  */
 static int check_mount_args(const char *source, const char *mountpoint)
 {
@@ -198,8 +199,9 @@ static int check_mount_args(const char *source, const char *mountpoint)
 		if (strcmp(src, source))
 			continue;
 		rdmafs_proto_unescape(mp);
-		fprintf(stderr, "rdmafs: %s is already served by rdmafs on %s\n", source, mp);
-		r = -EBUSY;
+		fprintf(stderr, "rdmafs: warning: %s is already served by rdmafs on %s; a file "
+			"staged by one of them cannot be opened for writing through the other\n",
+			source, mp);
 		break;
 	}
 	free(line);
