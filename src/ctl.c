@@ -86,7 +86,8 @@ struct job {
  * give (or ours, once its loop has stopped). So no thread of ours closes them: a closer, a
  * child sharing our descriptor table and memory (clone CLONE_FILES | CLONE_VM), closes
  * them and exits. A stuck closer holds only that file; our threads, the final commit and
- * the daemon's exit do not wait for it. @mem is its stack, with this record at the start.
+ * the daemon's exit do not wait for it. This record sits at the bottom of the closer's
+ * stack mapping (CTL_CLOSER_MEM bytes), freed when the closer is reaped.
  */
 struct closer {
 	int pidfd;			/* owned */
