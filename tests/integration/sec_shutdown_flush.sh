@@ -24,10 +24,10 @@ _pids+=("$hang")
 hung_dev=
 # Abort the hung connection (fusectl), which ends every FLUSH waiting on it.
 hung_cleanup() {
-	if [ -n "$hung_dev" ]; then
-		mountpoint -q /sys/fs/fuse/connections ||
-			mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null || true
-		echo 1 >"/sys/fs/fuse/connections/$hung_dev/abort" 2>/dev/null || true
+	if [ -n "$hung_dev" ]; then	# fusectl mounted in a private namespace if need be
+		unshare -m --propagation private sh -c "mountpoint -q /sys/fs/fuse/connections ||
+			mount -t fusectl fusectl /sys/fs/fuse/connections; echo 1 >/sys/fs/fuse/connections/$hung_dev/abort" \
+			2>/dev/null || true
 		hung_dev=
 	fi
 	umount -l "$T/hung" 2>/dev/null || true
