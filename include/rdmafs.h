@@ -101,7 +101,8 @@ int rdmafs_unmap(void *addr, size_t len);
 /*
  * Lease on the staging of the file open as @fd; returns the lease fd. It becomes readable
  * when the lease is being broken (and @signo, if not 0, is sent); unpin, then close it.
- * Closing it, or the holder's death, releases the lease.
+ * Closing it, or the holder's death, releases the lease. @fd must be open for writing,
+ * unless the caller owns the file (-EBADF); a user holds at most 64 leases (-ENOLCK).
  */
 int rdmafs_lease(int fd, int signo);
 /* Leases of the file open as @fd, or of the mount of @path when @fd < 0 (root or the

@@ -8,6 +8,7 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -204,4 +205,30 @@ void rdmafs_proto_attach_fd(struct msghdr *msg, void *cbuf, size_t cbuf_size, in
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
+int rdmafs_proto_rundir_trusted(const struct stat *st, unsigned owner)
+{
+	if (!S_ISDIR(st->st_mode) || (st->st_uid != owner && st->st_uid != 0) ||
+	    (st->st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;
+	return 0;
+}
+
+int rdmafs_proto_sock_path(const char *rundir, const char *mnt, unsigned maj, unsigned min,
+			   char *buf, size_t size)
+{
+	char name[128];
+	uint64_t h = 0xcbf29ce484222325ull;
+	int r = rdmafs_proto_sock_name(mnt, name, sizeof(name));
+
+	if (r)
+		return r;
+	r = snprintf(buf, size, "%s/%s@%u:%u.sock", rundir, name, maj, min);
+	if (r >= 0 && (size_t)r < size)
+		return 0;
+	for (const unsigned char *q = (const unsigned char *)mnt; *q; q++)
+		h = (h ^ *q) * 0x100000001b3ull;
+	r = snprintf(buf, size, "%s/h-%016llx@%u:%u.sock", rundir, (unsigned long long)h, maj, min);
+	return r >= 0 && (size_t)r < size ? 0 : -ENAMETOOLONG;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,8 +30,8 @@ static uint32_t next_seq(void)
 	return __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
 }
 
-/* Mountpoint of the mount @fd is on, if it is an rdmafs mount. */
-static int mount_of_fd(int fd, char *mnt, size_t size)
+/* Mountpoint and device of the mount @fd is on, if it is an rdmafs mount. */
+static int mount_of_fd(int fd, char *mnt, size_t size, unsigned *maj, unsigned *min)
 {
 	char path[64], *line = NULL;
 	size_t cap = 0;
@@ -59,7 +60,7 @@ static int mount_of_fd(int fd, char *mnt, size_t size)
 		char mp[PATH_MAX], fstype[64], *dash;
 		int id;
 
-		if (sscanf(line, "%d %*u %*s %*s %4095s", &id, mp) != 2 || id != mnt_id)
+		if (sscanf(line, "%d %*u %u:%u %*s %4095s", &id, maj, min, mp) != 4 || id != mnt_id)
 			continue;
 		dash = strstr(line, " - ");
 		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strcmp(fstype, "fuse.rdmafs"))
@@ -78,18 +79,21 @@ static int mount_of_fd(int fd, char *mnt, size_t size)
 	return r;
 }
 
-static int connect_mount(const char *mnt)
+static int connect_mount(const char *mnt, unsigned maj, unsigned min)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char name[128];
+	struct stat sb;
 	int fd, r;
 
-	r = rdmafs_proto_sock_name(mnt, name, sizeof(name));
+	r = rdmafs_proto_sock_path(RDMAFS_RUNDIR, mnt, maj, min, sa.sun_path, sizeof(sa.sun_path));
 	if (r)
 		return r;
-	r = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock", RDMAFS_RUNDIR, name);
-	if (r < 0 || (size_t)r >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
+	/* Our file goes to whoever listens there: only in a directory no one else controls. */
+	if (lstat(RDMAFS_RUNDIR, &sb) < 0)
+		return errno == ENOENT ? -ENOTCONN : -errno;
+	r = rdmafs_proto_rundir_trusted(&sb, getuid());
+	if (r)
+		return r;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -105,9 +109,10 @@ static int connect_mount(const char *mnt)
 static int connect_fd(int fd)
 {
 	char mnt[PATH_MAX];
-	int r = mount_of_fd(fd, mnt, sizeof(mnt));
+	unsigned maj = 0, min = 0;
+	int r = mount_of_fd(fd, mnt, sizeof(mnt), &maj, &min);
 
-	return r ? r : connect_mount(mnt);
+	return r ? r : connect_mount(mnt, maj, min);
 }
 
 static int connect_path(const char *path)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ctl.c - owns the control socket of a mount: RDMAFS_RUNDIR/<escaped mountpoint>.sock,
+ * ctl.c - owns the control socket of a mount: RDMAFS_RUNDIR/<escaped mountpoint>@<dev>.sock,
  * its clients, their requests (flush, stat, map, evict, leases) and the lease connections.
  *
  * One epoll thread accepts, reads and decodes (lib/proto.c, pure); it never blocks. Valid
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -26,12 +27,20 @@
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "metrics.h"
 #include "rdmafs/proto.h"
 
-#define CTL_MAX_CLIENTS 256
+#define CTL_MAX_CLIENTS 1024
+#define CTL_ADMIN_RESERVE 64		/* of CTL_MAX_CLIENTS: only root and the mount's owner */
+#define CTL_CONNS_PER_UID 128		/* other users, each */
+#define CTL_LEASES_PER_UID 64		/* other users, each */
+#define CTL_REFUSE_LOG_NS 10000000000ull	/* one "refused" line per uid this often */
+#define CTL_CLOSER_MEM 16384		/* a closer's stack and bookkeeping */
+#define CTL_CLOSERS_PER_UID 8		/* closes of a uid's files stuck: no more requests */
+#define CTL_CLOSER_STUCK_NS 1000000000ull	/* a close this old waits on a FUSE server */
 #define CTL_IDLE_TIMEOUT_S 60		/* a connection without a lease and silent this long */
 #define CTL_SEND_TIMEOUT_MS 5000	/* a client that does not take its reply is dropped */
 #define CTL_WORKERS 4
@@ -71,6 +80,24 @@ struct job {
 	struct job *next;
 };
 
+/*
+ * Closing a descriptor a client sent may wait forever: for a FUSE file the kernel sends
+ * FLUSH and waits, uninterruptibly, for an answer that a user's own FUSE server may never
+ * give (or ours, once its loop has stopped). So no thread of ours closes them: a closer, a
+ * child sharing our descriptor table and memory (clone CLONE_FILES | CLONE_VM), closes
+ * them and exits. A stuck closer holds only that file; our threads, the final commit and
+ * the daemon's exit do not wait for it. This record sits at the bottom of the closer's
+ * stack mapping (CTL_CLOSER_MEM bytes), freed when the closer is reaped.
+ */
+struct closer {
+	int pidfd;			/* owned */
+	uid_t uid;			/* whose descriptors */
+	uint64_t started;		/* monotonic ns */
+	struct closer *next;		/* ctl.closers, under ctl.lock */
+	unsigned nfds;
+	int fds[4];			/* read by the child */
+};
+
 /* Tags of the epoll entries that are not connections. */
 static char tag_listen, tag_timer, tag_wake;
 
@@ -95,8 +122,140 @@ static struct {
 	size_t mnt_len;
 	dev_t mnt_dev;
 	uid_t owner;
+	int reserve_fd;			/* /dev/null, given up to drain accept() at EMFILE */
+	bool accept_paused;		/* listener out of epoll until the next timer tick */
+	bool emfile_logged;
+	uid_t refused_uid;		/* last uid refused, and when (log rate) */
+	uint64_t refused_ns;
+	struct closer *closers;		/* closers not reaped yet */
 } ctl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-	  .lfd = -1, .epfd = -1, .tfd = -1, .efd = -1 };
+	  .lfd = -1, .epfd = -1, .tfd = -1, .efd = -1, .reserve_fd = -1 };
+
+/* ---- closing client descriptors ---- */
+
+/*
+ * The child runs on its own stack in our memory, but with the thread pointer of the thread
+ * that made it, whose TLS may be gone by the time a close returns (the daemon may have
+ * exited): so no libc call (syscall() writes errno there), no sanitizer, no stack canary.
+ */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define CTL_HAVE_CLOSER 1
+static inline __attribute__((always_inline)) void raw_close(int fd)
+{
+#if defined(__x86_64__)
+	long r = SYS_close;
+
+	__asm__ volatile("syscall" : "+a"(r) : "D"((long)fd) : "rcx", "r11", "memory");
+#else
+	register long x8 __asm__("x8") = SYS_close;
+	register long x0 __asm__("x0") = fd;
+
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8) : "memory");
+#endif
+}
+
+#if defined(__has_attribute) && __has_attribute(no_stack_protector)
+#define CTL_NO_CANARY __attribute__((no_stack_protector))
+#else
+#define CTL_NO_CANARY
+#endif
+
+__attribute__((no_sanitize("address", "undefined"))) CTL_NO_CANARY
+static int closer_main(void *arg)
+{
+	const struct closer *k = arg;
+
+	for (unsigned i = 0; i < k->nfds; i++)
+		raw_close(k->fds[i]);
+	return 0;	/* clone()'s trampoline calls exit(2) directly */
+}
+#else
+#define CTL_HAVE_CLOSER 0	/* no raw system call here: close in place */
+#endif
+
+/* Reap the closers that are done; with @all, forget the rest too (at exit). ctl.lock held. */
+static void reap_closers_locked(bool all)
+{
+	for (struct closer **pp = &ctl.closers, *k; (k = *pp);) {
+		struct pollfd p = { .fd = k->pidfd, .events = POLLIN };
+		siginfo_t si;
+
+		if (poll(&p, 1, 0) != 1) {
+			if (!all) {
+				pp = &k->next;
+				continue;
+			}
+			/* Still in close(): its stack must stay; the child ends on its own. */
+			log_warn("ctl: shutdown: descriptors of uid %u still closing (a FUSE server "
+				 "not answering FLUSH?); not waiting for them", (unsigned)k->uid);
+			*pp = k->next;
+			close(k->pidfd);
+			continue;
+		}
+		waitid(P_PIDFD, k->pidfd, &si, WEXITED);
+		*pp = k->next;
+		close(k->pidfd);
+		munmap(k, CTL_CLOSER_MEM);
+	}
+}
+
+/* Closes of @uid's descriptors that have waited for CTL_CLOSER_STUCK_NS; ctl.lock held. */
+static unsigned closers_stuck_locked(uid_t uid)
+{
+	uint64_t now = now_ns();
+	unsigned n = 0;
+
+	reap_closers_locked(false);
+	for (struct closer *k = ctl.closers; k; k = k->next)
+		n += k->uid == uid && now - k->started > CTL_CLOSER_STUCK_NS;
+	return n;
+}
+
+/* Close @n descriptors @uid's client sent us, without waiting for them (see struct closer). */
+static void close_client_fds(const int *fds, unsigned n, uid_t uid)
+{
+	struct closer *k;
+	unsigned done;
+	int pidfd = -1;
+
+	if (!n)
+		return;
+	if (!CTL_HAVE_CLOSER) {
+		errno = ENOSYS;
+		goto err;
+	}
+	k = mmap(NULL, CTL_CLOSER_MEM, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (k == MAP_FAILED)
+		goto err;
+	k->uid = uid;
+	k->started = now_ns();
+	k->nfds = MIN(n, ARRAY_SIZE(k->fds));
+	memcpy(k->fds, fds, k->nfds * sizeof(int));
+#if CTL_HAVE_CLOSER
+	if (clone(closer_main, (char *)k + CTL_CLOSER_MEM, CLONE_VM | CLONE_FILES | CLONE_PIDFD |
+		  SIGCHLD, k, &pidfd) < 0) {
+		munmap(k, CTL_CLOSER_MEM);
+		goto err;
+	}
+#endif
+	k->pidfd = pidfd;
+	done = k->nfds;
+	pthread_mutex_lock(&ctl.lock);
+	k->next = ctl.closers;
+	ctl.closers = k;
+	reap_closers_locked(false);	/* may free k already */
+	pthread_mutex_unlock(&ctl.lock);
+	if (n > done)
+		close_client_fds(fds + done, n - done, uid);
+	return;
+err:
+	/* No memory or no process for a closer: close here, and hope. */
+	log_warn("ctl: closer for uid %u: %s; closing its descriptors in place", (unsigned)uid,
+		 strerror(errno));
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+}
 
 /* ---- connections ---- */
 
@@ -213,6 +372,7 @@ struct target {
 	int bfd;			/* O_PATH on the backing file, or -1; owned */
 	struct staged *st;		/* staging of the file with a reference, or NULL */
 	char rel[PATH_MAX];		/* mount-relative path, "" if unknown */
+	uid_t uid;			/* owner of the backing file, if bfd >= 0 */
 };
 
 /* Copy a string that may not fit; the wire says paths may be cut. */
@@ -227,6 +387,27 @@ static void copy_cut(char *dst, size_t size, const char *src)
 static bool peer_is_admin(const struct conn *c)
 {
 	return c->cred.uid == 0 || c->cred.uid == ctl.owner;
+}
+
+/* May @c act on the life of @t's file (lease, scan under its locks)? Write access or owner. */
+static bool peer_may_write(const struct conn *c, const struct target *t)
+{
+	return peer_is_admin(c) || t->acc != O_RDONLY || (t->bfd >= 0 && t->uid == c->cred.uid);
+}
+
+/*
+ * Log a refusal of @uid, at most once per CTL_REFUSE_LOG_NS for the same uid (a flood
+ * must not flood the log); ctl.lock held.
+ */
+static void log_refusal_locked(uid_t uid, const char *what)
+{
+	uint64_t now = now_ns();
+
+	if (uid == ctl.refused_uid && now - ctl.refused_ns < CTL_REFUSE_LOG_NS)
+		return;
+	ctl.refused_uid = uid;
+	ctl.refused_ns = now;
+	log_notice("ctl: uid %u refused: %s", (unsigned)uid, what);
 }
 
 static void target_done(struct target *t)
@@ -290,8 +471,10 @@ static int resolve_fd(int fd, struct target *t)
 			close(t->bfd);
 			t->bfd = -1;
 		}
-		if (t->bfd >= 0)
+		if (t->bfd >= 0) {
 			t->bdev = bst.st_dev;
+			t->uid = bst.st_uid;
+		}
 	}
 	/* The mount serves one filesystem (fuse_ops refuses others): its device is the
 	 * source's whenever the path is unknown (unlinked, renamed). */
@@ -386,13 +569,22 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 {
 	bool scan = !(j->req.flags & RDMAFS_STAT_NOSCAN);
 	struct lease_stats ls;
+
+	/*
+	 * A scan hashes files under their commit locks, stalling their writers' fsync and
+	 * close: only for root, the mount's owner, or (one file) who may write it. Others get
+	 * the figures at hand, without RDMAFS_ST_CHANGED_KNOWN.
+	 */
 	struct target t;
 	int r;
 
 	memset(w, 0, sizeof(*w));
 	if (j->req.flags & RDMAFS_STAT_MOUNT) {	/* like df: anyone may look */
 		size_t n;
-		struct staged **v = staging_get_all(&n);
+		struct staged **v;
+
+		scan = scan && peer_is_admin(c);
+		v = staging_get_all(&n);
 
 		for (size_t i = 0; v && i < n; i++)
 			fill_stat_one(v[i], w, scan);
@@ -410,6 +602,7 @@ static int do_stat(struct conn *c, struct job *j, struct rdmafs_wire_stat *w)
 	r = resolve_fd(j->fd, &t);
 	if (r)
 		return r;
+	scan = scan && peer_may_write(c, &t);
 	w->src_ino = t.ino;
 	if (t.st) {
 		fill_stat_one(t.st, w, scan);
@@ -642,6 +835,16 @@ static void lease_notify(void *arg)
 	conn_put(c);
 }
 
+/* Leases held or being granted by @uid's connections; ctl.lock held. */
+static unsigned uid_leases_locked(uid_t uid)
+{
+	unsigned n = 0;
+
+	for (struct conn *k = ctl.conns; k; k = k->next)
+		n += k->cred.uid == uid && k->lease_id;
+	return n;
+}
+
 static int do_lease(struct conn *c, struct job *j)
 {
 	struct target t;
@@ -652,6 +855,11 @@ static int do_lease(struct conn *c, struct job *j)
 	r = resolve_fd(j->fd, &t);
 	if (r)
 		return r;
+	if (!peer_may_write(c, &t)) {
+		/* A lease blocks truncate and eviction: a reader must not hold up the writers. */
+		r = -EBADF;
+		goto out;
+	}
 	if (!t.st) {
 		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
 		goto out;
@@ -660,6 +868,12 @@ static int do_lease(struct conn *c, struct job *j)
 	if (c->lease_id) {
 		pthread_mutex_unlock(&ctl.lock);
 		r = -EBUSY;	/* one lease per connection */
+		goto out;
+	}
+	if (!peer_is_admin(c) && uid_leases_locked(c->cred.uid) >= CTL_LEASES_PER_UID) {
+		log_refusal_locked(c->cred.uid, "too many leases");
+		pthread_mutex_unlock(&ctl.lock);
+		r = -ENOLCK;
 		goto out;
 	}
 	id = c->lease_id = ++ctl.next_lease_id;
@@ -698,8 +912,10 @@ static int do_lease_list(struct conn *c, struct job *j, struct rdmafs_wire_lease
 		r = resolve_fd(j->fd, &t);
 		if (r)
 			return r;
-		if (!t.st)
+		if (!t.st) {
+			target_done(&t);	/* its O_PATH fd */
 			return 0;
+		}
 	} else if (!peer_is_admin(c)) {
 		return -EPERM;	/* other users' pids and paths */
 	}
@@ -1120,8 +1336,7 @@ static void *worker(void *arg)
 		ctl.qlen--;
 		pthread_mutex_unlock(&ctl.lock);
 		run_job(j);
-		for (unsigned i = 0; i < j->nfds; i++)
-			close(j->fds[i]);
+		close_client_fds(j->fds, j->nfds, j->c->cred.uid);
 		conn_put(j->c);
 		free(j);
 	}
@@ -1130,28 +1345,95 @@ static void *worker(void *arg)
 
 /* ---- the epoll thread ---- */
 
+static int epoll_add(int fd, void *tag);
+
+/*
+ * May a connection of @cred be added? Room is kept for root and the mount's owner, and no
+ * other user takes more than CTL_CONNS_PER_UID. ctl.lock held.
+ */
+static bool conn_admit_locked(const struct ucred *cred)
+{
+	bool admin = cred->uid == 0 || cred->uid == ctl.owner;
+	unsigned mine = 0;
+
+	if (ctl.nconns >= CTL_MAX_CLIENTS) {
+		log_refusal_locked(cred->uid, "control socket full");
+		return false;
+	}
+	if (admin)
+		return true;
+	if (ctl.nconns >= CTL_MAX_CLIENTS - CTL_ADMIN_RESERVE) {
+		log_refusal_locked(cred->uid, "control socket full for users");
+		return false;
+	}
+	for (struct conn *k = ctl.conns; k; k = k->next)
+		mine += k->cred.uid == cred->uid;
+	if (mine >= CTL_CONNS_PER_UID) {
+		log_refusal_locked(cred->uid, "too many connections");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * accept() failed with EMFILE/ENFILE: the pending connection stays and the level-triggered
+ * listener would wake us again at once. Give up the reserve fd to accept and close it (the
+ * client sees its connection reset); without a reserve, leave the listener out of epoll
+ * until the next timer tick. Logged once per episode.
+ */
+static void accept_exhausted(int err)
+{
+	int fd;
+
+	if (!ctl.emfile_logged)
+		log_warn("ctl: accept: %s; refusing connections until descriptors are free",
+			 strerror(err));
+	ctl.emfile_logged = true;
+	if (ctl.reserve_fd >= 0) {
+		close(ctl.reserve_fd);
+		fd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return;
+	}
+	if (epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, ctl.lfd, NULL) == 0)
+		ctl.accept_paused = true;
+}
+
 static void on_accept(void)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
 		socklen_t sl = sizeof(struct ucred);
 		struct conn *c;
-		unsigned nconns;
+		bool admit;
 		int fd = accept4(ctl.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE)
+				accept_exhausted(errno);
+			else if (errno != EAGAIN && errno != EINTR)
 				log_warn("ctl: accept: %s", strerror(errno));
 			return;
 		}
-		pthread_mutex_lock(&ctl.lock);
-		nconns = ctl.nconns;
-		pthread_mutex_unlock(&ctl.lock);
+		if (ctl.emfile_logged) {
+			log_notice("ctl: accepting connections again");
+			ctl.emfile_logged = false;
+		}
+		if (ctl.reserve_fd < 0)
+			ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		c = calloc(1, sizeof(*c));
-		if (!c || nconns >= CTL_MAX_CLIENTS ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
-			if (c && nconns >= CTL_MAX_CLIENTS)
-				log_notice("ctl: %u clients, refusing another", nconns);
+		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		pthread_mutex_lock(&ctl.lock);
+		admit = conn_admit_locked(&c->cred);
+		pthread_mutex_unlock(&ctl.lock);
+		if (!admit) {
 			free(c);
 			close(fd);
 			continue;
@@ -1188,9 +1470,23 @@ static void on_conn(struct conn *c)
 	struct rdmafs_proto_req req;
 	int fds[4], nfds = 0, r;
 	struct job *j;
-	bool full;
+	bool full, stuck;
 	ssize_t n;
 
+	/*
+	 * Files of this uid are still closing: read nothing more from it. Closing the
+	 * connection drops what it queued without FLUSH (the kernel releases in-flight
+	 * descriptors, it does not close them in our name).
+	 */
+	pthread_mutex_lock(&ctl.lock);
+	stuck = closers_stuck_locked(c->cred.uid) >= CTL_CLOSERS_PER_UID;
+	if (stuck)
+		log_refusal_locked(c->cred.uid, "its descriptors are still closing");
+	pthread_mutex_unlock(&ctl.lock);
+	if (stuck) {
+		conn_close(c);
+		return;
+	}
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		pthread_mutex_lock(&ctl.lock);
@@ -1214,7 +1510,7 @@ static void on_conn(struct conn *c)
 			if (nfds < (int)ARRAY_SIZE(fds))
 				fds[nfds++] = fd;
 			else
-				close(fd);
+				close_client_fds(&fd, 1, c->cred.uid);
 		}
 	}
 	r = rdmafs_proto_decode_req(buf, n, nfds, !!(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)),
@@ -1231,8 +1527,7 @@ static void on_conn(struct conn *c)
 	j = full ? NULL : calloc(1, sizeof(*j));
 	if (!j) {
 		/* No job to hand the fds to: answer here; only a flood gets this far. */
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		close_client_fds(fds, nfds, c->cred.uid);
 		if (send_error(c, req.op, req.seq, r ? r : full ? -EAGAIN : -ENOMEM)) {
 			conn_close(c);
 			return;
@@ -1311,6 +1606,11 @@ static void *ctl_thread(void *arg)
 			} else if (p == &tag_timer) {
 				if (read(ctl.tfd, &v, sizeof(v)) > 0)
 					sweep_idle();
+				pthread_mutex_lock(&ctl.lock);
+				reap_closers_locked(false);
+				pthread_mutex_unlock(&ctl.lock);
+				if (ctl.accept_paused && epoll_add(ctl.lfd, &tag_listen) == 0)
+					ctl.accept_paused = false;
 			} else if (p == &tag_wake) {
 				return arg;
 			} else {
@@ -1356,27 +1656,73 @@ static int mount_dev(const char *mnt, dev_t *dev)
 	return found;
 }
 
-static int listen_socket(void)
+/*
+ * RDMAFS_RUNDIR as we need it: a directory of ours that no one else can write (clients
+ * send their files to whatever listens in it). Created 0755 if missing; never trusted as
+ * found (a symlink, another owner, group or world write is refused).
+ */
+static int rundir_check(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char name[128];
+	struct stat sb;
+	int r;
+
+	if (mkdir(RDMAFS_RUNDIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(RDMAFS_RUNDIR, &sb) < 0)
+		return -errno;
+	r = rdmafs_proto_rundir_trusted(&sb, geteuid());
+	if (r)
+		log_err("ctl: %s (mode %04o, uid %u) is not a directory of uid %u that only it "
+			"can write: no control socket", RDMAFS_RUNDIR, (unsigned)(sb.st_mode & 07777),
+			(unsigned)sb.st_uid, (unsigned)geteuid());
+	return r;
+}
+
+/*
+ * A socket already at our path: one whose daemon died is removed; a live one (it accepts
+ * a connection) is never taken over. 0 if the name is free now, or -errno.
+ */
+static int sock_path_free(const char *path, const struct sockaddr_un *sa)
+{
 	struct stat sb;
 	int fd, r;
 
-	r = rdmafs_proto_sock_name(ctl.mountpoint, name, sizeof(name));
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
+	close(fd);
+	if (r != ECONNREFUSED && r != ENOENT)
+		return -EADDRINUSE;	/* accepted, or a full backlog: alive */
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int listen_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat sb;
+	int fd, r;
+
+	r = rdmafs_proto_sock_path(RDMAFS_RUNDIR, ctl.mountpoint, major(ctl.mnt_dev),
+				   minor(ctl.mnt_dev), ctl.sock_path, sizeof(ctl.sock_path));
 	if (r)
 		return r;
-	r = snprintf(ctl.sock_path, sizeof(ctl.sock_path), "%s/%s.sock", RDMAFS_RUNDIR, name);
-	if (r < 0 || (size_t)r >= sizeof(ctl.sock_path))
-		return -ENAMETOOLONG;
-	if (mkdir(RDMAFS_RUNDIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	r = rundir_check();
+	if (r)
+		return r;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sa.sun_path, ctl.sock_path, strlen(ctl.sock_path) + 1);
-	/* A socket left by a daemon that died, or by a mount we are stacked on: ours now. */
-	unlink(ctl.sock_path);
+	r = sock_path_free(ctl.sock_path, &sa);
+	if (r) {
+		close(fd);
+		return r;
+	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    chmod(ctl.sock_path, 0666) < 0 ||	/* peers are checked per request */
 	    listen(fd, 64) < 0 || stat(ctl.sock_path, &sb) < 0) {
@@ -1418,6 +1764,7 @@ int ctl_init(const char *mountpoint, const char *source)
 		log_err("ctl: socket %s: %s", ctl.sock_path, strerror(-r));
 		return r;
 	}
+	ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ctl.epfd = epoll_create1(EPOLL_CLOEXEC);
 	ctl.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	ctl.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1450,9 +1797,8 @@ err:
 	return r;
 }
 
-void ctl_exit(void)
+void ctl_stop(void)
 {
-	struct stat sb;
 	uint64_t one = 1;
 
 	if (ctl.thread_started) {
@@ -1468,13 +1814,20 @@ void ctl_exit(void)
 	for (unsigned i = 0; i < ctl.nworkers; i++)
 		pthread_join(ctl.workers[i], NULL);
 	ctl.nworkers = 0;
+}
+
+void ctl_exit(void)
+{
+	uint64_t deadline;
+	struct stat sb;
+
+	ctl_stop();
 	/* Jobs nobody ran, then every connection (leases are released). */
 	while (ctl.qhead) {
 		struct job *j = ctl.qhead;
 
 		ctl.qhead = j->next;
-		for (unsigned i = 0; i < j->nfds; i++)
-			close(j->fds[i]);
+		close_client_fds(j->fds, j->nfds, j->c->cred.uid);
 		conn_put(j->c);
 		free(j);
 	}
@@ -1494,5 +1847,18 @@ void ctl_exit(void)
 		close(ctl.tfd);
 	if (ctl.efd >= 0)
 		close(ctl.efd);
-	ctl.lfd = ctl.epfd = ctl.tfd = ctl.efd = -1;
+	if (ctl.reserve_fd >= 0)
+		close(ctl.reserve_fd);
+	/* Closers just started finish in microseconds; a stuck one is left behind. */
+	deadline = now_ns() + 1000000000ull;
+	pthread_mutex_lock(&ctl.lock);
+	for (reap_closers_locked(false); ctl.closers && now_ns() < deadline;
+	     reap_closers_locked(false)) {
+		pthread_mutex_unlock(&ctl.lock);
+		usleep(10000);
+		pthread_mutex_lock(&ctl.lock);
+	}
+	reap_closers_locked(true);
+	pthread_mutex_unlock(&ctl.lock);
+	ctl.lfd = ctl.epfd = ctl.tfd = ctl.efd = ctl.reserve_fd = -1;
 }

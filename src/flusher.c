@@ -6,6 +6,7 @@
  */
 #include "rdmafsd.h"
 #include "metrics.h"
+#include "rdmafs/manifest.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -662,17 +663,43 @@ void flusher_kick(void)
 	pthread_mutex_unlock(&fl.lock);
 }
 
-static int rescue_one(int dirfd, FILE *manifest, struct staged *st, unsigned idx)
+/*
+ * The MANIFEST record of a rescued file (include/rdmafs/manifest.h): its path below the
+ * backing root @root and what identifies it (device, inode, owner, birth time), so that
+ * replay, run as root, writes to that same file and no other a user put in its place.
+ */
+static int rescue_record(FILE *m, const char *name, uint64_t size, struct inode *ino,
+			 const char *root)
 {
-	char name[64], path[4096], proc[64];
+	char path[RDMAFS_MANIFEST_PATH_MAX], esc[4 * RDMAFS_MANIFEST_PATH_MAX], proc[64];
+	size_t rl = strlen(root);
+	struct statx stx;
+	ssize_t n;
+
+	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_UID | STATX_NLINK | STATX_BTIME, &stx) < 0)
+		return -errno;
+	n = readlink(inode_proc_path(ino, proc), path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = 0;
+	/* Below the root and still linked: else no path (the data is kept all the same). */
+	if (n <= 0 || !stx.stx_nlink || strncmp(path, root, rl) || path[rl] != '/' ||
+	    rdmafs_manifest_escape(path + rl + 1, esc, sizeof(esc)) <= 0)
+		strcpy(esc, "/");
+	if (!(stx.stx_mask & STATX_BTIME))
+		stx.stx_btime.tv_sec = stx.stx_btime.tv_nsec = 0;
+	fprintf(m, "file %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %" PRIu64 " %u %s\n", name, size,
+		(uint64_t)ino->src_dev, (uint64_t)ino->src_ino, stx.stx_uid,
+		(uint64_t)stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec, esc);
+	return 0;
+}
+
+static int rescue_one(int dirfd, FILE *manifest, struct staged *st, unsigned idx,
+		      const char *root)
+{
+	char name[64];
 	uint64_t size = 0, off = 0;
 	ssize_t n;
 	int fd, r = 0;
 
-	n = readlink(inode_proc_path(st->ino, proc), path, sizeof(path) - 1);
-	if (n < 0)
-		return -errno;
-	path[n] = 0;
 	staging_size(st, &size);
 	snprintf(name, sizeof(name), "%u.data", idx);
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -690,13 +717,16 @@ static int rescue_one(int dirfd, FILE *manifest, struct staged *st, unsigned idx
 		r = -errno;
 	close(fd);
 	if (!r)
-		fprintf(manifest, "%s\t%" PRIu64 "\t%s\n", name, size, path);
+		r = rescue_record(manifest, name, size, st->ino, root);
 	return r;
 }
 
 int flusher_rescue(const char *base)
 {
-	char dir[4200];
+	char dir[4200], proc[64], root[RDMAFS_MANIFEST_PATH_MAX];
+	char root_esc[4 * RDMAFS_MANIFEST_PATH_MAX];
+	struct stat dsb;
+	ssize_t rn;
 	struct staged **v;
 	size_t n, saved = 0;
 	FILE *manifest;
@@ -716,9 +746,19 @@ int flusher_rescue(const char *base)
 	}
 	if (mkdir(dir, 0700) < 0)
 		return -errno;
-	dirfd = open(dir, O_DIRECTORY | O_CLOEXEC);
+	/* What we just made, not something put in its place (a user-writable rescue_dir). */
+	dirfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
+	if (fstat(dirfd, &dsb) < 0 || dsb.st_uid != geteuid() || (dsb.st_mode & 077)) {
+		log_err("rescue: %s is not the private directory just made", dir);
+		close(dirfd);
+		return -EPERM;
+	}
+	rn = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	root[rn > 0 ? rn : 0] = 0;
+	if (rn <= 0 || rdmafs_manifest_escape(root, root_esc, sizeof(root_esc)) < 0)
+		strcpy(root_esc, "/nonexistent");	/* replay then refuses every file */
 	int mfd = openat(dirfd, "MANIFEST", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
 	manifest = mfd >= 0 ? fdopen(mfd, "w") : NULL;
@@ -726,8 +766,10 @@ int flusher_rescue(const char *base)
 		close(dirfd);
 		return -errno;
 	}
-	fprintf(manifest, "# rdmafs rescue: data file, size, backing path. "
-			  "Replay: rdmafsctl replay %s\n", dir);
+	fprintf(manifest, "# rdmafs rescue (see rdmafsctl(8)). Replay: rdmafsctl replay %s\n"
+			  "rdmafs-rescue %d\nroot %s %" PRIu64 " %" PRIu64 "\n", dir,
+		RDMAFS_MANIFEST_VERSION, root_esc, (uint64_t)inode_root()->src_dev,
+		(uint64_t)inode_root()->src_ino);
 	v = staging_get_all(&n);
 	for (size_t i = 0; v && i < n; i++) {
 		struct staged *st = v[i];
@@ -738,7 +780,7 @@ int flusher_rescue(const char *base)
 		pthread_mutex_lock(&st->lock);
 		r = staging_sync_map(st);
 		if (!r)
-			r = rescue_one(dirfd, manifest, st, i);
+			r = rescue_one(dirfd, manifest, st, i, root);
 		pthread_mutex_unlock(&st->lock);
 		pthread_mutex_unlock(&st->commit_lock);
 		if (r) {

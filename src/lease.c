@@ -19,7 +19,7 @@
 struct lease {
 	struct staged *st;		/* a staging reference, dropped when the lease is freed */
 	pid_t pid;
-	int pidfd;			/* owned; -1 if pidfd_open failed (death then comes from ctl) */
+	int pidfd;			/* owned; a lease without one is refused */
 	int signo;
 	void (*notify)(void *arg);
 	void *arg;
@@ -53,7 +53,8 @@ static uint64_t ino_nr(const struct staged *st)
 
 static void send_signal(const struct lease *l, int sig)
 {
-	int r = l->pidfd >= 0 ? pidfd_send_signal(l->pidfd, sig, NULL, 0) : kill(l->pid, sig);
+	/* Never kill(pid): the pid may be another process's by now. */
+	int r = pidfd_send_signal(l->pidfd, sig, NULL, 0);
 
 	if (r < 0 && errno != ESRCH)	/* ESRCH: it just died, which releases the lease */
 		log_warn("lease ino=%" PRIu64 " pid=%d: signal %d: %s", ino_nr(l->st), (int)l->pid,
@@ -233,9 +234,18 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 	if (!l)
 		return NULL;
 	l->pidfd = pidfd_open(pid, 0);
-	if (l->pidfd < 0 && errno == ESRCH) {
+	if (l->pidfd < 0) {
+		/*
+		 * ESRCH: the holder is already gone. Anything else (EMFILE, EINVAL for a
+		 * thread id): no lease, because without a pidfd its death would go unseen and
+		 * its signal would go to whatever process has that pid by then.
+		 */
+		err = errno;
+		if (err != ESRCH)
+			log_notice("lease for pid=%d refused: pidfd_open: %s", (int)pid,
+				   strerror(err));
 		free(l);
-		errno = ESRCH;	/* the holder is already gone */
+		errno = err;
 		return NULL;
 	}
 	l->st = st;
@@ -267,8 +277,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 		errno = err;
 		return NULL;
 	}
-	log_info("lease ino=%" PRIu64 " granted to pid=%d signo=%d%s", ino_nr(st), (int)pid, signo,
-		 l->pidfd < 0 ? " (no pidfd: death noticed by the control socket only)" : "");
+	log_info("lease ino=%" PRIu64 " granted to pid=%d signo=%d", ino_nr(st), (int)pid, signo);
 	return l;
 }
 

@@ -4,13 +4,16 @@
  * (conf, log, inode, staging, flusher, ctl) and stopped in reverse, with a final commit.
  */
 #include "rdmafsd.h"
+#include "rdmafs/proto.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_CONF RDMAFS_SYSCONFDIR "/rdmafs/rdmafs.conf"
@@ -161,6 +164,51 @@ static void cmdline_free(struct cmdline *cl)
 
 static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
 
+/*
+ * Refuse a mountpoint that is not a directory; warn when another rdmafs already serves
+ * SOURCE (allowed: the per-file stager lock keeps two daemons from staging one file, as two
+ * nodes on a shared filesystem would, but it is rarely meant on one host). 0 or -errno,
+ * reported on stderr.
+ */
+static int check_mount_args(const char *source, const char *mountpoint)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	struct stat sb;
+	FILE *f;
+	int r = 0;
+
+	if (stat(mountpoint, &sb) < 0)
+		r = -errno;
+	else if (!S_ISDIR(sb.st_mode))
+		r = -ENOTDIR;
+	if (r) {
+		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", mountpoint, strerror(-r));
+		return r;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;	/* nothing to compare with */
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], fstype[64], src[PATH_MAX], *dash = strstr(line, " - ");
+
+		if (sscanf(line, "%*u %*u %*s %*s %4095s", mp) != 1 || !dash ||
+		    sscanf(dash, " - %63s %4095s", fstype, src) != 2 || strcmp(fstype, "fuse.rdmafs"))
+			continue;
+		rdmafs_proto_unescape(src);
+		if (strcmp(src, source))
+			continue;
+		rdmafs_proto_unescape(mp);
+		fprintf(stderr, "rdmafs: warning: %s is already served by rdmafs on %s; a file "
+			"staged by one of them cannot be opened for writing through the other\n",
+			source, mp);
+		break;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -245,6 +293,11 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		free(source);
 		return 1;
 	}
+	if (check_mount_args(source, mountpoint)) {
+		free(source);
+		free(mountpoint);
+		return 1;
+	}
 	log_init(cfg->log_level, false);
 	raise_fd_limit();
 	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
@@ -301,9 +354,13 @@ out_flusher:
 	/* Holders unpin (or are revoked) before the final commit and before their lease
 	 * fds close with the control socket. */
 	lease_shutdown();
-	ctl_exit();
+	/* No request runs during the final commit; the connections (lease fds) and the
+	 * descriptors clients sent are let go only after it: closing those may wait on a
+	 * FUSE server (ctl.c's closers), which must never cost the commit. */
+	ctl_stop();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();
+	ctl_exit();
 	fuse_ops_exit();
 	if (r) {
 		log_err("shutdown: not every change reached %s (see above)", source);

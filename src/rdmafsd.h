@@ -394,6 +394,8 @@ void lease_stats(struct lease_stats *out);
 /* ---- ctl: the control socket (ctl.c) ---- */
 
 int ctl_init(const char *mountpoint, const char *source);
+/* Stop taking and running requests (threads joined); connections and leases stay. */
+void ctl_stop(void);
 void ctl_exit(void);
 
 /* ---- fuse_ops ---- */

@@ -15,14 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "rdmafs.h"
+#include "rdmafs/manifest.h"
 
 static const char *prog = "rdmafsctl";
 
@@ -950,7 +953,10 @@ static int cmd_lease(int argc, char **argv)
 		}
 		if (argc != i + 1)
 			return fprintf(stderr, "%s: lease hold [-s SIGNO] PATH\n", prog), 2;
-		fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+		/* A lease needs a writable open (or to own the file): read-write if we may. */
+		fd = open(argv[i], O_RDWR | O_CLOEXEC);
+		if (fd < 0 && errno == EACCES)
+			fd = open(argv[i], O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fail("open", argv[i], -errno);
 		lfd = rdmafs_lease(fd, signo);
@@ -970,20 +976,65 @@ static int cmd_lease(int argc, char **argv)
 
 /* ---- replay ---- */
 
-static int replay_one(int dirfd, const char *name, uint64_t size, const char *dst)
+/*
+ * Open the file a MANIFEST record names for writing, only if it is the file that was
+ * rescued: reached below @rootfd without following any symlink (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS), and with the recorded device, inode, owner and birth time. A user
+ * may have replaced any part of that path since; root must not write through it.
+ * Returns the fd or -errno (-ESTALE: another file is there now).
+ */
+static int replay_open(int rootfd, const struct rdmafs_manifest_rec *m)
+{
+	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS };
+	char proc[64];
+	struct statx stx;
+	struct stat sb;
+	int pfd, fd, r;
+
+	if (!m->path[0])
+		return -ENOENT;	/* it had no path when rescued (unlinked) */
+	pfd = (int)syscall(SYS_openat2, rootfd, m->path, &how, sizeof(how));
+	if (pfd < 0)
+		return -errno;
+	r = statx(pfd, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &stx) < 0 ? -errno : 0;
+	if (!r && (!S_ISREG(stx.stx_mode) ||
+		   makedev(stx.stx_dev_major, stx.stx_dev_minor) != m->dev ||
+		   stx.stx_ino != m->ino || stx.stx_uid != m->uid ||
+		   ((stx.stx_mask & STATX_BTIME) && (m->btime_sec || m->btime_nsec) &&
+		    ((uint64_t)stx.stx_btime.tv_sec != m->btime_sec ||
+		     stx.stx_btime.tv_nsec != m->btime_nsec))))
+		r = -ESTALE;
+	if (r) {
+		close(pfd);
+		return r;
+	}
+	/* Reopen that very inode (the O_PATH fd's magic link), not the path again. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	close(pfd);
+	if (!r && (fstat(fd, &sb) < 0 || sb.st_ino != m->ino || sb.st_dev != m->dev))
+		r = -ESTALE;
+	if (r && fd >= 0)
+		close(fd);
+	return r ? r : fd;
+}
+
+static int replay_one(int dirfd, int rootfd, const struct rdmafs_manifest_rec *m)
 {
 	char buf[1 << 16];
-	uint64_t off = 0;
+	uint64_t off = 0, size = m->size;
 	int in, out, r = 0;
 
-	in = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	in = openat(dirfd, m->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
-	out = open(dst, O_WRONLY | O_CLOEXEC);
+	out = replay_open(rootfd, m);
 	if (out < 0) {
-		r = -errno;
 		close(in);
-		return r;
+		return out;
 	}
 	while (off < size) {
 		ssize_t n = pread(in, buf, size - off < sizeof(buf) ? size - off : sizeof(buf), off);
@@ -1013,12 +1064,29 @@ out:
 	return r;
 }
 
+/* The recorded backing root, if it is still the same directory (device and inode). */
+static int replay_root(const struct rdmafs_manifest_rec *m)
+{
+	struct stat sb;
+	int fd = open(m->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0 || sb.st_dev != m->dev || sb.st_ino != m->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 static int cmd_replay(int argc, char **argv)
 {
-	char *line = NULL;
+	static struct rdmafs_manifest_rec m;
+	char *line = NULL, esc[4 * RDMAFS_MANIFEST_PATH_MAX];
 	size_t cap = 0;
-	unsigned ok = 0, bad = 0, lineno = 0;
-	int dirfd, mfd;
+	ssize_t len;
+	unsigned ok = 0, bad = 0, lineno = 0, version = 0;
+	int dirfd, mfd, rootfd = -1;
 	FILE *f;
 
 	if (argc != 2)
@@ -1026,42 +1094,69 @@ static int cmd_replay(int argc, char **argv)
 	dirfd = open(argv[1], O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (dirfd < 0)
 		return fail("open", argv[1], -errno);
-	mfd = openat(dirfd, "MANIFEST", O_RDONLY | O_CLOEXEC);
+	mfd = openat(dirfd, "MANIFEST", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	f = mfd >= 0 ? fdopen(mfd, "r") : NULL;
 	if (!f) {
 		close(dirfd);
 		return fail("open MANIFEST in", argv[1], -errno);
 	}
-	while (getline(&line, &cap, f) > 0) {
-		char *name, *sz, *path, *end;
-		uint64_t size;
+	while ((len = getline(&line, &cap, f)) > 0) {
 		int r;
 
 		lineno++;
-		line[strcspn(line, "\n")] = 0;
-		if (!line[0] || line[0] == '#')
-			continue;
-		name = strtok(line, "\t");
-		sz = strtok(NULL, "\t");
-		path = strtok(NULL, "");
-		errno = 0;
-		size = sz ? strtoull(sz, &end, 10) : 0;
-		if (!name || !sz || !path || errno || *end || strchr(name, '/') || path[0] != '/') {
+		if (line[len - 1] == '\n')
+			len--;
+		if (rdmafs_manifest_parse(line, (size_t)len, &m)) {
 			fprintf(stderr, "%s: %s/MANIFEST:%u: malformed line\n", prog, argv[1], lineno);
 			bad++;
 			continue;
 		}
-		r = replay_one(dirfd, name, size, path);
+		if (m.kind == RDMAFS_MANIFEST_SKIP)
+			continue;
+		if (m.kind == RDMAFS_MANIFEST_FORMAT) {
+			version = m.version;
+			continue;
+		}
+		if (version != RDMAFS_MANIFEST_VERSION) {
+			/* Format 1 named files by path alone: replaying it as root is unsafe. */
+			fprintf(stderr, "%s: %s/MANIFEST:%u: not a format %d MANIFEST (no file "
+				"identity recorded); copy its files by hand\n", prog, argv[1], lineno,
+				RDMAFS_MANIFEST_VERSION);
+			bad++;
+			break;
+		}
+		if (m.kind == RDMAFS_MANIFEST_ROOT) {
+			if (rootfd >= 0)
+				close(rootfd);
+			rootfd = replay_root(&m);
+			if (rootfd < 0)
+				fprintf(stderr, "%s: backing root %s: %s\n", prog, m.path,
+					rootfd == -ESTALE ? "another directory is there now" :
+					strerror(-rootfd));
+			continue;
+		}
+		r = rootfd < 0 ? -ENOENT : replay_one(dirfd, rootfd, &m);
+		if (rdmafs_manifest_escape(m.path[0] ? m.path : "(no path)", esc, sizeof(esc)) < 0)
+			strcpy(esc, "(path too long)");
 		if (r) {
-			fprintf(stderr, "%s: replay %s -> %s: %s\n", prog, name, path, strerror(-r));
+			fprintf(stderr, "%s: replay %s -> %s: %s\n", prog, m.name, esc,
+				r == -ESTALE ? "not the rescued file any more, refused" :
+				r == -ELOOP ? "a symlink on the way, refused" :
+				r == -EXDEV ? "path leaves the backing root, refused" : strerror(-r));
 			bad++;
 		} else {
-			printf("replayed %s -> %s (%" PRIu64 " bytes)\n", name, path, size);
+			printf("replayed %s -> %s (%" PRIu64 " bytes)\n", m.name, esc, m.size);
 			ok++;
 		}
 	}
+	if (!version && !bad) {
+		fprintf(stderr, "%s: %s/MANIFEST: no format line\n", prog, argv[1]);
+		bad++;
+	}
 	free(line);
 	fclose(f);
+	if (rootfd >= 0)
+		close(rootfd);
 	close(dirfd);
 	printf("%u file(s) replayed, %u failed\n", ok, bad);
 	return bad ? 1 : 0;

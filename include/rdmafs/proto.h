@@ -4,8 +4,9 @@
  * librdmafs: one SOCK_SEQPACKET datagram per message, fixed-width fields in host byte order
  * (the socket never leaves the machine), explicit reserved bytes that must be zero.
  *
- * Where the socket is: RDMAFS_RUNDIR/<name>.sock, <name> from rdmafs_proto_sock_name() of
- * the mountpoint's canonical path (realpath). A file's mount is found from the fd's mnt_id.
+ * Where the socket is: rdmafs_proto_sock_path(), RDMAFS_RUNDIR/<name>@<maj>:<min>.sock, <name>
+ * from rdmafs_proto_sock_name() of the mountpoint's canonical path (realpath), maj:min the
+ * FUSE mount's device. A file's mount (and device) is found from the fd's mnt_id.
  *
  * A request is struct rdmafs_req (48 bytes), with at most one file descriptor attached as
  * SCM_RIGHTS: the client's open file on the mount, proving access to it. A reply is
@@ -257,6 +258,23 @@ void rdmafs_proto_attach_fd(struct msghdr *msg, void *cbuf, size_t cbuf_size, in
 
 /* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
 void rdmafs_proto_unescape(char *s);
+
+/*
+ * May the control-socket directory described by @st (from lstat) be trusted? It must be a
+ * real directory owned by @owner (or root) that no one else can write: whoever can write
+ * it can put a socket of theirs where clients send their files. 0 or -EPERM.
+ */
+struct stat;
+int rdmafs_proto_rundir_trusted(const struct stat *st, unsigned owner);
+
+/*
+ * Full socket path of the rdmafs mount at @mnt (canonical path) with device @maj:@min:
+ * @rundir/<name>@<maj>:<min>.sock, <name> from rdmafs_proto_sock_name(). The device
+ * (unique among live mounts) keeps two mounts on one mountpoint apart; a path too long
+ * for sun_path uses the name's hashed form. 0 or -ENAMETOOLONG.
+ */
+int rdmafs_proto_sock_path(const char *rundir, const char *mnt, unsigned maj, unsigned min,
+			   char *buf, size_t size);
 
 /*
  * Socket file name (no directory, no ".sock") for the mountpoint's canonical path @path:

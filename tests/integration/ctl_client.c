@@ -8,7 +8,7 @@
  *   ctl-client stat FILE [MODE]           prints size staged changed opens leases
  *   ctl-client mount-stat PATH
  *   ctl-client map FILE MODE PROT [BYTE]  PROT r or rw; rw writes BYTE over the whole map
- *   ctl-client lease FILE [SIGNO]         holds the lease; prints "break" when broken
+ *   ctl-client lease FILE [SIGNO [MODE]]  holds the lease; prints "break" when broken
  *   ctl-client lease-list PATH|FILE
  *   ctl-client lease-break FILE
  *   ctl-client evict PATH
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 		struct pollfd pfd;
 		char buf[64];
 
-		fd = open_mode(arg, "r");
+		fd = open_mode(arg, argc > 4 ? argv[4] : "r");
 		r = rdmafs_lease(fd, argc > 3 ? atoi(argv[3]) : 0);
 		if (r < 0)
 			return result(r);

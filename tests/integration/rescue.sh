@@ -32,13 +32,16 @@ dirs=("$R"/*/)
 [ ${#dirs[@]} = 1 ] && [ -d "${dirs[0]}" ] || fail "expected one rescue folder in $R: $(ls "$R" 2>&1)"
 D=${dirs[0]%/}
 [ -f "$D/MANIFEST" ] || fail "no MANIFEST in $D"
-# Each line: data file, size, backing path.
+# Format 2 (include/rdmafs/manifest.h): "file N.data SIZE DEV INO UID BTIME_S BTIME_NS REL".
+grep -qx "root $S $(stat -c '%d %i' "$S")" "$D/MANIFEST" || fail "MANIFEST root: $(cat "$D/MANIFEST")"
 for pair in "new data" "old old"; do
 	set -- $pair
-	line=$(awk -F'\t' -v p="$S/$1" '$3 == p' "$D/MANIFEST")
+	line=$(awk -v p="$1" '$1 == "file" && $9 == p' "$D/MANIFEST")
 	[ -n "$line" ] || fail "MANIFEST has no entry for $S/$1: $(cat "$D/MANIFEST")"
-	data=$(printf '%s' "$line" | cut -f1)
-	size=$(printf '%s' "$line" | cut -f2)
+	[ "$(echo "$line" | cut -d' ' -f4-6)" = "$(stat -c '%d %i %u' "$S/$1")" ] ||
+		fail "MANIFEST identity of $1: $line"
+	data=$(printf '%s' "$line" | cut -d' ' -f2)
+	size=$(printf '%s' "$line" | cut -d' ' -f3)
 	[ "$size" = "$(stat -c %s "$T/$2")" ] || fail "MANIFEST size $size for $1, expected $(stat -c %s "$T/$2")"
 	same_file "$D/$data" "$T/$2"
 done

@@ -640,11 +640,42 @@ static void test_shutdown(void **state)
 	reap_child(&c[0], SIGKILL);
 }
 
+/* A thread's id (or an fd-less daemon: EMFILE) makes pidfd_open fail: no lease (issue 12). */
+static void *park(void *arg)
+{
+	*(pid_t *)arg = gettid();
+	pause();
+	return NULL;
+}
+
+static void test_no_pidfd_no_lease(void **state)
+{
+	struct lease_stats before, after;
+	pthread_t thr;
+	pid_t tid = 0;
+
+	(void)state;
+	lease_stats(&before);
+	assert_int_equal(pthread_create(&thr, NULL, park, &tid), 0);
+	while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	errno = 0;
+	assert_null(lease_add(&test_st, tid, SIGUSR1, NULL, NULL));
+	assert_true(errno == EINVAL || errno == ENOENT);	/* ENOENT since Linux 6.9 */
+	lease_stats(&after);
+	assert_int_equal(after.granted, before.granted);
+	assert_int_equal(after.held, before.held);
+	assert_int_equal(test_st.nleases, 0);
+	pthread_cancel(thr);
+	pthread_join(thr, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_list_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_pidfd_no_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_without_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_on_demand, setup, teardown),
