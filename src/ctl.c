@@ -124,7 +124,9 @@ static struct {
 	uid_t owner;
 	int reserve_fd;			/* /dev/null, given up to drain accept() at EMFILE */
 	bool accept_paused;		/* listener out of epoll until the next timer tick */
-	bool emfile_logged;
+	bool emfile_logged;		/* an EMFILE episode is on (logged at its start) */
+	uint64_t emfile_last_ns;	/* last EMFILE of the episode */
+	uint64_t emfile_refused;	/* connections dropped during the episode */
 	uid_t refused_uid;		/* last uid refused, and when (log rate) */
 	uint64_t refused_ns;
 	struct closer *closers;		/* closers not reaped yet */
@@ -1389,11 +1391,14 @@ static void accept_exhausted(int err)
 		log_warn("ctl: accept: %s; refusing connections until descriptors are free",
 			 strerror(err));
 	ctl.emfile_logged = true;
+	ctl.emfile_last_ns = now_ns();
 	if (ctl.reserve_fd >= 0) {
 		close(ctl.reserve_fd);
 		fd = accept4(ctl.lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd);
+			ctl.emfile_refused++;
+		}
 		ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd >= 0)
 			return;
@@ -1418,9 +1423,13 @@ static void on_accept(void)
 				log_warn("ctl: accept: %s", strerror(errno));
 			return;
 		}
-		if (ctl.emfile_logged) {
-			log_notice("ctl: accepting connections again");
+		/* The episode ends after 10 s without EMFILE: a daemon hovering at its limit
+		 * logs one line, not one per connection that squeezed in. */
+		if (ctl.emfile_logged && now_ns() - ctl.emfile_last_ns > 10000000000ull) {
+			log_notice("ctl: accepting connections again (%" PRIu64 " refused while out "
+				   "of descriptors)", ctl.emfile_refused);
 			ctl.emfile_logged = false;
+			ctl.emfile_refused = 0;
 		}
 		if (ctl.reserve_fd < 0)
 			ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
