@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -178,6 +179,24 @@ static int open_below(struct inode *parent, const char *name)
 	return -errno;
 }
 
+/*
+ * True if an object on device @dev with mode @mode belongs to the source's filesystem.
+ * overlayfs reports the device of the layer a non-directory lives in (directories have
+ * the overlay's): those are the source's too; a mount point is refused by open_below().
+ */
+static bool on_source_fs(dev_t dev, mode_t mode)
+{
+	static int overlay = -1;	/* source is an overlayfs; computed once */
+	struct statfs sfs;
+
+	if (dev == inode_root()->src_dev)
+		return true;
+	if (overlay < 0)
+		overlay = fstatfs(inode_root()->fd, &sfs) == 0 &&
+			  sfs.f_type == 0x794c7630;	/* OVERLAYFS_SUPER_MAGIC */
+	return overlay && !S_ISDIR(mode);
+}
+
 /* Entry of the object of O_PATH fd @fd (owned) named @name; adds a lookup. */
 static int lookup_fd(int fd, const char *name, struct fuse_entry_param *e)
 {
@@ -193,7 +212,7 @@ static int lookup_fd(int fd, const char *name, struct fuse_entry_param *e)
 		close(fd);
 		return r;
 	}
-	if (st.st_dev != inode_root()->src_dev) {
+	if (!on_source_fs(st.st_dev, st.st_mode)) {
 		close(fd);
 		return refuse_other_fs(name);
 	}
