@@ -614,7 +614,7 @@ static void flush_pass(bool all)
 			staging_release_if_idle(st);
 	}
 	staging_put_all(v, n);
-	staging_trim(NULL, true);	/* more files staged than descriptors allow */
+	staging_trim(NULL, true, SIZE_MAX);	/* more files staged than descriptors allow */
 }
 
 /* flush_on_close=async: commit the files whose close asked for it, and only those. */

@@ -933,13 +933,13 @@ int staging_create(struct inode *ino, struct staged **out)
 
 	/* Idle clean files go first; past half as many again, idle dirty ones are committed
 	 * and go too (each costs an fdatasync here), so descriptors stay bounded. */
-	if (staging_trim(ino, false)) {
+	if (staging_trim(ino, false, SIZE_MAX)) {
 		flusher_kick();
 		pthread_mutex_lock(&slist.lock);
 		bool hard = slist.count >= slist.resident_max + slist.resident_max / 2;
 		pthread_mutex_unlock(&slist.lock);
-		if (hard)
-			staging_trim(ino, true);
+		if (hard)	/* a few per open: the flusher commits the rest */
+			staging_trim(ino, true, 2);
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -1251,7 +1251,7 @@ void staging_drop(struct staged *st)
 	staging_detach(st);
 }
 
-size_t staging_trim(struct inode *self, bool commit)
+size_t staging_trim(struct inode *self, bool commit, size_t limit)
 {
 	size_t over;
 
@@ -1259,7 +1259,7 @@ size_t staging_trim(struct inode *self, bool commit)
 	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
 	pthread_mutex_unlock(&slist.lock);
 	if (over)
-		evict_lru(0, self, over, commit);
+		evict_lru(0, self, MIN(over, limit), commit);
 	pthread_mutex_lock(&slist.lock);
 	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
 	pthread_mutex_unlock(&slist.lock);

@@ -293,9 +293,10 @@ void staging_note_backing(struct staged *st);
 bool staging_backing_changed(struct staged *st, const struct stat *sb);
 /*
  * Evict idle staging (LRU) while more files than resident_max are staged (not @self);
- * @commit: commit dirty idle ones first. Returns how many are still too many.
+ * at most @limit of them; @commit: commit dirty idle ones first. Returns how many are
+ * still too many.
  */
-size_t staging_trim(struct inode *self, bool commit);
+size_t staging_trim(struct inode *self, bool commit, size_t limit);
 /* Drop @st from its inode now (it is idle and clean: the caller checked). ino->lock held. */
 void staging_drop(struct staged *st);
 /*
