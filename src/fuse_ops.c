@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/fsuid.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -23,6 +24,11 @@
 #include "rdmafs.h"
 
 bool fuse_ops_passthrough;
+int fuse_ops_devfd = -1;
+
+#ifndef FUSE_DEV_IOC_BACKING_CLOSE
+#define FUSE_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+#endif
 
 static const double attr_timeout = 1.0, entry_timeout = 1.0;
 
@@ -216,8 +222,11 @@ static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_p
 	return lookup_fd(fd, name, e);
 }
 
+static void backing_drop(struct inode *ino);
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	staging_detach_hook = backing_drop;
 	/* Truncation on open comes as a separate setattr: one path, where leases break. */
 	fuse_unset_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
@@ -643,6 +652,56 @@ static int backing_open(fuse_req_t req, struct inode *ino, int fd, enum bk_kind 
 }
 
 /*
+ * Staging left the inode or got a new memfd (staging_detach_hook; ino->lock held): close
+ * the passthrough backing id of the old memfd, which a resident staging keeps registered
+ * between opens (the kernel holds the memfd through it). No open uses it then. Called
+ * from threads that have no request: the ioctl goes to the session's /dev/fuse.
+ */
+static void backing_drop(struct inode *ino)
+{
+	int id = ino->backing_id;
+
+	if (ino->bk_kind != BK_STAGING || ino->bk_opens)
+		return;
+	if (fuse_ops_devfd >= 0 && ioctl(fuse_ops_devfd, FUSE_DEV_IOC_BACKING_CLOSE, &id) < 0)
+		log_warn("passthrough close ino=%" PRIu64 " id=%d: %s", (uint64_t)ino->src_ino, id,
+			 strerror(errno));
+	ino->backing_id = 0;
+	ino->bk_kind = BK_NONE;
+}
+
+/*
+ * Resident staging of a file nobody uses, whose backing file changed behind rdmafs since
+ * the fill or the last commit (size, mtime or ctime): staged again from the backing file,
+ * if the staging is known clean (else the staged version wins: it is committed over the
+ * backing file, as any change made through the mount). ino->lock held.
+ */
+static void revalidate(struct inode *ino, int fd)
+{
+	struct staged *st = ino->st;
+	struct stat sb;
+
+	if (!st || ino->nopen || st->pending_error || fstat(fd, &sb) < 0 ||
+	    !staging_backing_changed(st, &sb))
+		return;
+	pthread_mutex_lock(&st->lock);
+	bool mapped = st->may_change;
+	pthread_mutex_unlock(&st->lock);
+	if (mapped || !staging_known_clean(st) || lease_count(st)) {
+		log_notice("open ino=%" PRIu64 ": backing file changed behind rdmafs while staged "
+			   "with changes not yet committed: the staged version is kept",
+			   (uint64_t)ino->src_ino);
+		pthread_mutex_lock(&st->lock);
+		staging_note_backing(st);	/* said once */
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	log_info("open ino=%" PRIu64 ": backing file changed behind rdmafs: staged again",
+		 (uint64_t)ino->src_ino);
+	staging_drop(st);
+}
+
+/*
  * Open @ino for @fi: writable opens and every open of a staged file use its staging;
  * read-only opens of an unstaged file use the backing file. With passthrough the kernel
  * then does all I/O; without it the daemon serves read and write.
@@ -667,6 +726,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		return r;
 	}
 	pthread_mutex_lock(&ino->lock);
+	revalidate(ino, h->fd);
 	st = ino->st;
 	if (st && st->sealed) {
 		r = staging_unseal(st);
@@ -716,6 +776,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		h->st = st;
 		st->last_use = now_ns();
 		h->err_seen = flusher_err_sample(st);
+		if (writable)
+			staging_note_change(st);	/* maybe dirty until a commit after it */
 	}
 	ino->nopen++;
 	if (writable)
@@ -884,8 +946,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	struct handle *h = fh_of(fi);
 	int r = 0;
 
-	/* close() waits for durability when flush_on_close: a useful point for writers. */
-	if (h->st && h->writable && cfg->flush_on_close)
+	/* close() waits for durability with flush_on_close=yes (NFS-like close-to-open). */
+	if (h->st && h->writable && cfg->flush_on_close == FLUSH_CLOSE_YES)
 		r = flusher_commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
@@ -900,15 +962,20 @@ static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	ino->nopen--;
 	if (h->writable)
 		ino->nopen_w--;
-	if (h->passthrough && --ino->bk_opens == 0) {
+	/* A staged file's backing id stays while it is staged (resident): a reopen reuses
+	 * it; backing_drop() closes it when the staging goes or gets a new memfd. */
+	if (h->passthrough && --ino->bk_opens == 0 &&
+	    !(ino->bk_kind == BK_STAGING && h->st && ino->st == h->st)) {
 		fuse_passthrough_close(req, ino->backing_id);
 		ino->backing_id = 0;
 		ino->bk_kind = BK_NONE;
 	}
-	last = ino->nopen == 0;
+	last = h->writable && ino->nopen_w == 0;
 	pthread_mutex_unlock(&ino->lock);
-	if (h->st && last)
-		flusher_kick();	/* commit, seal and drop it if nobody maps it */
+	/* flush_on_close=async: the last writer's release (after munmap of its mappings)
+	 * starts a commit of this file in the flusher thread; close does not wait. */
+	if (h->st && last && cfg->flush_on_close == FLUSH_CLOSE_ASYNC)
+		flusher_commit_async(h->st);
 	handle_free(h);
 	fuse_reply_err(req, 0);
 }

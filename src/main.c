@@ -271,6 +271,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		fprintf(stderr, "rdmafs: cannot mount on %s\n", mountpoint);
 		goto out_signals;
 	}
+	fuse_ops_devfd = fuse_session_fd(se);	/* backing ids closed outside requests */
 	fuse_daemonize(cl->foreground);
 	if (!cl->foreground)
 		log_init(cfg->log_level, true);
@@ -313,6 +314,7 @@ out_flusher:
 	}
 	staging_exit();
 out_unmount:
+	fuse_ops_devfd = -1;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

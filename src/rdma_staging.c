@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -29,6 +30,12 @@ static struct {
 	struct staged *head;
 	uint64_t used;			/* bytes of staging charged against the budget */
 	size_t count;
+	/*
+	 * Staged files kept beyond which idle ones are evicted (LRU), whatever the budget:
+	 * each holds descriptors (memfd, backing fds), and resident staging must not run the
+	 * daemon out of them. From RLIMIT_NOFILE at start-up.
+	 */
+	size_t resident_max;
 } slist = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t page_size_of(struct staged *st)
@@ -261,8 +268,18 @@ static int hugetlb_check_pool(struct staged *st, uint64_t size)
 	return 0;
 }
 
+/* Descriptors per staged file (memfd, backing fd, O_DIRECT fd) plus one for its inode. */
+#define FDS_PER_STAGED 4
+
 int staging_init(void)
 {
+	struct rlimit rl;
+
+	/* Half the descriptors for staged files, the rest for inodes, handles, rings. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		slist.resident_max = MAX(rl.rlim_cur / 2 / FDS_PER_STAGED, 16);
+	else
+		slist.resident_max = 1 << 20;
 	if (cfg->staging == STAGING_THP)
 		return thp_mount();	/* fail at start-up, not at the first open */
 	return 0;
@@ -294,7 +311,7 @@ void staging_charge(int64_t delta)
 	pthread_mutex_unlock(&slist.lock);
 }
 
-static uint64_t evict_lru(uint64_t need, struct inode *self);
+static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit);
 static int relative_path(struct inode *ino, char *buf, size_t len);
 
 /*
@@ -319,7 +336,7 @@ static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, boo
 		pthread_mutex_unlock(&slist.lock);
 		if (!need)
 			return 0;
-		if (tries || !evict_lru(need, self))
+		if (tries || !evict_lru(need, self, 0, false))
 			return -ENOSPC;
 	}
 }
@@ -462,6 +479,7 @@ void staging_watch_growth(struct staged *st)
 		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
 		budget_note_growth(st, size);
 		alloc_growth_locked(st, size);
+		staging_note_change(st);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -951,6 +969,16 @@ int staging_create(struct inode *ino, struct staged **out)
 	struct stat sb;
 	int r;
 
+	/* Idle clean files go first; past half as many again, idle dirty ones are committed
+	 * and go too (each costs an fdatasync here), so descriptors stay bounded. */
+	if (staging_trim(ino, false, SIZE_MAX)) {
+		flusher_kick();
+		pthread_mutex_lock(&slist.lock);
+		bool hard = slist.count >= slist.resident_max + slist.resident_max / 2;
+		pthread_mutex_unlock(&slist.lock);
+		if (hard)	/* a few per open: the flusher commits the rest */
+			staging_trim(ino, true, 2);
+	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -1015,6 +1043,9 @@ int staging_create(struct inode *ino, struct staged **out)
 		goto err_uncharge;
 	st->size = st->committed_size = size;
 	st->last_use = now_ns();
+	st->bk_mtim = sb.st_mtim;
+	st->bk_ctim = sb.st_ctim;
+	st->bk_size = sb.st_size;
 	inode_ref(ino);
 	list_add(st);
 	metrics_add(&metrics.files_staged, 1);
@@ -1035,6 +1066,8 @@ err_free:
 	return r;
 }
 
+void (*staging_detach_hook)(struct inode *ino);
+
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
@@ -1042,6 +1075,9 @@ static void staging_detach(struct staged *st)
 
 	/* No longer the file's stager: the next open may stage it while refs keep bfd open. */
 	fcntl(st->bfd, F_OFD_SETLK, &unlock);
+
+	if (staging_detach_hook)
+		staging_detach_hook(st->ino);	/* the kernel lets go of the memfd */
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)
@@ -1204,6 +1240,8 @@ static int unseal_locked(struct staged *st)
 			return r;
 		}
 	}
+	if (staging_detach_hook)
+		staging_detach_hook(st->ino);	/* its backing id refers to the old memfd */
 	pthread_mutex_lock(&st->lock);
 	close(st->memfd);
 	st->memfd = fd;
@@ -1229,6 +1267,51 @@ int staging_unseal(struct staged *st)
 	return r;
 }
 
+void staging_note_backing(struct staged *st)
+{
+	struct stat sb;
+
+	if (fstat(st->bfd, &sb) < 0)
+		return;
+	st->bk_mtim = sb.st_mtim;
+	st->bk_ctim = sb.st_ctim;
+	st->bk_size = sb.st_size;
+}
+
+bool staging_backing_changed(struct staged *st, const struct stat *sb)
+{
+	bool changed;
+
+	pthread_mutex_lock(&st->lock);
+	changed = (uint64_t)sb->st_size != st->bk_size ||
+		  sb->st_mtim.tv_sec != st->bk_mtim.tv_sec ||
+		  sb->st_mtim.tv_nsec != st->bk_mtim.tv_nsec ||
+		  sb->st_ctim.tv_sec != st->bk_ctim.tv_sec ||
+		  sb->st_ctim.tv_nsec != st->bk_ctim.tv_nsec;
+	pthread_mutex_unlock(&st->lock);
+	return changed;
+}
+
+void staging_drop(struct staged *st)
+{
+	staging_detach(st);
+}
+
+size_t staging_trim(struct inode *self, bool commit, size_t limit)
+{
+	size_t over;
+
+	pthread_mutex_lock(&slist.lock);
+	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
+	pthread_mutex_unlock(&slist.lock);
+	if (over)
+		evict_lru(0, self, MIN(over, limit), commit);
+	pthread_mutex_lock(&slist.lock);
+	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
+	pthread_mutex_unlock(&slist.lock);
+	return over;
+}
+
 bool staging_release_if_idle(struct staged *st)
 {
 	struct inode *ino = st->ino;
@@ -1251,13 +1334,13 @@ bool staging_release_if_idle(struct staged *st)
  * writer (sealed, or sealable now) go: never a dirty, open or leased one. Inode locks of
  * the victims are only tried (the caller may hold @self's), so a busy file is skipped.
  */
-static uint64_t evict_lru(uint64_t need, struct inode *self)
+static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit)
 {
 	uint64_t freed = 0;
 	struct staged **skip = NULL;
-	size_t nskip = 0;
+	size_t nskip = 0, evicted = 0;
 
-	while (freed < need) {
+	while (freed < need || evicted < nfiles) {
 		struct staged *st, *victim = NULL, **v;
 		struct inode *ino;
 
@@ -1270,6 +1353,9 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 			/* Unlocked peeks, checked again under ino->lock. */
 			if (skipped || st->ino == self || st->nleases || st->pending_error ||
 			    __atomic_load_n(&st->ino->nopen, __ATOMIC_RELAXED))
+				continue;
+			/* Trimming the file count without commits: known clean ones only. */
+			if (!need && !commit && !staging_known_clean(st))
 				continue;
 			if (!victim || st->last_use < victim->last_use)
 				victim = st;
@@ -1288,9 +1374,18 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 		skip[nskip++] = victim;
 		ino = victim->ino;
 		if (pthread_mutex_trylock(&ino->lock) == 0) {
+			/* Clean first (known, or by a scan): a dirty file is not sealed (a
+			 * sealed memfd can never be written again, a reopen would copy it);
+			 * then the seal proves no mapping or pin is left, and a pin that wrote
+			 * since the last commit is found by the scan after it. */
+			if (commit && ino->st == victim && !ino->nopen &&
+			    !staging_known_clean(victim))
+				flusher_commit(victim);	/* over resident_max: make it clean */
 			if (ino->st == victim && !ino->nopen && !lease_count(victim) &&
-			    !victim->pending_error && staging_try_seal(victim) &&
-			    !flusher_is_dirty(victim)) {
+			    !victim->pending_error &&
+			    (victim->sealed || staging_known_clean(victim) ||
+			     !flusher_is_dirty(victim)) &&
+			    staging_try_seal(victim) && !flusher_is_dirty(victim)) {
 				uint64_t bytes = victim->charged;
 
 				log_info("evicted ino=%" PRIu64 " (%s, %" PRIu64 " bytes, idle "
@@ -1300,6 +1395,7 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 				staging_detach(victim);
 				metrics_evicted(bytes);
 				freed += bytes;
+				evicted++;
 			}
 			pthread_mutex_unlock(&ino->lock);
 		}
@@ -1360,6 +1456,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		return r;
 	pthread_mutex_lock(&st->commit_lock);
 	st->sealed_clean = false;
+	staging_note_change(st);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
@@ -1435,6 +1532,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 	}
 	pthread_mutex_lock(&st->commit_lock);
 	st->sealed_clean = false;
+	staging_note_change(st);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
@@ -1567,6 +1665,7 @@ ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t 
 		return 0;
 	pthread_mutex_lock(&st->commit_lock);
 	st->sealed_clean = false;
+	staging_note_change(st);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;

@@ -29,6 +29,8 @@
 enum staging_mode { STAGING_SHMEM, STAGING_THP, STAGING_HUGETLB };
 enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
+/* flush_on_close: what close(2) of a writable descriptor does (see rdmafs(8)). */
+enum flush_close { FLUSH_CLOSE_NO, FLUSH_CLOSE_ASYNC, FLUSH_CLOSE_YES };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
@@ -47,7 +49,7 @@ struct conf {
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
-	bool flush_on_close;
+	enum flush_close flush_on_close;
 	unsigned uring_depth;		/* commit writes in flight per file */
 	uint32_t io_size;		/* bytes per commit write / fill read */
 	enum tristate direct_io;
@@ -192,7 +194,18 @@ struct staged {
 	bool seal_refused;		/* a map holder added F_SEAL_SEAL (logged once); ino->lock */
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
-	bool may_change;		/* writable opens, maps or leases since last clean scan */
+	bool may_change;		/* st->lock: a writable map fd was handed out (sticky) */
+	/*
+	 * "Maybe dirty" (atomics): change_seq counts events after which staging may differ
+	 * from the committed content (writable open, truncate, fallocate, daemon-served
+	 * write, growth, lease); clean_seq is the change_seq a commit found clean with no
+	 * writer left (no writable open, map fd or lease). Equal: the periodic pass skips it.
+	 */
+	uint64_t change_seq, clean_seq;
+	bool close_commit;		/* st->lock: flush_on_close=async asked for a commit */
+	/* st->lock: the backing file as of the fill or the last commit (revalidation) */
+	struct timespec bk_mtim, bk_ctim;
+	uint64_t bk_size;
 	int pending_error;		/* error of the last commit, 0 once one succeeds */
 	/* lock: failed commits so far and the last one's error (errseq_t-like, see
 	 * flusher_commit_fd()) */
@@ -259,6 +272,38 @@ void staging_put(struct staged *st);
  * Returns true if dropped. Takes ino->lock.
  */
 bool staging_release_if_idle(struct staged *st);
+/* Note a possible change of @st (see change_seq); any lock or none. */
+static inline void staging_note_change(struct staged *st)
+{
+	__atomic_add_fetch(&st->change_seq, 1, __ATOMIC_SEQ_CST);
+}
+/* True if the last commit found @st clean and nothing may have changed it since. */
+static inline bool staging_known_clean(struct staged *st)
+{
+	return __atomic_load_n(&st->clean_seq, __ATOMIC_SEQ_CST) ==
+	       __atomic_load_n(&st->change_seq, __ATOMIC_SEQ_CST);
+}
+/* Record the backing file's times and size (after a fill or a commit); st->lock held. */
+void staging_note_backing(struct staged *st);
+/*
+ * Resident staging of an idle file whose backing file changed behind rdmafs (size, mtime
+ * or ctime differ from the fill or the last commit): true if it must be staged again.
+ * ino->lock held, no open; @sb is a fresh stat of the backing file.
+ */
+bool staging_backing_changed(struct staged *st, const struct stat *sb);
+/*
+ * Evict idle staging (LRU) while more files than resident_max are staged (not @self);
+ * at most @limit of them; @commit: commit dirty idle ones first. Returns how many are
+ * still too many.
+ */
+size_t staging_trim(struct inode *self, bool commit, size_t limit);
+/* Drop @st from its inode now (it is idle and clean: the caller checked). ino->lock held. */
+void staging_drop(struct staged *st);
+/*
+ * Called (ino->lock held) when a staging leaves its inode or its memfd is replaced, so
+ * that the passthrough backing id that refers to its memfd is closed. Set by fuse_ops.
+ */
+extern void (*staging_detach_hook)(struct inode *ino);
 uint64_t staging_bytes_used(void);
 void staging_charge(int64_t delta);
 
@@ -311,6 +356,8 @@ int flusher_commit_fd(struct staged *st, uint32_t *seen);
 uint32_t flusher_err_sample(struct staged *st);
 /* Ask the periodic thread to run a pass now (memory pressure, ctl). */
 void flusher_kick(void);
+/* flush_on_close=async: commit @st soon in the flusher thread (this file only). */
+void flusher_commit_async(struct staged *st);
 /* True if @st has changes not yet committed (scans it). */
 bool flusher_is_dirty(struct staged *st);
 /* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
@@ -401,6 +448,7 @@ void ctl_exit(void);
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops rdmafs_ops;
 extern bool fuse_ops_passthrough;	/* the kernel accepted passthrough */
+extern int fuse_ops_devfd;		/* /dev/fuse of the session (backing id close), or -1 */
 /* Free the handles of files still open when the session ended. */
 void fuse_ops_exit(void);
 
