@@ -44,7 +44,8 @@ exec 3<>"$M/busy"
 b0=$(fstat_json "$M/busy" scanned_bytes)
 i0=$(fstat_json "$M/big" scanned_bytes)
 # three passes over the open file, none over the idle one (4 KiB scanned per pass)
-wait_for 20 test "$(fstat_json "$M/busy" scanned_bytes)" -ge $((b0 + 3 * 4096)) ||
+busy_scanned() { [ "$(fstat_json "$M/busy" scanned_bytes)" -ge $((b0 + 3 * 4096)) ]; }
+wait_for 20 busy_scanned ||
 	fail "writable open file not scanned by the periodic pass"
 [ "$(fstat_json "$M/big" scanned_bytes)" = "$i0" ] || fail "idle clean file scanned again"
 exec 3>&-
