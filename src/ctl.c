@@ -656,6 +656,12 @@ static int do_lease(struct conn *c, struct job *j)
 		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
 		goto out;
 	}
+	/* Its holder may write: this node must be the file's stager (see lockfd). */
+	pthread_mutex_lock(&t.st->ino->lock);
+	r = t.st->ino->st == t.st ? staging_lock_writer(t.st) : -ESTALE;
+	pthread_mutex_unlock(&t.st->ino->lock);
+	if (r)
+		goto out;
 	pthread_mutex_lock(&ctl.lock);
 	if (c->lease_id) {
 		pthread_mutex_unlock(&ctl.lock);

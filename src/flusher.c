@@ -586,8 +586,10 @@ static int commit_mark_clean(struct staged *st)
 	bool quiet = !writers_left(st);
 	int r = flusher_commit(st);
 
-	if (!r && quiet && !writers_left(st))
+	if (!r && quiet && !writers_left(st)) {
 		__atomic_store_n(&st->clean_seq, seq, __ATOMIC_SEQ_CST);
+		staging_unlock_if_clean(st);	/* another node may stage it now */
+	}
 	return r;
 }
 

@@ -348,7 +348,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 		struct staged *st = staged_get(ino);
 
 		if (st) {
-			r = staging_truncate(st, attr->st_size);
+			pthread_mutex_lock(&ino->lock);
+			r = ino->st == st ? staging_lock_writer(st) : 0;
+			if (r == -ESTALE)
+				r = -EBUSY;	/* stale resident copy: reopen for writing */
+			pthread_mutex_unlock(&ino->lock);
+			if (!r)
+				r = staging_truncate(st, attr->st_size);
 			staging_put(st);
 			if (r)
 				goto reply_r;
@@ -728,6 +734,22 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 	pthread_mutex_lock(&ino->lock);
 	revalidate(ino, h->fd);
 	st = ino->st;
+	if (st && writable) {
+		/* A resident file this node does not stage for writing: lock it again. */
+		r = staging_lock_writer(st);
+		if (r == -ESTALE && !ino->nopen && !lease_count(st)) {
+			staging_drop(st);	/* clean and unlocked: staged again below */
+			st = NULL;
+			r = 0;
+		} else if (r == -ESTALE) {
+			log_notice("open ino=%" PRIu64 " for writing: backing file changed by "
+				   "another stager while open read-only here: refused (EBUSY) "
+				   "until those opens close", (uint64_t)ino->src_ino);
+			r = -EBUSY;
+		}
+		if (r)
+			goto err_unlock;
+	}
 	if (st && st->sealed) {
 		r = staging_unseal(st);
 		if (r)
@@ -975,6 +997,10 @@ static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	/* flush_on_close=async: the last writer's release (after munmap of its mappings)
 	 * starts a commit of this file in the flusher thread; close does not wait. */
 	if (h->st && last && cfg->flush_on_close == FLUSH_CLOSE_ASYNC)
+		flusher_commit_async(h->st);
+	/* flush_on_close=yes committed at flush, with this writer still open: a commit
+	 * after the last writer proves the file clean and gives up the stager lock. */
+	if (h->st && last && cfg->flush_on_close == FLUSH_CLOSE_YES)
 		flusher_commit_async(h->st);
 	handle_free(h);
 	fuse_reply_err(req, 0);

@@ -829,6 +829,8 @@ static void staged_free(struct staged *st)
 		close(st->bfd);
 	if (st->dfd >= 0)
 		close(st->dfd);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	dirty_destroy(st->dm);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->commit_lock);
@@ -941,13 +943,16 @@ static int hugetlb_short(struct staged *st, uint64_t size)
  * each commit their own copy and the last commit would win silently; the second writable
  * open fails with EBUSY instead. NFSv4 (v3 with lockd) takes the lock on the server. Where
  * the filesystem has no locks (ENOLCK: NFS mounted nolock; EOPNOTSUPP) staging goes on.
+ * The lock lives on its own fd (st->lockfd), held only while this node's staging may hold
+ * changes the backing file lacks; a clean resident file holds no lock (another node may
+ * stage it) and takes it again at its next writable open (staging_lock_writer()).
  */
-static int lock_backing(struct staged *st)
+static int lock_backing(struct staged *st, int fd)
 {
 	static bool said;
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
-	if (fcntl(st->bfd, F_OFD_SETLK, &fl) == 0)
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
 	if (errno == EAGAIN || errno == EACCES) {
 		log_warn("stage ino=%" PRIu64 ": the backing file is staged by another rdmafs "
@@ -982,7 +987,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	st->memfd = st->bfd = st->dfd = -1;
+	st->memfd = st->bfd = st->dfd = st->lockfd = -1;
 	st->lost_from = UINT64_MAX;
 	st->ino = ino;		/* for log lines; the reference is taken on success */
 	set_mode(st, choose_mode(ino));
@@ -993,13 +998,18 @@ int staging_create(struct inode *ino, struct staged **out)
 		r = -errno;
 		goto err_free;
 	}
-	if (fstat(st->bfd, &sb) < 0) {
+	st->lockfd = open_backing(ino, O_RDWR);
+	if (st->lockfd < 0) {
 		r = -errno;
 		goto err_free;
 	}
-	r = lock_backing(st);
+	r = lock_backing(st, st->lockfd);
 	if (r)
 		goto err_free;
+	if (fstat(st->bfd, &sb) < 0) {	/* under the lock: what the other stager left */
+		r = -errno;
+		goto err_free;
+	}
 	size = sb.st_size;
 	if (st->mode == STAGING_HUGETLB) {
 		r = hugetlb_check_pool(st, size);
@@ -1071,10 +1081,11 @@ void (*staging_detach_hook)(struct inode *ino);
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
-	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
-
-	/* No longer the file's stager: the next open may stage it while refs keep bfd open. */
-	fcntl(st->bfd, F_OFD_SETLK, &unlock);
+	/* No longer the file's stager: the next open may stage it while refs keep st. */
+	if (st->lockfd >= 0) {
+		close(st->lockfd);	/* closing the last fd of the description unlocks */
+		st->lockfd = -1;
+	}
 
 	if (staging_detach_hook)
 		staging_detach_hook(st->ino);	/* the kernel lets go of the memfd */
@@ -1276,6 +1287,63 @@ void staging_note_backing(struct staged *st)
 	st->bk_mtim = sb.st_mtim;
 	st->bk_ctim = sb.st_ctim;
 	st->bk_size = sb.st_size;
+}
+
+int staging_lock_writer(struct staged *st)
+{
+	struct inode *ino = st->ino;
+	struct stat sb;
+	int fd, r;
+
+	if (st->lockfd >= 0)
+		return 0;
+	fd = open_backing(ino, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	r = lock_backing(st, fd);
+	if (r)
+		goto err_close;
+	/* Unlocked, another node may have staged and committed it: our copy is stale then
+	 * and must never be committed over theirs. */
+	if (fstat(fd, &sb) < 0) {
+		r = -errno;
+		goto err_close;
+	}
+	if (staging_backing_changed(st, &sb)) {
+		log_info("open ino=%" PRIu64 ": backing file changed while this node did not "
+			 "stage it for writing: resident copy is stale", (uint64_t)ino->src_ino);
+		r = -ESTALE;
+		goto err_close;
+	}
+	st->lockfd = fd;
+	log_debug("locked ino=%" PRIu64 " (stager again)", (uint64_t)ino->src_ino);
+	return 0;
+
+err_close:
+	close(fd);
+	return r;
+}
+
+void staging_unlock_if_clean(struct staged *st)
+{
+	struct inode *ino = st->ino;
+	bool quiet;
+
+	pthread_mutex_lock(&ino->lock);
+	quiet = ino->st == st && st->lockfd >= 0 && !ino->nopen_w && !st->pending_error &&
+		staging_known_clean(st) && !lease_count(st);
+	if (quiet) {
+		pthread_mutex_lock(&st->lock);
+		quiet = !st->may_change;
+		pthread_mutex_unlock(&st->lock);
+	}
+	if (quiet) {
+		close(st->lockfd);
+		st->lockfd = -1;
+		log_debug("unlocked ino=%" PRIu64 " (committed, clean, no writer)",
+			  (uint64_t)ino->src_ino);
+	}
+	pthread_mutex_unlock(&ino->lock);
 }
 
 bool staging_backing_changed(struct staged *st, const struct stat *sb)

@@ -160,6 +160,12 @@ struct staged {
 	int memfd;			/* staging memory; owned */
 	int bfd;			/* backing file, O_RDWR, buffered; owned */
 	int dfd;			/* backing file, O_RDWR|O_DIRECT, or -1; owned */
+	/*
+	 * ino->lock: backing file fd holding the stager lock (OFD write lock), or -1. Held
+	 * only while staging may hold changes the backing file lacks: from the first
+	 * writable open (map fd, lease) until a commit finds it clean with no writer left.
+	 */
+	int lockfd;
 	enum staging_mode mode;
 	uint64_t page_size;		/* staging page size */
 	/*
@@ -283,6 +289,15 @@ static inline bool staging_known_clean(struct staged *st)
 	return __atomic_load_n(&st->clean_seq, __ATOMIC_SEQ_CST) ==
 	       __atomic_load_n(&st->change_seq, __ATOMIC_SEQ_CST);
 }
+/*
+ * Make this node the file's stager again before @st may change (writable open, lease,
+ * truncate); ino->lock held. 0 (held already, or taken and the resident copy is
+ * current), -EBUSY (another rdmafs stages it), -ESTALE (the backing file changed since
+ * the fill or the last commit: the resident copy must be staged again; not locked).
+ */
+int staging_lock_writer(struct staged *st);
+/* A commit found @st clean with no writer left: give up the stager lock. Takes ino->lock. */
+void staging_unlock_if_clean(struct staged *st);
 /* Record the backing file's times and size (after a fill or a commit); st->lock held. */
 void staging_note_backing(struct staged *st);
 /*
