@@ -530,31 +530,76 @@ int staging_sync_map(struct staged *st)
 	return map_ro(st, size);
 }
 
+/* A new fd on the backing file, or -errno. */
 static int open_backing(struct inode *ino, int flags)
 {
-	char path[64];
-
-	return open(inode_proc_path(ino, path), flags | O_CLOEXEC);
+	return inode_open(ino, flags);
 }
 
 /* O_DIRECT fd on the backing file if the filesystem supports it and config allows. */
 static int open_direct(struct inode *ino)
 {
 	struct statx stx;
-	int fd;
+	int fd, ifd;
+	bool no;
 
 	if (cfg->direct_io == TRI_OFF)
 		return -1;
-	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
-	    (stx.stx_mask & STATX_DIOALIGN) &&
-	    (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
-	     stx.stx_dio_mem_align > 4096))
+	ifd = inode_fd(ino);
+	if (ifd < 0)
+		return -1;
+	no = statx(ifd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	     (stx.stx_mask & STATX_DIOALIGN) &&
+	     (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
+	      stx.stx_dio_mem_align > 4096);
+	inode_fd_put(ino);
+	if (no)
 		return -1;	/* no O_DIRECT, or alignment stricter than a page */
 	fd = open_backing(ino, O_RDWR | O_DIRECT);
 	if (fd < 0 && cfg->direct_io == TRI_ON)
 		log_warn("ino=%" PRIu64 ": direct_io=on but O_DIRECT open failed: %s",
-			 (uint64_t)ino->src_ino, strerror(errno));
-	return fd;
+			 (uint64_t)ino->src_ino, strerror(-fd));
+	return fd < 0 ? -1 : fd;
+}
+
+/*
+ * The backing file is opened when staging needs it (fill, commit, truncate, fallocate)
+ * and closed after: a staged file costs the daemon one descriptor, its memfd.
+ */
+int staging_backing_open(struct staged *st)
+{
+	if (st->bfd >= 0)
+		return 0;
+	st->bfd = open_backing(st->ino, O_RDWR);
+	if (st->bfd < 0) {
+		int r = st->bfd;
+
+		st->bfd = -1;
+		return r;
+	}
+	st->dfd = open_direct(st->ino);
+	return 0;
+}
+
+void staging_backing_close(struct staged *st)
+{
+	if (st->dfd >= 0)
+		close(st->dfd);
+	if (st->bfd >= 0)
+		close(st->bfd);
+	st->bfd = st->dfd = -1;
+}
+
+/* The buffered backing fd, opened if needed; -1 with errno if it cannot be. */
+static int backing_fd(struct staged *st)
+{
+	int r = staging_backing_open(st);
+
+	if (r) {
+		errno = -r;
+		return -1;
+	}
+	return st->bfd;
 }
 
 /* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
@@ -854,11 +899,11 @@ void staging_put_all(struct staged **v, size_t n)
 /* The file's path below the mount root ("/dir/name") into @buf, or -errno. */
 static int relative_path(struct inode *ino, char *buf, size_t len)
 {
-	char proc[64], root[PATH_MAX];
+	char root[PATH_MAX];
 	ssize_t n, rn;
 
-	n = readlink(inode_proc_path(ino, proc), buf, len - 1);
-	rn = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	n = inode_readlink(ino, buf, len - 1);
+	rn = inode_readlink(inode_root(), root, sizeof(root) - 1);
 	if (n < 0 || rn < 0)
 		return -errno;
 	buf[n] = 0;
@@ -922,11 +967,9 @@ int staging_create(struct inode *ino, struct staged **out)
 	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
-	st->bfd = open_backing(ino, O_RDWR);
-	if (st->bfd < 0) {
-		r = -errno;
+	r = staging_backing_open(st);
+	if (r)
 		goto err_free;
-	}
 	if (fstat(st->bfd, &sb) < 0) {
 		r = -errno;
 		goto err_free;
@@ -942,7 +985,6 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, false);
 	if (r)
 		goto err_free;
-	st->dfd = open_direct(ino);
 	st->dm = dirty_create(cfg->chunk_size);
 	if (!st->dm) {
 		r = -ENOMEM;
@@ -952,6 +994,10 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (r)
 		goto err_uncharge;
 	r = new_memfd(st, size);
+	if (r == -EMFILE) {
+		inode_fd_reclaim();	/* idle cached inode fds make room */
+		r = new_memfd(st, size);
+	}
 	if (r == -ENOSPC && st->mode == STAGING_HUGETLB) {	/* the pool shrank meanwhile */
 		r = hugetlb_short(st, size);
 		if (!r) {
@@ -974,6 +1020,7 @@ int staging_create(struct inode *ino, struct staged **out)
 		goto err_uncharge;
 	st->size = st->committed_size = size;
 	st->last_use = now_ns();
+	staging_backing_close(st);	/* filled: reopened by the next commit */
 	inode_ref(ino);
 	list_add(st);
 	metrics_add(&metrics.files_staged, 1);
@@ -1339,7 +1386,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		goto out;
 	}
 	st->needs_sync = true;	/* the next commit fdatasyncs the new size */
-	if (ftruncate(st->bfd, size) < 0) {
+	if (backing_fd(st) < 0 || ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		log_err("truncate ino=%" PRIu64 " backing to %" PRIu64 ": %s",
 			(uint64_t)st->ino->src_ino, size, strerror(-r));
@@ -1367,6 +1414,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 out:
 	if (broke)
 		lease_break_done(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -1418,8 +1466,8 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			}
 		}
 		st->needs_sync = true;	/* blocks freed: the next commit fdatasyncs */
-		if (fallocate(st->bfd, mode, off, len) < 0 &&
-		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
+		if (backing_fd(st) < 0 || (fallocate(st->bfd, mode, off, len) < 0 &&
+		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0)) {
 			/* Backing keeps old bytes there: mark the range for rewrite. */
 			pthread_mutex_lock(&st->lock);
 			dirty_invalidate(st->dm, off / st->dm->chunk_size,
@@ -1445,6 +1493,10 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		}
 		/* Reserve the disk space too: that is why applications preallocate. */
 		st->needs_sync = true;
+		if (backing_fd(st) < 0) {
+			r = -errno;
+			goto out;
+		}
 		if (fallocate(st->bfd, mode, off, len) < 0 && errno != EOPNOTSUPP) {
 			r = -errno;
 			goto out;
@@ -1461,7 +1513,7 @@ grow:
 			goto out;
 		}
 		st->needs_sync = true;
-		if (ftruncate(st->bfd, end) < 0 && !r)
+		if ((backing_fd(st) < 0 || ftruncate(st->bfd, end) < 0) && !r)
 			r = -errno;
 		pthread_mutex_lock(&st->lock);
 		dirty_resize(st->dm, end);
@@ -1473,6 +1525,7 @@ grow:
 out:
 	if (broke)
 		lease_break_done(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
