@@ -24,7 +24,8 @@ static struct {
 	struct inode *by_key;		/* uthash, keyed by (src_dev, src_ino) */
 	struct inode root;		/* its fd is permanent: the mount fd for handles too */
 	bool handles;			/* the source reopens by file handle */
-} itab = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	int mount_fd;			/* open_by_handle_at()'s anchor (not O_PATH); owned */
+} itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .mount_fd = -1 };
 
 /*
  * The O_PATH fds of inodes reopened from their handles, most recently used first. An
@@ -122,13 +123,18 @@ static void probe_handles(int rootfd)
 {
 	struct file_handle *fh = handle_of(rootfd);
 	struct rlimit lim = { 0 };
+	char path[64];
 	int fd = -1;
 
 	getrlimit(RLIMIT_NOFILE, &lim);
 	/* A quarter of the limit for idle cached fds, the rest for staged files and opens. */
 	fdc.max = MIN(MAX(lim.rlim_cur / 4, 64), 4096);
-	if (fh)
-		fd = open_by_handle_at(rootfd, fh, O_PATH | O_CLOEXEC);
+
+	/* open_by_handle_at() takes no O_PATH fd for its mount (EBADF): one more fd. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rootfd);
+	itab.mount_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fh && itab.mount_fd >= 0)
+		fd = open_by_handle_at(itab.mount_fd, fh, O_PATH | O_CLOEXEC);
 	if (fd >= 0) {
 		itab.handles = true;
 		close(fd);
@@ -137,6 +143,9 @@ static void probe_handles(int rootfd)
 		log_warn("source: no file handles (%s): one O_PATH fd per cached inode, the "
 			 "kernel's inode cache is bounded by the fd limit (%llu)",
 			 strerror(errno), (unsigned long long)lim.rlim_cur);
+		if (itab.mount_fd >= 0)
+			close(itab.mount_fd);
+		itab.mount_fd = -1;
 	}
 	free(fh);
 }
@@ -187,6 +196,10 @@ void inode_table_destroy(void)
 	if (itab.root.fd > 0)
 		close(itab.root.fd);
 	itab.root.fd = -1;
+	if (itab.mount_fd >= 0)
+		close(itab.mount_fd);
+	itab.mount_fd = -1;
+	itab.handles = false;
 }
 
 struct inode *inode_root(void)
@@ -329,10 +342,10 @@ int inode_fd(struct inode *ino)
 		return ino->fd;
 	}
 	pthread_mutex_unlock(&fdc.lock);
-	fd = open_by_handle_at(itab.root.fd, ino->fh, O_PATH | O_CLOEXEC);
+	fd = open_by_handle_at(itab.mount_fd, ino->fh, O_PATH | O_CLOEXEC);
 	if (fd < 0 && errno == EMFILE) {
 		inode_fd_reclaim();
-		fd = open_by_handle_at(itab.root.fd, ino->fh, O_PATH | O_CLOEXEC);
+		fd = open_by_handle_at(itab.mount_fd, ino->fh, O_PATH | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return -errno;	/* ESTALE: deleted */
