@@ -176,7 +176,8 @@ int main(int argc, char *argv[])
 #define FD_LIMIT_LOW 16384
 
 /*
- * The daemon holds a bounded cache of inode fds (a quarter of the limit, at most 4096),
+ * The daemon holds a bounded cache of inode fds (half the limit, at most 16384, given back
+ * on EMFILE),
  * one memfd per staged file and one fd per unstaged open: raise the open-file limit as far
  * as allowed (root: fs.nr_open), as libfuse's passthrough_hp does, and warn when it stays
  * low, naming the numbers.
@@ -207,14 +208,14 @@ static void raise_fd_limit(void)
 			lim = was;
 	}
 	if (lim.rlim_cur < FD_LIMIT_LOW) {
-		unsigned long long n = lim.rlim_cur, cache = MIN(MAX(n / 4, 64), 4096);
+		unsigned long long n = lim.rlim_cur, cache = MIN(MAX(n / 2, 64), 16384);
 
 		log_warn("open-file limit is low: %llu (was %llu, hard limit %llu, below %d): "
-			 "up to %llu fds cache inodes, each staged file holds one (its memfd) and "
-			 "each unstaged open one, so about %llu files can be staged or open at "
-			 "once; raise it with LimitNOFILE= or ulimit -n",
+			 "up to %llu fds cache inodes (given back when short), each staged file "
+			 "holds one (its memfd) and each unstaged open one, so about %llu files "
+			 "can be staged or open at once; raise it with LimitNOFILE= or ulimit -n",
 			 n, (unsigned long long)was.rlim_cur, (unsigned long long)lim.rlim_max,
-			 FD_LIMIT_LOW, cache, n > cache + 64 ? n - cache - 64 : 0);
+			 FD_LIMIT_LOW, cache, n > 64 ? n - 64 : 0);
 	} else {
 		log_info("open-file limit %llu (was %llu)", (unsigned long long)lim.rlim_cur,
 			 (unsigned long long)was.rlim_cur);
