@@ -356,6 +356,13 @@ static int commit_locked(struct staged *st)
 
 			while (j <= last && (bits[j / 64] & (1ull << (j % 64))))
 				j++;
+			/* The backing file is opened for the first write only (no fd per
+			 * staged file; a clean pass opens nothing). */
+			if (st->bfd < 0) {
+				ws.err = staging_backing_open(st);
+				if (ws.err)
+					break;
+			}
 			while (!ws.nwfree)
 				if (!reap(c, st, &ws))
 					goto ring_failed;
@@ -403,6 +410,9 @@ ring_failed:
 		r = ws.err;
 		goto out;
 	}
+	r = staging_backing_open(st);
+	if (r)
+		goto out;
 	if (size != st->committed_size && ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		goto out;
@@ -457,6 +467,7 @@ int flusher_commit(struct staged *st)
 
 	pthread_mutex_lock(&st->commit_lock);
 	r = commit_locked(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -734,12 +745,12 @@ void flusher_kick(void)
 
 static int rescue_one(int dirfd, FILE *manifest, struct staged *st, unsigned idx)
 {
-	char name[64], path[4096], proc[64];
+	char name[64], path[4096];
 	uint64_t size = 0, off = 0;
 	ssize_t n;
 	int fd, r = 0;
 
-	n = readlink(inode_proc_path(st->ino, proc), path, sizeof(path) - 1);
+	n = inode_readlink(st->ino, path, sizeof(path) - 1);
 	if (n < 0)
 		return -errno;
 	path[n] = 0;

@@ -268,18 +268,33 @@ static int hugetlb_check_pool(struct staged *st, uint64_t size)
 	return 0;
 }
 
-/* Descriptors per staged file (memfd, backing fd, O_DIRECT fd) plus one for its inode. */
-#define FDS_PER_STAGED 4
+/*
+ * Descriptors a staged file may hold between commits: its memfd, and its stager lock fd
+ * while it may hold changes the backing file lacks (an idle clean file holds only the
+ * memfd; backing fds are opened for fill, commit, truncate, fallocate and closed after).
+ */
+#define FDS_PER_STAGED 2
+/* Descriptors kept for the rest: commits' transient backing fds, control, rings, logs. */
+#define FDS_RESERVE 256
 
 int staging_init(void)
 {
 	struct rlimit rl;
 
-	/* Half the descriptors for staged files, the rest for inodes, handles, rings. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		slist.resident_max = MAX(rl.rlim_cur / 2 / FDS_PER_STAGED, 16);
-	else
+	/*
+	 * What the inode fd cache leaves (inode.c: half the limit, at most 16384), for up to
+	 * 1.5 x resident_max staged files (past resident_max idle clean files go; past 1.5 x
+	 * idle dirty ones are committed and go too), each at worst with its lock fd:
+	 * 20,000 descriptors give 3,248 resident files (was 2,500 at 4 fds each).
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		uint64_t n = rl.rlim_cur, cache = MIN(MAX(n / 2, 64), 16384);
+		uint64_t left = n > cache + FDS_RESERVE ? n - cache - FDS_RESERVE : 0;
+
+		slist.resident_max = MAX(left * 2 / 3 / FDS_PER_STAGED, 16);
+	} else {
 		slist.resident_max = 1 << 20;
+	}
 	if (cfg->staging == STAGING_THP)
 		return thp_mount();	/* fail at start-up, not at the first open */
 	return 0;
@@ -550,11 +565,10 @@ int staging_sync_map(struct staged *st)
 	return map_ro(st, size);
 }
 
+/* A new fd on the backing file, or -errno. */
 static int open_backing(struct inode *ino, int flags)
 {
-	char path[64];
-
-	return open(inode_proc_path(ino, path), flags | O_CLOEXEC);
+	return inode_open(ino, flags);
 }
 
 /*
@@ -567,23 +581,68 @@ static int open_direct(struct inode *ino)
 {
 	struct statx stx;
 	struct statfs sfs;
-	int fd;
+	int fd, ifd;
+	bool no;
 
 	if (cfg->direct_io == TRI_OFF)
 		return -1;
-	if (cfg->direct_io == TRI_AUTO && fstatfs(ino->fd, &sfs) == 0 &&
-	    sfs.f_type == NFS_SUPER_MAGIC)
+	ifd = inode_fd(ino);
+	if (ifd < 0)
 		return -1;
-	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
-	    (stx.stx_mask & STATX_DIOALIGN) &&
-	    (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
-	     stx.stx_dio_mem_align > 4096))
+	no = (cfg->direct_io == TRI_AUTO && fstatfs(ifd, &sfs) == 0 &&
+	      sfs.f_type == NFS_SUPER_MAGIC) ||
+	     (statx(ifd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	      (stx.stx_mask & STATX_DIOALIGN) &&
+	      (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
+	       stx.stx_dio_mem_align > 4096));
+	inode_fd_put(ino);
+	if (no)
 		return -1;	/* no O_DIRECT, or alignment stricter than a page */
 	fd = open_backing(ino, O_RDWR | O_DIRECT);
 	if (fd < 0 && cfg->direct_io == TRI_ON)
 		log_warn("ino=%" PRIu64 ": direct_io=on but O_DIRECT open failed: %s",
-			 (uint64_t)ino->src_ino, strerror(errno));
-	return fd;
+			 (uint64_t)ino->src_ino, strerror(-fd));
+	return fd < 0 ? -1 : fd;
+}
+
+/*
+ * The backing file is opened when staging needs it (fill, commit, truncate, fallocate)
+ * and closed after: a staged file costs the daemon one descriptor, its memfd.
+ */
+int staging_backing_open(struct staged *st)
+{
+	if (st->bfd >= 0)
+		return 0;
+	st->bfd = open_backing(st->ino, O_RDWR);
+	if (st->bfd < 0) {
+		int r = st->bfd;
+
+		st->bfd = -1;
+		return r;
+	}
+	st->dfd = open_direct(st->ino);
+	return 0;
+}
+
+void staging_backing_close(struct staged *st)
+{
+	if (st->dfd >= 0)
+		close(st->dfd);
+	if (st->bfd >= 0)
+		close(st->bfd);
+	st->bfd = st->dfd = -1;
+}
+
+/* The buffered backing fd, opened if needed; -1 with errno if it cannot be. */
+static int backing_fd(struct staged *st)
+{
+	int r = staging_backing_open(st);
+
+	if (r) {
+		errno = -r;
+		return -1;
+	}
+	return st->bfd;
 }
 
 /* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
@@ -885,11 +944,11 @@ void staging_put_all(struct staged **v, size_t n)
 /* The file's path below the mount root ("/dir/name") into @buf, or -errno. */
 static int relative_path(struct inode *ino, char *buf, size_t len)
 {
-	char proc[64], root[PATH_MAX];
+	char root[PATH_MAX];
 	ssize_t n, rn;
 
-	n = readlink(inode_proc_path(ino, proc), buf, len - 1);
-	rn = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	n = inode_readlink(ino, buf, len - 1);
+	rn = inode_readlink(inode_root(), root, sizeof(root) - 1);
 	if (n < 0 || rn < 0)
 		return -errno;
 	buf[n] = 0;
@@ -993,14 +1052,13 @@ int staging_create(struct inode *ino, struct staged **out)
 	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
-	st->bfd = open_backing(ino, O_RDWR);
-	if (st->bfd < 0) {
-		r = -errno;
+	r = staging_backing_open(st);
+	if (r)
 		goto err_free;
-	}
 	st->lockfd = open_backing(ino, O_RDWR);
 	if (st->lockfd < 0) {
-		r = -errno;
+		r = st->lockfd;
+		st->lockfd = -1;
 		goto err_free;
 	}
 	r = lock_backing(st, st->lockfd);
@@ -1021,7 +1079,6 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, false);
 	if (r)
 		goto err_free;
-	st->dfd = open_direct(ino);
 	st->dm = dirty_create(cfg->chunk_size);
 	if (!st->dm) {
 		r = -ENOMEM;
@@ -1031,6 +1088,10 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (r)
 		goto err_uncharge;
 	r = new_memfd(st, size);
+	if (r == -EMFILE) {
+		inode_fd_reclaim();	/* idle cached inode fds make room */
+		r = new_memfd(st, size);
+	}
 	if (r == -ENOSPC && st->mode == STAGING_HUGETLB) {	/* the pool shrank meanwhile */
 		r = hugetlb_short(st, size);
 		if (!r) {
@@ -1056,6 +1117,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	st->bk_mtim = sb.st_mtim;
 	st->bk_ctim = sb.st_ctim;
 	st->bk_size = sb.st_size;
+	staging_backing_close(st);	/* filled: reopened by the next commit */
 	inode_ref(ino);
 	list_add(st);
 	metrics_add(&metrics.files_staged, 1);
@@ -1281,8 +1343,14 @@ int staging_unseal(struct staged *st)
 void staging_note_backing(struct staged *st)
 {
 	struct stat sb;
+	int fd = st->bfd >= 0 ? st->bfd : inode_fd(st->ino), r;
 
-	if (fstat(st->bfd, &sb) < 0)
+	if (fd < 0)
+		return;
+	r = fstat(fd, &sb);
+	if (fd != st->bfd)
+		inode_fd_put(st->ino);
+	if (r < 0)
 		return;
 	st->bk_mtim = sb.st_mtim;
 	st->bk_ctim = sb.st_ctim;
@@ -1299,7 +1367,7 @@ int staging_lock_writer(struct staged *st)
 		return 0;
 	fd = open_backing(ino, O_RDWR);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	r = lock_backing(st, fd);
 	if (r)
 		goto err_close;
@@ -1549,7 +1617,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		goto out;
 	}
 	st->needs_sync = true;	/* the next commit fdatasyncs the new size */
-	if (ftruncate(st->bfd, size) < 0) {
+	if (backing_fd(st) < 0 || ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		log_err("truncate ino=%" PRIu64 " backing to %" PRIu64 ": %s",
 			(uint64_t)st->ino->src_ino, size, strerror(-r));
@@ -1577,6 +1645,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 out:
 	if (broke)
 		lease_break_done(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -1629,8 +1698,8 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			}
 		}
 		st->needs_sync = true;	/* blocks freed: the next commit fdatasyncs */
-		if (fallocate(st->bfd, mode, off, len) < 0 &&
-		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
+		if (backing_fd(st) < 0 || (fallocate(st->bfd, mode, off, len) < 0 &&
+		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0)) {
 			/* Backing keeps old bytes there: mark the range for rewrite. */
 			pthread_mutex_lock(&st->lock);
 			dirty_invalidate(st->dm, off / st->dm->chunk_size,
@@ -1656,6 +1725,10 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		}
 		/* Reserve the disk space too: that is why applications preallocate. */
 		st->needs_sync = true;
+		if (backing_fd(st) < 0) {
+			r = -errno;
+			goto out;
+		}
 		if (fallocate(st->bfd, mode, off, len) < 0 && errno != EOPNOTSUPP) {
 			r = -errno;
 			goto out;
@@ -1672,7 +1745,7 @@ grow:
 			goto out;
 		}
 		st->needs_sync = true;
-		if (ftruncate(st->bfd, end) < 0 && !r)
+		if ((backing_fd(st) < 0 || ftruncate(st->bfd, end) < 0) && !r)
 			r = -errno;
 		pthread_mutex_lock(&st->lock);
 		dirty_resize(st->dm, end);
@@ -1684,6 +1757,7 @@ grow:
 out:
 	if (broke)
 		lease_break_done(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }

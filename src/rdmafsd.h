@@ -100,11 +100,21 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* ---- inode: table of backing objects, lookup/open counts, passthrough ids ---- */
 
 struct staged;
+struct file_handle;
 
 enum bk_kind { BK_NONE, BK_BACKING, BK_STAGING };
 
 struct inode {
-	int fd;				/* O_PATH fd on the backing object; owned */
+	/*
+	 * O_PATH fd on the backing object, owned, or -1. With a file handle it is a cached
+	 * fd (fdc.lock in inode.c: evicted when idle, reopened by handle); without one, or
+	 * once fd_perm, it is set at creation and kept. Use inode_fd(), never this field.
+	 */
+	int fd;
+	struct file_handle *fh;		/* reopens the object; NULL: fd is permanent */
+	bool fd_perm;			/* fd kept until the inode is freed (fdc.lock) */
+	unsigned fd_users;		/* inode_fd() calls not yet put (fdc.lock) */
+	struct inode *lru_next, *lru_prev;	/* fd cache, most recent first (fdc.lock) */
 	dev_t src_dev;
 	ino_t src_ino;
 	mode_t type;			/* S_IFMT bits */
@@ -135,8 +145,34 @@ struct inode *inode_lookup_add(int fd, const struct stat *st);
 void inode_forget(struct inode *ino, uint64_t n);
 void inode_ref(struct inode *ino);
 void inode_unref(struct inode *ino);
-/* /proc/self/fd/N path of the inode's O_PATH fd; @buf has room for 64 bytes. */
-char *inode_proc_path(struct inode *ino, char *buf);
+/* The inode of (dev, ino) if cached, with a reference (inode_unref()); NULL if not. */
+struct inode *inode_find(dev_t dev, ino_t ino);
+/*
+ * An O_PATH fd on the backing object, valid until inode_fd_put(@ino), or -errno (-ESTALE:
+ * the object is gone). Reopened by file handle when not cached; the number of cached fds
+ * is bounded, so the daemon's descriptors do not grow with the kernel's inode cache.
+ */
+int inode_fd(struct inode *ino);
+void inode_fd_put(struct inode *ino);
+/*
+ * Keep the inode's fd open until the inode is freed (an open file about to be unlinked:
+ * once deleted it cannot be reopened by handle). 0 or -errno.
+ */
+int inode_keep_fd(struct inode *ino);
+/* Close every idle cached fd (after EMFILE). */
+void inode_fd_reclaim(void);
+/* A new fd on the backing object opened with @flags (O_CLOEXEC added), owned by the
+ * caller, or -errno. */
+int inode_open(struct inode *ino, int flags);
+/* readlink() of the object's /proc/self/fd path: its path now ("... (deleted)"). */
+ssize_t inode_readlink(struct inode *ino, char *buf, size_t len);
+
+struct inode_fd_stats {
+	unsigned cached, max;		/* cached O_PATH fds now, bound */
+	uint64_t opens, evictions;	/* reopens by handle, fds closed by the bound */
+	bool handles;			/* the source supports file handles */
+};
+void inode_fd_stats(struct inode_fd_stats *out);
 
 /* ---- staging: staged files in shared memory ---- */
 
@@ -158,6 +194,7 @@ struct dirty_map;
 struct staged {
 	struct inode *ino;		/* back reference; the staging holds an inode ref */
 	int memfd;			/* staging memory; owned */
+	/* commit_lock: opened on demand (staging_backing_open()), closed after; -1 */
 	int bfd;			/* backing file, O_RDWR, buffered; owned */
 	int dfd;			/* backing file, O_RDWR|O_DIRECT, or -1; owned */
 	/*
@@ -261,6 +298,13 @@ static inline bool staging_no_passthrough(const struct staged *st)
 {
 	return st->mode == STAGING_HUGETLB;
 }
+/*
+ * Open st->bfd (and st->dfd where O_DIRECT works) if not open; 0 or -errno (-ESTALE: the
+ * backing file is gone). staging_backing_close() closes them. commit_lock held (or the
+ * staging not yet published).
+ */
+int staging_backing_open(struct staged *st);
+void staging_backing_close(struct staged *st);
 /* Change the staged size (staging and backing); commit_lock taken inside. */
 int staging_truncate(struct staged *st, uint64_t size);
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
