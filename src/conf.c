@@ -23,7 +23,7 @@ void conf_defaults(struct conf *c)
 	conf_parse_size("50%", true, &c->staging_budget);
 	c->chunk_size = 64 << 10;
 	c->flush_interval = 5;
-	c->flush_on_close = true;
+	c->flush_on_close = FLUSH_CLOSE_NO;
 	c->uring_depth = 8;
 	c->io_size = 2 << 20;
 	c->direct_io = TRI_AUTO;
@@ -124,6 +124,7 @@ static int parse_enum(const char *s, const char *const *names, size_t n, int *ou
 static const char *const staging_names[] = { "shmem", "thp", "hugetlb" };
 static const char *const expire_names[] = { "deny", "revoke" };
 static const char *const tri_names[] = { "auto", "on", "off" };
+static const char *const close_names[] = { "no", "async", "yes" };
 static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
 
 const char *conf_staging_name(enum staging_mode m)
@@ -153,7 +154,8 @@ static const struct key keys[] = {
 	{ "staging_budget", K_SIZE_PCT, OFF(staging_budget), 0, 0, NULL, 0, "size or % of RAM" },
 	{ "chunk_size", K_POW2, OFF(chunk_size), 4, 64 << 10, NULL, 0, "power of two, 4K..64M" },
 	{ "flush_interval", K_UINT, OFF(flush_interval), 0, 86400, NULL, 0, "seconds, 0 = off" },
-	{ "flush_on_close", K_BOOL, OFF(flush_on_close), 0, 0, NULL, 0, "yes | no" },
+	{ "flush_on_close", K_ENUM, OFF(flush_on_close), 0, 0, ENUM(close_names),
+	  "no | async | yes" },
 	{ "uring_depth", K_UINT, OFF(uring_depth), 1, 256, NULL, 0, "1..256" },
 	{ "io_size", K_POW2, OFF(io_size), 64, 64 << 10, NULL, 0, "power of two, 64K..64M" },
 	{ "direct_io", K_ENUM, OFF(direct_io), 0, 0, ENUM(tri_names), "auto | on | off" },
@@ -297,6 +299,12 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 		break;
 	case K_ENUM:
 		r = parse_enum(value, k->names, k->nnames, &e);
+		if (r && k->names == close_names) {	/* flush_on_close was yes | no */
+			bool b;
+
+			r = parse_bool(value, &b);
+			e = b ? FLUSH_CLOSE_YES : FLUSH_CLOSE_NO;
+		}
 		if (!r)
 			*(int *)field = e;
 		break;

@@ -866,6 +866,12 @@ static int do_lease(struct conn *c, struct job *j)
 		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
 		goto out;
 	}
+	/* Its holder may write: this node must be the file's stager (see lockfd). */
+	pthread_mutex_lock(&t.st->ino->lock);
+	r = t.st->ino->st == t.st ? staging_lock_writer(t.st) : -ESTALE;
+	pthread_mutex_unlock(&t.st->ino->lock);
+	if (r)
+		goto out;
 	pthread_mutex_lock(&ctl.lock);
 	if (c->lease_id) {
 		pthread_mutex_unlock(&ctl.lock);
@@ -1173,9 +1179,9 @@ static int do_metrics(struct conn *c, struct job *j, struct rdmafs_wire_metrics 
 /* Mount-relative path of a staged file, "" if unknown (deleted, renamed out). */
 static void staged_rel_path(struct staged *st, const char *root, char *out, size_t size)
 {
-	char proc[64], path[PATH_MAX];
+	char path[PATH_MAX];
 	size_t rl = strlen(root);
-	ssize_t len = readlink(inode_proc_path(st->ino, proc), path, sizeof(path) - 1);
+	ssize_t len = inode_readlink(st->ino, path, sizeof(path) - 1);
 
 	out[0] = 0;
 	if (len <= 0)
@@ -1189,7 +1195,7 @@ static int do_files(struct conn *c, struct job *j, struct rdmafs_wire_file *out,
 		    uint32_t *count, uint32_t *next)
 {
 	bool scan = !(j->req.flags & RDMAFS_METRICS_NOSCAN);
-	char proc[64], root[PATH_MAX];
+	char root[PATH_MAX];
 	struct staged **v;
 	ssize_t rl;
 	size_t n;
@@ -1197,7 +1203,7 @@ static int do_files(struct conn *c, struct job *j, struct rdmafs_wire_file *out,
 	*count = *next = 0;
 	if (!peer_is_admin(c))
 		return -EPERM;	/* other users' paths */
-	rl = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	rl = inode_readlink(inode_root(), root, sizeof(root) - 1);
 	root[rl > 0 ? rl : 0] = 0;
 	v = staging_get_all(&n);
 	for (size_t i = (size_t)j->req.arg; v && i < n; i++) {

@@ -44,10 +44,11 @@ struct wreq {
 };
 
 static struct {
-	pthread_mutex_t lock;		/* protects pool, stop, kicked */
+	pthread_mutex_t lock;		/* protects pool, stop, kicked, close_kicked */
 	pthread_cond_t cond;
 	struct commit_ctx *pool;
 	bool stop, kicked, running;
+	bool close_kicked;		/* a close asked for a commit (flush_on_close=async) */
 	pthread_t thread;
 } fl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
@@ -356,6 +357,13 @@ static int commit_locked(struct staged *st)
 
 			while (j <= last && (bits[j / 64] & (1ull << (j % 64))))
 				j++;
+			/* The backing file is opened for the first write only (no fd per
+			 * staged file; a clean pass opens nothing). */
+			if (st->bfd < 0) {
+				ws.err = staging_backing_open(st);
+				if (ws.err)
+					break;
+			}
 			while (!ws.nwfree)
 				if (!reap(c, st, &ws))
 					goto ring_failed;
@@ -403,6 +411,9 @@ ring_failed:
 		r = ws.err;
 		goto out;
 	}
+	r = staging_backing_open(st);
+	if (r)
+		goto out;
 	if (size != st->committed_size && ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		goto out;
@@ -418,6 +429,7 @@ ring_failed:
 		if (bits[i / 64] & (1ull << (i % 64)))
 			dirty_set(st->dm, i, newfp[i]);
 	st->committed_size = size;
+	staging_note_backing(st);	/* our own write: not a change behind our back */
 	st->stats.syncs++;
 	st->stats.committed_bytes += written;
 	st->stats.commit_ns += now_ns() - t0;
@@ -456,6 +468,7 @@ int flusher_commit(struct staged *st)
 
 	pthread_mutex_lock(&st->commit_lock);
 	r = commit_locked(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -554,8 +567,50 @@ static bool retry_due(struct staged *st)
 }
 
 /*
- * One periodic pass: commit what may have changed, then freeze and drop staging that no
- * open, mapping, pin or lease can write any more.
+ * Who may write @st now: a writable open (a writable mapping through the mount keeps its
+ * open until munmap), a writable map fd handed out by the control socket, a lease holder.
+ * None of them: after a commit, nothing can change it (but a long-term pin that outlived
+ * its munmap without a lease: see doc/staging.md).
+ */
+static bool writers_left(struct staged *st)
+{
+	struct inode *ino = st->ino;
+	bool w;
+
+	pthread_mutex_lock(&ino->lock);
+	w = ino->st != st || ino->nopen_w;
+	pthread_mutex_unlock(&ino->lock);
+	if (!w) {
+		pthread_mutex_lock(&st->lock);
+		w = st->may_change;
+		pthread_mutex_unlock(&st->lock);
+	}
+	return w || lease_count(st);
+}
+
+/*
+ * Commit @st; if no writer was there before it and none after, and nothing was noted
+ * (change_seq) meanwhile, it is clean until the next change: passes skip it.
+ */
+static int commit_mark_clean(struct staged *st)
+{
+	uint64_t seq = __atomic_load_n(&st->change_seq, __ATOMIC_SEQ_CST);
+	bool quiet = !writers_left(st);
+	int r = flusher_commit(st);
+
+	if (!r && quiet && !writers_left(st)) {
+		__atomic_store_n(&st->clean_seq, seq, __ATOMIC_SEQ_CST);
+		staging_unlock_if_clean(st);	/* another node may stage it now */
+	}
+	return r;
+}
+
+/*
+ * One periodic pass: commit what may have changed; a file that cannot have changed since
+ * it was found clean is not read at all. Staging stays resident after the last close
+ * (a reopen costs nothing); it goes when staging_budget needs room (evict_lru) or on
+ * rdmafsctl evict. A file sealed by an eviction that then found it dirty is dropped here
+ * once committed (a sealed memfd cannot be written again anyway).
  */
 static void flush_pass(bool all)
 {
@@ -564,24 +619,47 @@ static void flush_pass(bool all)
 
 	for (size_t i = 0; v && i < n; i++) {
 		struct staged *st = v[i];
-		struct inode *ino = st->ino;
-		bool sealed;
 
-		/* Sealed: nobody can have written it, no scan. A leased file is never
-		 * sealed (its holder's DMA sets no dirty bit): it is scanned every pass. */
-		if (st->sealed && !st->pending_error && !all && !lease_count(st))
-			goto idle;
+		if (!all && staging_known_clean(st) && !st->pending_error && !writers_left(st))
+			continue;
 		if (!all && !retry_due(st))
 			continue;
-		flusher_commit(st);
-idle:
-		pthread_mutex_lock(&ino->lock);
-		sealed = ino->st == st && staging_try_seal(st);
-		pthread_mutex_unlock(&ino->lock);
-		if (sealed && flusher_commit(st) == 0)
+		if (commit_mark_clean(st) == 0 && st->sealed)
 			staging_release_if_idle(st);
 	}
 	staging_put_all(v, n);
+	staging_trim(NULL, true, SIZE_MAX);	/* more files staged than descriptors allow */
+}
+
+/* flush_on_close=async: commit the files whose close asked for it, and only those. */
+static void close_pass(void)
+{
+	size_t n;
+	struct staged **v = staging_get_all(&n);
+
+	for (size_t i = 0; v && i < n; i++) {
+		struct staged *st = v[i];
+		bool want;
+
+		pthread_mutex_lock(&st->lock);
+		want = st->close_commit;
+		st->close_commit = false;
+		pthread_mutex_unlock(&st->lock);
+		if (want)
+			commit_mark_clean(st);
+	}
+	staging_put_all(v, n);
+}
+
+void flusher_commit_async(struct staged *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->close_commit = true;
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_lock(&fl.lock);
+	fl.close_kicked = true;
+	pthread_cond_signal(&fl.cond);
+	pthread_mutex_unlock(&fl.lock);
 }
 
 /* Allocate growth of staged files that passthrough writes made (see alloc_range()). */
@@ -591,7 +669,8 @@ static void growth_pass(void)
 	struct staged **v = staging_get_all(&n);
 
 	for (size_t i = 0; v && i < n; i++)
-		staging_watch_growth(v[i]);
+		if (!staging_known_clean(v[i]) || writers_left(v[i]))	/* idle: cannot grow */
+			staging_watch_growth(v[i]);
 	staging_put_all(v, n);
 }
 
@@ -615,15 +694,17 @@ static void *flusher_thread(void *arg)
 			wake = MIN(wake, next_pass);
 		ts.tv_sec = wake / 1000000000ull;
 		ts.tv_nsec = wake % 1000000000ull;
-		while (!fl.stop && !fl.kicked)
+		while (!fl.stop && !fl.kicked && !fl.close_kicked)
 			if (pthread_cond_timedwait(&fl.cond, &fl.lock, &ts) == ETIMEDOUT)
 				break;
 		if (fl.stop)
 			break;
-		bool kicked = fl.kicked;
+		bool kicked = fl.kicked, close_kicked = fl.close_kicked;
 
-		fl.kicked = false;
+		fl.kicked = fl.close_kicked = false;
 		pthread_mutex_unlock(&fl.lock);
+		if (close_kicked && !kicked)
+			close_pass();
 		growth_pass();
 		now = now_ns();
 		if (kicked || (cfg->flush_interval && now >= next_pass)) {
@@ -671,14 +752,20 @@ void flusher_kick(void)
 static int rescue_record(FILE *m, const char *name, uint64_t size, struct inode *ino,
 			 const char *root)
 {
-	char path[RDMAFS_MANIFEST_PATH_MAX], esc[4 * RDMAFS_MANIFEST_PATH_MAX], proc[64];
+	char path[RDMAFS_MANIFEST_PATH_MAX], esc[4 * RDMAFS_MANIFEST_PATH_MAX];
 	size_t rl = strlen(root);
 	struct statx stx;
 	ssize_t n;
+	int fd = inode_fd(ino), r;
 
-	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_UID | STATX_NLINK | STATX_BTIME, &stx) < 0)
-		return -errno;
-	n = readlink(inode_proc_path(ino, proc), path, sizeof(path) - 1);
+	if (fd < 0)
+		return fd;
+	r = statx(fd, "", AT_EMPTY_PATH, STATX_UID | STATX_NLINK | STATX_BTIME, &stx) < 0 ?
+		-errno : 0;
+	inode_fd_put(ino);
+	if (r)
+		return r;
+	n = inode_readlink(ino, path, sizeof(path) - 1);
 	path[n > 0 ? n : 0] = 0;
 	/* Below the root and still linked: else no path (the data is kept all the same). */
 	if (n <= 0 || !stx.stx_nlink || strncmp(path, root, rl) || path[rl] != '/' ||
@@ -723,7 +810,7 @@ static int rescue_one(int dirfd, FILE *manifest, struct staged *st, unsigned idx
 
 int flusher_rescue(const char *base)
 {
-	char dir[4200], proc[64], root[RDMAFS_MANIFEST_PATH_MAX];
+	char dir[4200], root[RDMAFS_MANIFEST_PATH_MAX];
 	char root_esc[4 * RDMAFS_MANIFEST_PATH_MAX];
 	struct stat dsb;
 	ssize_t rn;
@@ -755,7 +842,7 @@ int flusher_rescue(const char *base)
 		close(dirfd);
 		return -EPERM;
 	}
-	rn = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	rn = inode_readlink(inode_root(), root, sizeof(root) - 1);
 	root[rn > 0 ? rn : 0] = 0;
 	if (rn <= 0 || rdmafs_manifest_escape(root, root_esc, sizeof(root_esc)) < 0)
 		strcpy(root_esc, "/nonexistent");	/* replay then refuses every file */

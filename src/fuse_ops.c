@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/fsuid.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -24,12 +25,21 @@
 #include "rdmafs.h"
 
 bool fuse_ops_passthrough;
+int fuse_ops_devfd = -1;
+
+#ifndef FUSE_DEV_IOC_BACKING_CLOSE
+#define FUSE_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+#endif
 
 static const double attr_timeout = 1.0, entry_timeout = 1.0;
 
 /* One per open file; fi->fh points here. */
 struct handle {
-	int fd;			/* backing file opened with the client's access mode; owned */
+	/*
+	 * Backing file opened with the client's access mode, owned, or -1: a staged open has
+	 * none (its I/O goes to staging) until flock needs one (then guarded by lock).
+	 */
+	int fd;
 	struct staged *st;	/* staging this open uses (a reference), or NULL */
 	struct inode *ino;	/* a reference */
 	bool writable;
@@ -68,7 +78,8 @@ static void handle_free(struct handle *h)
 	pthread_mutex_unlock(&handles.lock);
 	if (h->st)
 		staging_put(h->st);
-	close(h->fd);
+	if (h->fd >= 0)
+		close(h->fd);
 	inode_unref(h->ino);
 	free(h);
 }
@@ -136,10 +147,32 @@ static void fix_staged_attr(struct inode *ino, struct stat *attr)
 	staging_put(st);
 }
 
+/*
+ * The inode's O_PATH fd for one call (see inode_fd()), or -errno; give it back with
+ * inode_fd_put(). The fd of an inode is not kept open: it is cached and may be reopened.
+ */
+static int ifd(struct inode *ino)
+{
+	return inode_fd(ino);
+}
+
+/* "/proc/self/fd/N" of @fd into @buf (64 bytes), for calls that take only a path. */
+static char *fd_path(int fd, char *buf)
+{
+	snprintf(buf, 64, "/proc/self/fd/%d", fd);
+	return buf;
+}
+
 static int stat_inode(struct inode *ino, struct stat *attr)
 {
-	if (fstatat(ino->fd, "", attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+	int fd = ifd(ino), r;
+
+	if (fd < 0)
+		return fd;
+	r = fstatat(fd, "", attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	inode_fd_put(ino);
+	if (r)
+		return r;
 	if (S_ISREG(attr->st_mode))
 		fix_staged_attr(ino, attr);
 	return 0;
@@ -170,13 +203,19 @@ static int open_below(struct inode *parent, const char *name)
 {
 	struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
 				.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS };
-	int fd = syscall(SYS_openat2, parent->fd, name, &how, sizeof(how));
+	int pfd = ifd(parent), fd;
 
-	if (fd >= 0)
-		return fd;
-	if (errno == EXDEV)
-		return refuse_other_fs(name);
-	return -errno;
+	if (pfd < 0)
+		return pfd;
+	fd = syscall(SYS_openat2, pfd, name, &how, sizeof(how));
+	if (fd < 0 && errno == EMFILE) {
+		inode_fd_reclaim();
+		fd = syscall(SYS_openat2, pfd, name, &how, sizeof(how));
+	}
+	if (fd < 0)
+		fd = errno == EXDEV ? refuse_other_fs(name) : -errno;
+	inode_fd_put(parent);
+	return fd;
 }
 
 /*
@@ -235,8 +274,11 @@ static int do_lookup(struct inode *parent, const char *name, struct fuse_entry_p
 	return lookup_fd(fd, name, e);
 }
 
+static void backing_drop(struct inode *ino);
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	staging_detach_hook = backing_drop;
 	/* Truncation on open comes as a separate setattr: one path, where leases break. */
 	fuse_unset_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
@@ -317,11 +359,14 @@ static void kill_privs(struct inode *ino)
 	char path[64];
 	struct stat sb;
 	mode_t kill;
+	int fd = ifd(ino);
 
-	if (fstatat(ino->fd, "", &sb, AT_EMPTY_PATH) < 0 || !S_ISREG(sb.st_mode))
+	if (fd < 0)
 		return;
+	if (fstatat(fd, "", &sb, AT_EMPTY_PATH) < 0 || !S_ISREG(sb.st_mode))
+		goto out;
 	kill = S_ISUID | ((sb.st_mode & S_IXGRP) ? S_ISGID : 0);
-	inode_proc_path(ino, path);
+	fd_path(fd, path);
 	if ((sb.st_mode & kill) && chmod(path, sb.st_mode & ~kill & 07777) < 0)
 		log_warn("kill set-id bits ino=%" PRIu64 ": %s", (uint64_t)ino->src_ino,
 			 strerror(errno));
@@ -329,6 +374,8 @@ static void kill_privs(struct inode *ino)
 	    errno != ENOTSUP)
 		log_warn("remove capabilities ino=%" PRIu64 ": %s", (uint64_t)ino->src_ino,
 			 strerror(errno));
+out:
+	inode_fd_put(ino);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int valid,
@@ -337,9 +384,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 	struct inode *ino = ino_of(i);
 	char path[64];
 	struct stat out;
-	int r = 0;
+	int r = 0, fd = ifd(ino);
 
-	inode_proc_path(ino, path);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fd_path(fd, path);
 	if ((valid & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
 	    !(valid & FUSE_SET_ATTR_MODE))
 		kill_privs(ino);
@@ -351,14 +402,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(ino->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			goto err;
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
 		struct staged *st = staged_get(ino);
 
 		if (st) {
-			r = staging_truncate(st, attr->st_size);
+			pthread_mutex_lock(&ino->lock);
+			r = ino->st == st ? staging_lock_writer(st) : 0;
+			if (r == -ESTALE)
+				r = -EBUSY;	/* stale resident copy: reopen for writing */
+			pthread_mutex_unlock(&ino->lock);
+			if (!r)
+				r = staging_truncate(st, attr->st_size);
 			staging_put(st);
 			if (r)
 				goto reply_r;
@@ -391,19 +448,24 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 	r = stat_inode(ino, &out);
 	if (r)
 		goto reply_r;
+	inode_fd_put(ino);
 	fuse_reply_attr(req, &out, attr_timeout);
 	return;
 err:
 	r = -errno;
 reply_r:
+	inode_fd_put(ino);
 	fuse_reply_err(req, -r);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t i)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(ino_of(i)->fd, "", buf, sizeof(buf));
+	int fd = ifd(ino_of(i));
+	ssize_t n = fd < 0 ? (errno = -fd, -1) : readlinkat(fd, "", buf, sizeof(buf));
 
+	if (fd >= 0)
+		inode_fd_put(ino_of(i));
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else if (n == sizeof(buf))
@@ -420,12 +482,16 @@ static int give_to_caller(fuse_req_t req, struct inode *parent, const char *name
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stat pst;
 	gid_t gid = ctx->gid;
+	int fd = ifd(parent), r = 0;
 
-	if (fstatat(parent->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
+	if (fd < 0)
+		return fd;
+	if (fstatat(fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
 		gid = pst.st_gid;
-	if (fchownat(parent->fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
+	if (fchownat(fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	inode_fd_put(parent);
+	return r;
 }
 
 static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *name, int r)
@@ -445,36 +511,60 @@ static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *na
 static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
 {
 	struct inode *parent = ino_of(p);
-	int r = mknodat(parent->fd, name, mode, rdev) < 0 ? -errno : 0;
+	int fd = ifd(parent), r;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = mknodat(fd, name, mode, rdev) < 0 ? -errno : 0;
+	inode_fd_put(parent);
 	reply_new_entry(req, parent, name, r);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
 {
 	struct inode *parent = ino_of(p);
-	int r = mkdirat(parent->fd, name, mode) < 0 ? -errno : 0;
+	int fd = ifd(parent), r;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = mkdirat(fd, name, mode) < 0 ? -errno : 0;
+	inode_fd_put(parent);
 	reply_new_entry(req, parent, name, r);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name)
 {
 	struct inode *parent = ino_of(p);
-	int r = symlinkat(link, parent->fd, name) < 0 ? -errno : 0;
+	int fd = ifd(parent), r;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = symlinkat(link, fd, name) < 0 ? -errno : 0;
+	inode_fd_put(parent);
 	reply_new_entry(req, parent, name, r);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *newname)
 {
+	struct inode *ino = ino_of(i), *np = ino_of(newparent);
 	struct fuse_entry_param e;
 	char path[64];
-	int r = 0;
+	int fd = ifd(ino), nfd = fd < 0 ? fd : ifd(np), r = 0;
 
-	if (linkat(AT_FDCWD, inode_proc_path(ino_of(i), path), ino_of(newparent)->fd, newname,
-		   AT_SYMLINK_FOLLOW) < 0)
+	if (fd < 0 || nfd < 0)
+		r = fd < 0 ? fd : nfd;
+	else if (linkat(AT_FDCWD, fd_path(fd, path), nfd, newname, AT_SYMLINK_FOLLOW) < 0)
 		r = -errno;
+	if (nfd >= 0)
+		inode_fd_put(np);
+	if (fd >= 0)
+		inode_fd_put(ino);
 	if (!r)
 		r = do_lookup(ino_of(newparent), newname, &e);
 	if (r)
@@ -483,22 +573,76 @@ static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const ch
 		fuse_reply_entry(req, &e);
 }
 
+/*
+ * @name in @pfd is about to lose its last link: if it is open or staged, keep its fd,
+ * since a deleted file cannot be reopened by handle (its opens still stat it, its staging
+ * still commits to it).
+ */
+static void keep_if_open(int pfd, const char *name)
+{
+	struct inode *ino;
+	struct stat sb;
+	bool used;
+
+	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
+	    S_ISDIR(sb.st_mode))
+		return;
+	ino = inode_find(sb.st_dev, sb.st_ino);
+	if (!ino)
+		return;
+	pthread_mutex_lock(&ino->lock);
+	used = ino->nopen || ino->st;
+	pthread_mutex_unlock(&ino->lock);
+	if (used && inode_keep_fd(ino))
+		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
+			 "may see ESTALE", (uint64_t)ino->src_ino);
+	inode_unref(ino);
+}
+
 static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 {
-	fuse_reply_err(req, unlinkat(ino_of(p)->fd, name, 0) < 0 ? errno : 0);
+	int fd = ifd(ino_of(p)), e;
+
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	keep_if_open(fd, name);
+	e = unlinkat(fd, name, 0) < 0 ? errno : 0;
+	inode_fd_put(ino_of(p));
+	fuse_reply_err(req, e);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *name)
 {
-	fuse_reply_err(req, unlinkat(ino_of(p)->fd, name, AT_REMOVEDIR) < 0 ? errno : 0);
+	int fd = ifd(ino_of(p)), e;
+
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	e = unlinkat(fd, name, AT_REMOVEDIR) < 0 ? errno : 0;
+	inode_fd_put(ino_of(p));
+	fuse_reply_err(req, e);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 		      const char *newname, unsigned int flags)
 {
-	int r = renameat2(ino_of(p)->fd, name, ino_of(np)->fd, newname, flags);
+	int fd = ifd(ino_of(p)), nfd = fd < 0 ? fd : ifd(ino_of(np)), e;
 
-	fuse_reply_err(req, r < 0 ? errno : 0);
+	if (fd < 0 || nfd < 0) {
+		if (fd >= 0)
+			inode_fd_put(ino_of(p));
+		fuse_reply_err(req, -(fd < 0 ? fd : nfd));
+		return;
+	}
+	if (!(flags & RENAME_EXCHANGE))
+		keep_if_open(nfd, newname);	/* replaced */
+	e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
+	inode_fd_put(ino_of(np));
+	inode_fd_put(ino_of(p));
+	fuse_reply_err(req, e);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
@@ -510,7 +654,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(ino_of(i)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = inode_open(ino_of(i), O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		errno = -fd;
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		int e = errno;
 
@@ -662,6 +808,63 @@ static int backing_open(fuse_req_t req, struct inode *ino, int fd, enum bk_kind 
 }
 
 /*
+ * Staging left the inode or got a new memfd (staging_detach_hook; ino->lock held): close
+ * the passthrough backing id of the old memfd, which a resident staging keeps registered
+ * between opens (the kernel holds the memfd through it). No open uses it then. Called
+ * from threads that have no request: the ioctl goes to the session's /dev/fuse.
+ */
+static void backing_drop(struct inode *ino)
+{
+	int id = ino->backing_id;
+
+	if (ino->bk_kind != BK_STAGING || ino->bk_opens)
+		return;
+	if (fuse_ops_devfd >= 0 && ioctl(fuse_ops_devfd, FUSE_DEV_IOC_BACKING_CLOSE, &id) < 0)
+		log_warn("passthrough close ino=%" PRIu64 " id=%d: %s", (uint64_t)ino->src_ino, id,
+			 strerror(errno));
+	ino->backing_id = 0;
+	ino->bk_kind = BK_NONE;
+}
+
+/*
+ * Resident staging of a file nobody uses, whose backing file changed behind rdmafs since
+ * the fill or the last commit (size, mtime or ctime): staged again from the backing file,
+ * if the staging is known clean (else the staged version wins: it is committed over the
+ * backing file, as any change made through the mount). ino->lock held.
+ */
+static void revalidate(struct inode *ino)
+{
+	struct staged *st = ino->st;
+	struct stat sb;
+	int fd, r;
+
+	if (!st || ino->nopen || st->pending_error)
+		return;
+	fd = inode_fd(ino);	/* cached or reopened by handle: a staged open has no fd */
+	if (fd < 0)
+		return;
+	r = fstat(fd, &sb);
+	inode_fd_put(ino);
+	if (r < 0 || !staging_backing_changed(st, &sb))
+		return;
+	pthread_mutex_lock(&st->lock);
+	bool mapped = st->may_change;
+	pthread_mutex_unlock(&st->lock);
+	if (mapped || !staging_known_clean(st) || lease_count(st)) {
+		log_notice("open ino=%" PRIu64 ": backing file changed behind rdmafs while staged "
+			   "with changes not yet committed: the staged version is kept",
+			   (uint64_t)ino->src_ino);
+		pthread_mutex_lock(&st->lock);
+		staging_note_backing(st);	/* said once */
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	log_info("open ino=%" PRIu64 ": backing file changed behind rdmafs: staged again",
+		 (uint64_t)ino->src_ino);
+	staging_drop(st);
+}
+
+/*
  * Open @ino for @fi: writable opens and every open of a staged file use its staging;
  * read-only opens of an unstaged file use the backing file. With passthrough the kernel
  * then does all I/O; without it the daemon serves read and write.
@@ -671,22 +874,33 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 	bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct handle *h = calloc(1, sizeof(*h));
 	struct staged *st;
-	char path[64];
 	int r = 0;
 
 	if (!h)
 		return -ENOMEM;
 	h->writable = writable;
+	h->fd = -1;
 	if (writable && fuse_req_ctx(req)->uid != 0)
 		kill_privs(ino);
-	h->fd = open(inode_proc_path(ino, path), (fi->flags & O_ACCMODE) | O_CLOEXEC);
-	if (h->fd < 0) {
-		r = -errno;
-		free(h);
-		return r;
-	}
 	pthread_mutex_lock(&ino->lock);
+	revalidate(ino);
 	st = ino->st;
+	if (st && writable) {
+		/* A resident file this node does not stage for writing: lock it again. */
+		r = staging_lock_writer(st);
+		if (r == -ESTALE && !ino->nopen && !lease_count(st)) {
+			staging_drop(st);	/* clean and unlocked: staged again below */
+			st = NULL;
+			r = 0;
+		} else if (r == -ESTALE) {
+			log_notice("open ino=%" PRIu64 " for writing: backing file changed by "
+				   "another stager while open read-only here: refused (EBUSY) "
+				   "until those opens close", (uint64_t)ino->src_ino);
+			r = -EBUSY;
+		}
+		if (r)
+			goto err_unlock;
+	}
 	if (st && st->sealed) {
 		r = staging_unseal(st);
 		if (r)
@@ -708,6 +922,15 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 			} else {
 				ino->st = st;
 			}
+		}
+	}
+	if (!st) {
+		/* An unstaged open: I/O through the backing file. Staged opens need no fd of
+		 * their own, so that files held open do not cost a descriptor each. */
+		h->fd = inode_open(ino, fi->flags & O_ACCMODE);
+		if (h->fd < 0) {
+			r = h->fd;
+			goto err_unlock;
 		}
 	}
 	if (st && staging_no_passthrough(st)) {
@@ -735,6 +958,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		h->st = st;
 		st->last_use = now_ns();
 		h->err_seen = flusher_err_sample(st);
+		if (writable)
+			staging_note_change(st);	/* maybe dirty until a commit after it */
 	}
 	ino->nopen++;
 	if (writable)
@@ -749,7 +974,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 
 err_unlock:
 	pthread_mutex_unlock(&ino->lock);
-	close(h->fd);
+	if (h->fd >= 0)
+		close(h->fd);
 	free(h);
 	return r;
 }
@@ -815,15 +1041,15 @@ static void cred_leave(const struct saved_cred *sv)
  * they may open it so (the kernel sends CREATE on a stale negative dentry and then skips
  * its own check of the existing file). O_TRUNC asks for write access, as the kernel does.
  * Returns an O_PATH fd of the very object created or checked (a lookup by name could
- * find another one renamed there meanwhile), or -errno; *created tells which.
+ * find another one renamed there meanwhile), or -errno; *created tells which, and @sb is
+ * what was created. A create that fails after making the file removes it (undo_create()).
  */
-static int create_as_caller(fuse_req_t req, struct inode *parent, const char *name, mode_t mode,
-			    int flags, bool *created)
+static int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char *name,
+			    mode_t mode, int flags, bool *created, struct stat *sb)
 {
 	int acc = flags & O_ACCMODE, fd, pfd, r;
 	struct saved_cred sv;
 	char proc[64];
-	struct stat sb;
 
 	if ((flags & O_TRUNC) && acc == O_RDONLY)
 		acc = O_RDWR;
@@ -831,27 +1057,53 @@ static int create_as_caller(fuse_req_t req, struct inode *parent, const char *na
 	if (r)
 		return r;
 	*created = true;
-	fd = openat(parent->fd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+	fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0 && errno == EEXIST && !(flags & O_EXCL)) {
 		*created = false;
 		/* O_CREAT: the kernel's own rules for an existing file (protected_regular);
 		 * O_NONBLOCK: a FIFO must not block us (non-regular files are refused below). */
-		fd = openat(parent->fd, name, acc | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW,
+		fd = openat(dirfd, name, acc | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW,
 			    mode);
 	}
 	r = fd < 0 ? -errno : 0;
 	cred_leave(&sv);
 	if (r)
 		return r;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
 		close(fd);
 		return -EEXIST;	/* CREATE must answer a regular file */
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	pfd = open(proc, O_PATH | O_CLOEXEC);
+	if (pfd < 0 && errno == EMFILE) {
+		inode_fd_reclaim();
+		pfd = open(proc, O_PATH | O_CLOEXEC);
+	}
 	r = pfd < 0 ? -errno : pfd;
 	close(fd);
 	return r;
+}
+
+/*
+ * A CREATE that made @name and then failed: remove it, as the caller (who made it), if the
+ * name still is the file made (@sb), so that a failed create leaves nothing behind.
+ */
+static void undo_create(fuse_req_t req, int dirfd, const char *name, const struct stat *sb)
+{
+	struct saved_cred sv;
+	struct stat now;
+	int r;
+
+	if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != sb->st_dev ||
+	    now.st_ino != sb->st_ino)
+		return;	/* renamed or replaced meanwhile: not ours any more */
+	r = cred_enter(req, &sv);
+	if (r)
+		return;
+	r = unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	cred_leave(&sv);
+	if (r)
+		log_warn("create \"%s\" failed, and removing it too: %s", name, strerror(-r));
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
@@ -859,13 +1111,20 @@ static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 {
 	struct inode *parent = ino_of(p);
 	struct fuse_entry_param e;
-	int fd, r = 0;
-	bool created;
+	int fd, dirfd, r = 0;
+	bool created = false;
+	struct stat sb;
 
-	fd = create_as_caller(req, parent, name, mode, fi->flags, &created);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+	/* Before acting as the caller: a reopen by handle needs the daemon's capabilities. */
+	dirfd = ifd(parent);
+	if (dirfd < 0) {
+		fuse_reply_err(req, -dirfd);
 		return;
+	}
+	fd = create_as_caller(req, parent, dirfd, name, mode, fi->flags, &created, &sb);
+	if (fd < 0) {
+		r = fd;
+		goto out;
 	}
 	r = lookup_fd(fd, name, &e);	/* owns fd */
 	if (!r && !created && (fi->flags & O_TRUNC)) {
@@ -878,8 +1137,12 @@ static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 		if (st) {
 			r = staging_truncate(st, 0);
 			staging_put(st);
-		} else if (truncate(inode_proc_path(ino, path), 0) < 0) {
-			r = -errno;
+		} else {
+			int tfd = ifd(ino);
+
+			r = tfd < 0 ? tfd : truncate(fd_path(tfd, path), 0) < 0 ? -errno : 0;
+			if (tfd >= 0)
+				inode_fd_put(ino);
 		}
 		if (!r)
 			r = stat_inode(ino, &e.attr);
@@ -892,6 +1155,10 @@ static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 		if (r)
 			inode_forget(ino_of(e.ino), 1);
 	}
+out:
+	if (r && created)
+		undo_create(req, dirfd, name, &sb);
+	inode_fd_put(parent);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -903,8 +1170,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	struct handle *h = fh_of(fi);
 	int r = 0;
 
-	/* close() waits for durability when flush_on_close: a useful point for writers. */
-	if (h->st && h->writable && cfg->flush_on_close)
+	/* close() waits for durability with flush_on_close=yes (NFS-like close-to-open). */
+	if (h->st && h->writable && cfg->flush_on_close == FLUSH_CLOSE_YES)
 		r = flusher_commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
@@ -919,15 +1186,24 @@ static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	ino->nopen--;
 	if (h->writable)
 		ino->nopen_w--;
-	if (h->passthrough && --ino->bk_opens == 0) {
+	/* A staged file's backing id stays while it is staged (resident): a reopen reuses
+	 * it; backing_drop() closes it when the staging goes or gets a new memfd. */
+	if (h->passthrough && --ino->bk_opens == 0 &&
+	    !(ino->bk_kind == BK_STAGING && h->st && ino->st == h->st)) {
 		fuse_passthrough_close(req, ino->backing_id);
 		ino->backing_id = 0;
 		ino->bk_kind = BK_NONE;
 	}
-	last = ino->nopen == 0;
+	last = h->writable && ino->nopen_w == 0;
 	pthread_mutex_unlock(&ino->lock);
-	if (h->st && last)
-		flusher_kick();	/* commit, seal and drop it if nobody maps it */
+	/* flush_on_close=async: the last writer's release (after munmap of its mappings)
+	 * starts a commit of this file in the flusher thread; close does not wait. */
+	if (h->st && last && cfg->flush_on_close == FLUSH_CLOSE_ASYNC)
+		flusher_commit_async(h->st);
+	/* flush_on_close=yes committed at flush, with this writer still open: a commit
+	 * after the last writer proves the file clean and gives up the stager lock. */
+	if (h->st && last && cfg->flush_on_close == FLUSH_CLOSE_YES)
+		flusher_commit_async(h->st);
 	handle_free(h);
 	fuse_reply_err(req, 0);
 }
@@ -944,7 +1220,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_fil
 	} else if (st) {
 		r = flusher_commit(st);
 		staging_put(st);
-	} else if (fi) {
+	} else if (fi && fh_of(fi)->st) {
+		r = flusher_commit_fd(fh_of(fi)->st, &fh_of(fi)->err_seen);
+	} else if (fi && fh_of(fi)->fd >= 0) {
 		r = (datasync ? fdatasync(fh_of(fi)->fd) : fsync(fh_of(fi)->fd)) < 0 ? -errno : 0;
 	} else {
 		r = 0;
@@ -1013,9 +1291,16 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, o
 static void op_statfs(fuse_req_t req, fuse_ino_t i)
 {
 	struct statvfs sv;
+	int fd = ifd(ino_of(i)), e;
 
-	if (fstatvfs(ino_of(i)->fd, &sv) < 0)
-		fuse_reply_err(req, errno);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	e = fstatvfs(fd, &sv) < 0 ? errno : 0;
+	inode_fd_put(ino_of(i));
+	if (e)
+		fuse_reply_err(req, e);
 	else
 		fuse_reply_statfs(req, &sv);
 }
@@ -1026,6 +1311,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t i, int mode, off_t off, off_
 	struct staged *st = staged_get(ino_of(i));
 	int r;
 
+	if (!st && fh_of(fi)->st) {
+		st = fh_of(fi)->st;
+		staging_get(st);
+	}
 	if (st) {
 		r = staging_fallocate(st, mode, off, len);
 		staging_put(st);
@@ -1037,16 +1326,72 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t i, int mode, off_t off, off_
 
 static void op_flock(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi, int op)
 {
-	fuse_reply_err(req, flock(fh_of(fi)->fd, op) < 0 ? errno : 0);
+	struct handle *h = fh_of(fi);
+	int fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE);
+
+	if (fd < 0) {
+		/* A staged open has no backing fd: the lock needs one, owned by the handle
+		 * (a lock belongs to one open file description) until release. */
+		int nfd = inode_open(h->ino, O_RDONLY), exp = -1;
+
+		if (nfd < 0) {
+			fuse_reply_err(req, -nfd);
+			return;
+		}
+		if (__atomic_compare_exchange_n(&h->fd, &exp, nfd, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			fd = nfd;
+		} else {
+			close(nfd);	/* another flock of this handle set it first */
+			fd = exp;
+		}
+	}
+	fuse_reply_err(req, flock(fd, op) < 0 ? errno : 0);
+}
+
+/* Run @fn on the "/proc/self/fd/N" path of @ino; its result, or -1 with errno. */
+static ssize_t with_path(struct inode *ino, ssize_t (*fn)(const char *path, void *arg),
+			 void *arg)
+{
+	char path[64];
+	int fd = ifd(ino);
+	ssize_t n;
+
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	n = fn(fd_path(fd, path), arg);
+	if (n < 0) {
+		int e = errno;
+
+		inode_fd_put(ino);
+		errno = e;
+		return n;
+	}
+	inode_fd_put(ino);
+	return n;
+}
+
+struct setx_arg {
+	const char *name, *value;
+	size_t size;
+	int flags;
+};
+
+static ssize_t set_one(const char *path, void *a)
+{
+	struct setx_arg *x = a;
+
+	return setxattr(path, x->name, x->value, x->size, x->flags);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *name, const char *value,
 			size_t size, int flags)
 {
-	char path[64];
+	struct setx_arg x = { name, value, size, flags };
 
-	fuse_reply_err(req, setxattr(inode_proc_path(ino_of(i), path), name, value, size, flags) < 0
-				    ? errno : 0);
+	fuse_reply_err(req, with_path(ino_of(i), set_one, &x) < 0 ? errno : 0);
 }
 
 static void reply_xattr(fuse_req_t req, size_t size, ssize_t (*get)(void *, char *, size_t),
@@ -1073,44 +1418,66 @@ static void reply_xattr(fuse_req_t req, size_t size, ssize_t (*get)(void *, char
 }
 
 struct xattr_arg {
-	const char *path, *name;
+	struct inode *ino;
+	const char *name;
+	char *buf;
+	size_t size;
 };
+
+static ssize_t get_one_path(const char *path, void *a)
+{
+	struct xattr_arg *x = a;
+
+	return getxattr(path, x->name, x->buf, x->size);
+}
+
+static ssize_t get_list_path(const char *path, void *a)
+{
+	struct xattr_arg *x = a;
+
+	return listxattr(path, x->buf, x->size);
+}
 
 static ssize_t get_one(void *a, char *buf, size_t size)
 {
 	struct xattr_arg *x = a;
 
-	return getxattr(x->path, x->name, buf, size);
+	x->buf = buf;
+	x->size = size;
+	return with_path(x->ino, get_one_path, x);
 }
 
 static ssize_t get_list(void *a, char *buf, size_t size)
 {
 	struct xattr_arg *x = a;
 
-	return listxattr(x->path, buf, size);
+	x->buf = buf;
+	x->size = size;
+	return with_path(x->ino, get_list_path, x);
+}
+
+static ssize_t remove_one(const char *path, void *a)
+{
+	return removexattr(path, a);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t i, const char *name, size_t size)
 {
-	char path[64];
-	struct xattr_arg x = { inode_proc_path(ino_of(i), path), name };
+	struct xattr_arg x = { ino_of(i), name };
 
 	reply_xattr(req, size, get_one, &x);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t i, size_t size)
 {
-	char path[64];
-	struct xattr_arg x = { inode_proc_path(ino_of(i), path), NULL };
+	struct xattr_arg x = { ino_of(i), NULL };
 
 	reply_xattr(req, size, get_list, &x);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *name)
 {
-	char path[64];
-
-	fuse_reply_err(req, removexattr(inode_proc_path(ino_of(i), path), name) < 0 ? errno : 0);
+	fuse_reply_err(req, with_path(ino_of(i), remove_one, (void *)name) < 0 ? errno : 0);
 }
 
 static void op_ioctl(fuse_req_t req, fuse_ino_t i, unsigned int cmd, void *arg,

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * inode.c - owns the inode table: one struct inode per backing object (dev, ino), its
- * O_PATH fd, lookup and reference counts. The FUSE inode number is the struct's address.
+ * inode.c - owns the inode table: one struct inode per backing object (dev, ino), its file
+ * handle, lookup and reference counts, and the bounded cache of O_PATH fds opened from the
+ * handles. The FUSE inode number is the struct's address.
  */
 #include "rdmafsd.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 struct inode_key {
@@ -19,17 +22,133 @@ struct inode_key {
 static struct {
 	pthread_mutex_t lock;		/* protects by_key, nlookup, nref of every inode */
 	struct inode *by_key;		/* uthash, keyed by (src_dev, src_ino) */
-	struct inode root;
-} itab = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct inode root;		/* its fd is permanent: the mount fd for handles too */
+	bool handles;			/* the source reopens by file handle */
+	int mount_fd;			/* open_by_handle_at()'s anchor (not O_PATH); owned */
+} itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .mount_fd = -1 };
 
-static void inode_init_fields(struct inode *ino, int fd, const struct stat *st)
+/*
+ * The O_PATH fds of inodes reopened from their handles, most recently used first. An
+ * inode with a permanent fd (root, no handle, inode_keep_fd()) is not in it. Lock order:
+ * itab.lock, then fdc.lock.
+ */
+static struct {
+	pthread_mutex_t lock;		/* protects the list, count, and fd, fd_users, lru of
+					 * every inode with a handle */
+	struct inode *head, *tail;
+	unsigned count, max;
+	uint64_t opens, evictions;	/* open_by_handle_at calls, fds closed by the bound */
+} fdc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void inode_init_fields(struct inode *ino, const struct stat *st)
 {
 	memset(ino, 0, sizeof(*ino));
-	ino->fd = fd;
+	ino->fd = -1;
 	ino->src_dev = st->st_dev;
 	ino->src_ino = st->st_ino;
 	ino->type = st->st_mode & S_IFMT;
 	pthread_mutex_init(&ino->lock, NULL);
+}
+
+/* fdc.lock held */
+static void lru_unlink(struct inode *ino)
+{
+	if (ino->lru_prev)
+		ino->lru_prev->lru_next = ino->lru_next;
+	else
+		fdc.head = ino->lru_next;
+	if (ino->lru_next)
+		ino->lru_next->lru_prev = ino->lru_prev;
+	else
+		fdc.tail = ino->lru_prev;
+	ino->lru_next = ino->lru_prev = NULL;
+	fdc.count--;
+}
+
+/* fdc.lock held */
+static void lru_push(struct inode *ino)
+{
+	ino->lru_prev = NULL;
+	ino->lru_next = fdc.head;
+	if (fdc.head)
+		fdc.head->lru_prev = ino;
+	else
+		fdc.tail = ino;
+	fdc.head = ino;
+	fdc.count++;
+}
+
+/* Close idle cached fds from the cold end until at most @keep are cached; fdc.lock held. */
+static void lru_trim(unsigned keep)
+{
+	struct inode *ino = fdc.tail, *prev;
+
+	while (ino && fdc.count > keep) {
+		prev = ino->lru_prev;
+		if (!ino->fd_users) {	/* a busy fd stays; the next put trims it */
+			lru_unlink(ino);
+			close(ino->fd);
+			ino->fd = -1;
+			fdc.evictions++;
+		}
+		ino = prev;
+	}
+}
+
+/* A copy of the file handle of O_PATH fd @fd, or NULL (no handle: keep the fd). */
+static struct file_handle *handle_of(int fd)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	struct file_handle *out;
+	int mnt;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH) < 0)
+		return NULL;
+	out = malloc(sizeof(*out) + h.fh.handle_bytes);
+	if (out)
+		memcpy(out, &h.fh, sizeof(*out) + h.fh.handle_bytes);
+	return out;
+}
+
+/*
+ * Cached inodes keep a file handle, not an fd, when the source allows it: a handle that
+ * reopens (open_by_handle_at needs CAP_DAC_READ_SEARCH). Otherwise every inode keeps an
+ * O_PATH fd, and the daemon needs one descriptor per inode the kernel caches.
+ */
+static void probe_handles(int rootfd)
+{
+	struct file_handle *fh = handle_of(rootfd);
+	struct rlimit lim = { 0 };
+	char path[64];
+	int fd = -1;
+
+	getrlimit(RLIMIT_NOFILE, &lim);
+	/* Half the limit for cached fds, the rest for staged files and opens; an EMFILE
+	 * closes the idle ones (inode_fd_reclaim()). */
+	fdc.max = MIN(MAX(lim.rlim_cur / 2, 64), 16384);
+
+	/* open_by_handle_at() takes no O_PATH fd for its mount (EBADF): one more fd. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rootfd);
+	itab.mount_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fh && itab.mount_fd >= 0)
+		fd = open_by_handle_at(itab.mount_fd, fh, O_PATH | O_CLOEXEC);
+	if (fd >= 0) {
+		itab.handles = true;
+		close(fd);
+		log_info("inodes reopen by file handle: at most %u cached O_PATH fds", fdc.max);
+	} else {
+		log_warn("source: no file handles (%s): one O_PATH fd per cached inode, the "
+			 "kernel's inode cache is bounded by the fd limit (%llu)",
+			 strerror(errno), (unsigned long long)lim.rlim_cur);
+		if (itab.mount_fd >= 0)
+			close(itab.mount_fd);
+		itab.mount_fd = -1;
+	}
+	free(fh);
 }
 
 int inode_table_init(const char *source)
@@ -45,9 +164,24 @@ int inode_table_init(const char *source)
 		close(fd);
 		return r;
 	}
-	inode_init_fields(&itab.root, fd, &st);
+	inode_init_fields(&itab.root, &st);
+	itab.root.fd = fd;
 	itab.root.nlookup = 2;	/* never forgotten */
+	probe_handles(fd);
 	return 0;
+}
+
+static void inode_free(struct inode *ino)
+{
+	pthread_mutex_lock(&fdc.lock);
+	if (ino->fh && ino->fd >= 0 && !ino->fd_perm)
+		lru_unlink(ino);
+	pthread_mutex_unlock(&fdc.lock);
+	if (ino->fd >= 0)
+		close(ino->fd);
+	free(ino->fh);
+	pthread_mutex_destroy(&ino->lock);
+	free(ino);
 }
 
 void inode_table_destroy(void)
@@ -57,14 +191,16 @@ void inode_table_destroy(void)
 	pthread_mutex_lock(&itab.lock);
 	HASH_ITER(hh, itab.by_key, ino, tmp) {
 		HASH_DEL(itab.by_key, ino);
-		close(ino->fd);
-		pthread_mutex_destroy(&ino->lock);
-		free(ino);
+		inode_free(ino);
 	}
 	pthread_mutex_unlock(&itab.lock);
 	if (itab.root.fd > 0)
 		close(itab.root.fd);
 	itab.root.fd = -1;
+	if (itab.mount_fd >= 0)
+		close(itab.mount_fd);
+	itab.mount_fd = -1;
+	itab.handles = false;
 }
 
 struct inode *inode_root(void)
@@ -84,6 +220,21 @@ uint64_t inode_fuse_ino(struct inode *ino)
 	return ino == &itab.root ? FUSE_ROOT_ID : (uint64_t)(uintptr_t)ino;
 }
 
+/* Give O_PATH fd @fd (owned) to @ino if it has none cached: saves the next reopen. */
+static void adopt_fd(struct inode *ino, int fd)
+{
+	pthread_mutex_lock(&fdc.lock);
+	if (ino->fh && ino->fd < 0) {
+		ino->fd = fd;
+		lru_push(ino);
+		lru_trim(fdc.max);
+		fd = -1;
+	}
+	pthread_mutex_unlock(&fdc.lock);
+	if (fd >= 0)
+		close(fd);
+}
+
 struct inode *inode_lookup_add(int fd, const struct stat *st)
 {
 	struct inode_key key = { .dev = st->st_dev, .ino = st->st_ino };
@@ -100,8 +251,8 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	HASH_FIND(hh, itab.by_key, &key, sizeof(key), ino);
 	if (ino) {
 		ino->nlookup++;
+		adopt_fd(ino, fd);
 		pthread_mutex_unlock(&itab.lock);
-		close(fd);
 		return ino;
 	}
 	ino = malloc(sizeof(*ino));
@@ -111,10 +262,30 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 		errno = ENOMEM;
 		return NULL;
 	}
-	inode_init_fields(ino, fd, st);
+	inode_init_fields(ino, st);
 	ino->nlookup = 1;
+	ino->fh = itab.handles ? handle_of(fd) : NULL;
+	if (ino->fh) {
+		adopt_fd(ino, fd);
+	} else {
+		ino->fd = fd;	/* no handle: the fd is all we have */
+		ino->fd_perm = true;
+	}
 	/* The key is the leading (src_dev, src_ino) pair of struct inode_key layout. */
 	HASH_ADD_KEYPTR(hh, itab.by_key, &ino->src_dev, sizeof(key), ino);
+	pthread_mutex_unlock(&itab.lock);
+	return ino;
+}
+
+struct inode *inode_find(dev_t dev, ino_t i)
+{
+	struct inode_key key = { .dev = dev, .ino = i };
+	struct inode *ino;
+
+	pthread_mutex_lock(&itab.lock);
+	HASH_FIND(hh, itab.by_key, &key, sizeof(key), ino);
+	if (ino)
+		ino->nref++;
 	pthread_mutex_unlock(&itab.lock);
 	return ino;
 }
@@ -125,9 +296,7 @@ static void inode_maybe_free(struct inode *ino)
 	if (ino == &itab.root || ino->nlookup || ino->nref)
 		return;
 	HASH_DEL(itab.by_key, ino);
-	close(ino->fd);
-	pthread_mutex_destroy(&ino->lock);
-	free(ino);
+	inode_free(ino);
 }
 
 void inode_forget(struct inode *ino, uint64_t n)
@@ -153,8 +322,128 @@ void inode_unref(struct inode *ino)
 	pthread_mutex_unlock(&itab.lock);
 }
 
-char *inode_proc_path(struct inode *ino, char *buf)
+int inode_fd(struct inode *ino)
 {
-	snprintf(buf, 64, "/proc/self/fd/%d", ino->fd);
-	return buf;
+	int fd;
+
+	if (!ino->fh)	/* root, no handle: fd set once, never closed */
+		return ino->fd;
+	pthread_mutex_lock(&fdc.lock);
+	if (ino->fd_perm) {
+		pthread_mutex_unlock(&fdc.lock);
+		return ino->fd;
+	}
+	if (ino->fd >= 0) {
+		ino->fd_users++;
+		if (fdc.head != ino) {
+			lru_unlink(ino);
+			lru_push(ino);
+		}
+		pthread_mutex_unlock(&fdc.lock);
+		return ino->fd;
+	}
+	pthread_mutex_unlock(&fdc.lock);
+	fd = open_by_handle_at(itab.mount_fd, ino->fh, O_PATH | O_CLOEXEC);
+	if (fd < 0 && errno == EMFILE) {
+		inode_fd_reclaim();
+		fd = open_by_handle_at(itab.mount_fd, ino->fh, O_PATH | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;	/* ESTALE: deleted */
+	pthread_mutex_lock(&fdc.lock);
+	fdc.opens++;
+	if (ino->fd >= 0) {	/* another thread reopened it meanwhile */
+		close(fd);
+	} else {
+		ino->fd = fd;
+		lru_push(ino);
+	}
+	ino->fd_users++;
+	fd = ino->fd;
+	lru_trim(fdc.max);
+	pthread_mutex_unlock(&fdc.lock);
+	return fd;
+}
+
+void inode_fd_put(struct inode *ino)
+{
+	if (!ino->fh)
+		return;
+	pthread_mutex_lock(&fdc.lock);
+	if (!ino->fd_perm)
+		ino->fd_users--;
+	if (fdc.count > fdc.max)
+		lru_trim(fdc.max);
+	pthread_mutex_unlock(&fdc.lock);
+}
+
+void inode_fd_reclaim(void)
+{
+	pthread_mutex_lock(&fdc.lock);
+	lru_trim(0);
+	pthread_mutex_unlock(&fdc.lock);
+}
+
+int inode_keep_fd(struct inode *ino)
+{
+	int fd = inode_fd(ino);
+
+	if (fd < 0)
+		return fd;
+	if (!ino->fh)
+		return 0;
+	pthread_mutex_lock(&fdc.lock);
+	if (!ino->fd_perm) {
+		lru_unlink(ino);
+		ino->fd_users--;
+		ino->fd_perm = true;
+	}
+	pthread_mutex_unlock(&fdc.lock);
+	return 0;
+}
+
+int inode_open(struct inode *ino, int flags)
+{
+	char path[64];
+	int fd = inode_fd(ino), r;
+
+	if (fd < 0)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = open(path, flags | O_CLOEXEC);
+	if (r < 0 && errno == EMFILE) {
+		inode_fd_reclaim();	/* spares ino's own fd: it is in use */
+		r = open(path, flags | O_CLOEXEC);
+	}
+	if (r < 0)
+		r = -errno;
+	inode_fd_put(ino);
+	return r;
+}
+
+ssize_t inode_readlink(struct inode *ino, char *buf, size_t len)
+{
+	char path[64];
+	int fd = inode_fd(ino);
+	ssize_t n;
+
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, buf, len);
+	inode_fd_put(ino);
+	return n;
+}
+
+void inode_fd_stats(struct inode_fd_stats *out)
+{
+	pthread_mutex_lock(&fdc.lock);
+	out->cached = fdc.count;
+	out->max = fdc.max;
+	out->opens = fdc.opens;
+	out->evictions = fdc.evictions;
+	pthread_mutex_unlock(&fdc.lock);
+	out->handles = itab.handles;
 }

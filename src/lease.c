@@ -270,6 +270,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 		lt.head = l;
 		lt.stats.granted++;
 		lt.stats.held++;
+		staging_note_change(st);	/* its holder may write: scanned again */
 	}
 	pthread_mutex_unlock(&lt.lock);
 	if (err) {

@@ -220,14 +220,19 @@ int main(int argc, char *argv[])
 	return ret;
 }
 
+/* Below this many descriptors the daemon says at start what the limit allows. */
+#define FD_LIMIT_LOW 16384
+
 /*
- * The daemon holds an O_PATH fd per inode the kernel knows and up to four more per staged
- * file (handle, memfd, buffered and O_DIRECT backing fds): raise the open-file limit as far
- * as allowed (root: fs.nr_open), as libfuse's passthrough_hp does.
+ * The daemon holds a bounded cache of inode fds (half the limit, at most 16384, given back
+ * on EMFILE),
+ * one memfd per staged file and one fd per unstaged open: raise the open-file limit as far
+ * as allowed (root: fs.nr_open), as libfuse's passthrough_hp does, and warn when it stays
+ * low, naming the numbers.
  */
 static void raise_fd_limit(void)
 {
-	struct rlimit lim;
+	struct rlimit lim, was;
 	unsigned long nr_open = 0;
 	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
 
@@ -238,14 +243,31 @@ static void raise_fd_limit(void)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
 		return;
+	was = lim;
 	if (nr_open > lim.rlim_max) {
 		struct rlimit want = { nr_open, nr_open };
 
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			return;
+			lim = want;
 	}
-	lim.rlim_cur = lim.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &lim);
+	if (lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+			lim = was;
+	}
+	if (lim.rlim_cur < FD_LIMIT_LOW) {
+		unsigned long long n = lim.rlim_cur, cache = MIN(MAX(n / 2, 64), 16384);
+
+		log_warn("open-file limit is low: %llu (was %llu, hard limit %llu, below %d): "
+			 "up to %llu fds cache inodes (given back when short), each staged file "
+			 "holds one (its memfd) and each unstaged open one, so about %llu files "
+			 "can be staged or open at once; raise it with LimitNOFILE= or ulimit -n",
+			 n, (unsigned long long)was.rlim_cur, (unsigned long long)lim.rlim_max,
+			 FD_LIMIT_LOW, cache, n > 64 ? n - 64 : 0);
+	} else {
+		log_info("open-file limit %llu (was %llu)", (unsigned long long)lim.rlim_cur,
+			 (unsigned long long)was.rlim_cur);
+	}
 }
 
 static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args)
@@ -324,6 +346,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		fprintf(stderr, "rdmafs: cannot mount on %s\n", mountpoint);
 		goto out_signals;
 	}
+	fuse_ops_devfd = fuse_session_fd(se);	/* backing ids closed outside requests */
 	fuse_daemonize(cl->foreground);
 	if (!cl->foreground)
 		log_init(cfg->log_level, true);
@@ -370,6 +393,7 @@ out_flusher:
 	}
 	staging_exit();
 out_unmount:
+	fuse_ops_devfd = -1;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

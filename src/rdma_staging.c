@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -29,6 +30,12 @@ static struct {
 	struct staged *head;
 	uint64_t used;			/* bytes of staging charged against the budget */
 	size_t count;
+	/*
+	 * Staged files kept beyond which idle ones are evicted (LRU), whatever the budget:
+	 * each holds descriptors (memfd, backing fds), and resident staging must not run the
+	 * daemon out of them. From RLIMIT_NOFILE at start-up.
+	 */
+	size_t resident_max;
 } slist = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t page_size_of(struct staged *st)
@@ -261,8 +268,33 @@ static int hugetlb_check_pool(struct staged *st, uint64_t size)
 	return 0;
 }
 
+/*
+ * Descriptors a staged file may hold between commits: its memfd, and its stager lock fd
+ * while it may hold changes the backing file lacks (an idle clean file holds only the
+ * memfd; backing fds are opened for fill, commit, truncate, fallocate and closed after).
+ */
+#define FDS_PER_STAGED 2
+/* Descriptors kept for the rest: commits' transient backing fds, control, rings, logs. */
+#define FDS_RESERVE 256
+
 int staging_init(void)
 {
+	struct rlimit rl;
+
+	/*
+	 * What the inode fd cache leaves (inode.c: half the limit, at most 16384), for up to
+	 * 1.5 x resident_max staged files (past resident_max idle clean files go; past 1.5 x
+	 * idle dirty ones are committed and go too), each at worst with its lock fd:
+	 * 20,000 descriptors give 3,248 resident files (was 2,500 at 4 fds each).
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		uint64_t n = rl.rlim_cur, cache = MIN(MAX(n / 2, 64), 16384);
+		uint64_t left = n > cache + FDS_RESERVE ? n - cache - FDS_RESERVE : 0;
+
+		slist.resident_max = MAX(left * 2 / 3 / FDS_PER_STAGED, 16);
+	} else {
+		slist.resident_max = 1 << 20;
+	}
 	if (cfg->staging == STAGING_THP)
 		return thp_mount();	/* fail at start-up, not at the first open */
 	return 0;
@@ -294,7 +326,7 @@ void staging_charge(int64_t delta)
 	pthread_mutex_unlock(&slist.lock);
 }
 
-static uint64_t evict_lru(uint64_t need, struct inode *self);
+static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit);
 static int relative_path(struct inode *ino, char *buf, size_t len);
 
 /*
@@ -319,7 +351,7 @@ static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, boo
 		pthread_mutex_unlock(&slist.lock);
 		if (!need)
 			return 0;
-		if (tries || !evict_lru(need, self))
+		if (tries || !evict_lru(need, self, 0, false))
 			return -ENOSPC;
 	}
 }
@@ -462,6 +494,7 @@ void staging_watch_growth(struct staged *st)
 		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
 		budget_note_growth(st, size);
 		alloc_growth_locked(st, size);
+		staging_note_change(st);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -532,11 +565,10 @@ int staging_sync_map(struct staged *st)
 	return map_ro(st, size);
 }
 
+/* A new fd on the backing file, or -errno. */
 static int open_backing(struct inode *ino, int flags)
 {
-	char path[64];
-
-	return open(inode_proc_path(ino, path), flags | O_CLOEXEC);
+	return inode_open(ino, flags);
 }
 
 /*
@@ -549,23 +581,68 @@ static int open_direct(struct inode *ino)
 {
 	struct statx stx;
 	struct statfs sfs;
-	int fd;
+	int fd, ifd;
+	bool no;
 
 	if (cfg->direct_io == TRI_OFF)
 		return -1;
-	if (cfg->direct_io == TRI_AUTO && fstatfs(ino->fd, &sfs) == 0 &&
-	    sfs.f_type == NFS_SUPER_MAGIC)
+	ifd = inode_fd(ino);
+	if (ifd < 0)
 		return -1;
-	if (statx(ino->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
-	    (stx.stx_mask & STATX_DIOALIGN) &&
-	    (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
-	     stx.stx_dio_mem_align > 4096))
+	no = (cfg->direct_io == TRI_AUTO && fstatfs(ifd, &sfs) == 0 &&
+	      sfs.f_type == NFS_SUPER_MAGIC) ||
+	     (statx(ifd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	      (stx.stx_mask & STATX_DIOALIGN) &&
+	      (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
+	       stx.stx_dio_mem_align > 4096));
+	inode_fd_put(ino);
+	if (no)
 		return -1;	/* no O_DIRECT, or alignment stricter than a page */
 	fd = open_backing(ino, O_RDWR | O_DIRECT);
 	if (fd < 0 && cfg->direct_io == TRI_ON)
 		log_warn("ino=%" PRIu64 ": direct_io=on but O_DIRECT open failed: %s",
-			 (uint64_t)ino->src_ino, strerror(errno));
-	return fd;
+			 (uint64_t)ino->src_ino, strerror(-fd));
+	return fd < 0 ? -1 : fd;
+}
+
+/*
+ * The backing file is opened when staging needs it (fill, commit, truncate, fallocate)
+ * and closed after: a staged file costs the daemon one descriptor, its memfd.
+ */
+int staging_backing_open(struct staged *st)
+{
+	if (st->bfd >= 0)
+		return 0;
+	st->bfd = open_backing(st->ino, O_RDWR);
+	if (st->bfd < 0) {
+		int r = st->bfd;
+
+		st->bfd = -1;
+		return r;
+	}
+	st->dfd = open_direct(st->ino);
+	return 0;
+}
+
+void staging_backing_close(struct staged *st)
+{
+	if (st->dfd >= 0)
+		close(st->dfd);
+	if (st->bfd >= 0)
+		close(st->bfd);
+	st->bfd = st->dfd = -1;
+}
+
+/* The buffered backing fd, opened if needed; -1 with errno if it cannot be. */
+static int backing_fd(struct staged *st)
+{
+	int r = staging_backing_open(st);
+
+	if (r) {
+		errno = -r;
+		return -1;
+	}
+	return st->bfd;
 }
 
 /* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
@@ -811,6 +888,8 @@ static void staged_free(struct staged *st)
 		close(st->bfd);
 	if (st->dfd >= 0)
 		close(st->dfd);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	dirty_destroy(st->dm);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->commit_lock);
@@ -865,11 +944,11 @@ void staging_put_all(struct staged **v, size_t n)
 /* The file's path below the mount root ("/dir/name") into @buf, or -errno. */
 static int relative_path(struct inode *ino, char *buf, size_t len)
 {
-	char proc[64], root[PATH_MAX];
+	char root[PATH_MAX];
 	ssize_t n, rn;
 
-	n = readlink(inode_proc_path(ino, proc), buf, len - 1);
-	rn = readlink(inode_proc_path(inode_root(), proc), root, sizeof(root) - 1);
+	n = inode_readlink(ino, buf, len - 1);
+	rn = inode_readlink(inode_root(), root, sizeof(root) - 1);
 	if (n < 0 || rn < 0)
 		return -errno;
 	buf[n] = 0;
@@ -923,13 +1002,16 @@ static int hugetlb_short(struct staged *st, uint64_t size)
  * each commit their own copy and the last commit would win silently; the second writable
  * open fails with EBUSY instead. NFSv4 (v3 with lockd) takes the lock on the server. Where
  * the filesystem has no locks (ENOLCK: NFS mounted nolock; EOPNOTSUPP) staging goes on.
+ * The lock lives on its own fd (st->lockfd), held only while this node's staging may hold
+ * changes the backing file lacks; a clean resident file holds no lock (another node may
+ * stage it) and takes it again at its next writable open (staging_lock_writer()).
  */
-static int lock_backing(struct staged *st)
+static int lock_backing(struct staged *st, int fd)
 {
 	static bool said;
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
-	if (fcntl(st->bfd, F_OFD_SETLK, &fl) == 0)
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
 	if (errno == EAGAIN || errno == EACCES) {
 		log_warn("stage ino=%" PRIu64 ": the backing file is staged by another rdmafs "
@@ -951,27 +1033,41 @@ int staging_create(struct inode *ino, struct staged **out)
 	struct stat sb;
 	int r;
 
+	/* Idle clean files go first; past half as many again, idle dirty ones are committed
+	 * and go too (each costs an fdatasync here), so descriptors stay bounded. */
+	if (staging_trim(ino, false, SIZE_MAX)) {
+		flusher_kick();
+		pthread_mutex_lock(&slist.lock);
+		bool hard = slist.count >= slist.resident_max + slist.resident_max / 2;
+		pthread_mutex_unlock(&slist.lock);
+		if (hard)	/* a few per open: the flusher commits the rest */
+			staging_trim(ino, true, 2);
+	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	st->memfd = st->bfd = st->dfd = -1;
+	st->memfd = st->bfd = st->dfd = st->lockfd = -1;
 	st->lost_from = UINT64_MAX;
 	st->ino = ino;		/* for log lines; the reference is taken on success */
 	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
-	st->bfd = open_backing(ino, O_RDWR);
-	if (st->bfd < 0) {
-		r = -errno;
-		goto err_free;
-	}
-	if (fstat(st->bfd, &sb) < 0) {
-		r = -errno;
-		goto err_free;
-	}
-	r = lock_backing(st);
+	r = staging_backing_open(st);
 	if (r)
 		goto err_free;
+	st->lockfd = open_backing(ino, O_RDWR);
+	if (st->lockfd < 0) {
+		r = st->lockfd;
+		st->lockfd = -1;
+		goto err_free;
+	}
+	r = lock_backing(st, st->lockfd);
+	if (r)
+		goto err_free;
+	if (fstat(st->bfd, &sb) < 0) {	/* under the lock: what the other stager left */
+		r = -errno;
+		goto err_free;
+	}
 	size = sb.st_size;
 	if (st->mode == STAGING_HUGETLB) {
 		r = hugetlb_check_pool(st, size);
@@ -983,7 +1079,6 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, false);
 	if (r)
 		goto err_free;
-	st->dfd = open_direct(ino);
 	st->dm = dirty_create(cfg->chunk_size);
 	if (!st->dm) {
 		r = -ENOMEM;
@@ -993,6 +1088,10 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (r)
 		goto err_uncharge;
 	r = new_memfd(st, size);
+	if (r == -EMFILE) {
+		inode_fd_reclaim();	/* idle cached inode fds make room */
+		r = new_memfd(st, size);
+	}
 	if (r == -ENOSPC && st->mode == STAGING_HUGETLB) {	/* the pool shrank meanwhile */
 		r = hugetlb_short(st, size);
 		if (!r) {
@@ -1015,6 +1114,10 @@ int staging_create(struct inode *ino, struct staged **out)
 		goto err_uncharge;
 	st->size = st->committed_size = size;
 	st->last_use = now_ns();
+	st->bk_mtim = sb.st_mtim;
+	st->bk_ctim = sb.st_ctim;
+	st->bk_size = sb.st_size;
+	staging_backing_close(st);	/* filled: reopened by the next commit */
 	inode_ref(ino);
 	list_add(st);
 	metrics_add(&metrics.files_staged, 1);
@@ -1035,13 +1138,19 @@ err_free:
 	return r;
 }
 
+void (*staging_detach_hook)(struct inode *ino);
+
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
-	struct flock unlock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	/* No longer the file's stager: the next open may stage it while refs keep st. */
+	if (st->lockfd >= 0) {
+		close(st->lockfd);	/* closing the last fd of the description unlocks */
+		st->lockfd = -1;
+	}
 
-	/* No longer the file's stager: the next open may stage it while refs keep bfd open. */
-	fcntl(st->bfd, F_OFD_SETLK, &unlock);
+	if (staging_detach_hook)
+		staging_detach_hook(st->ino);	/* the kernel lets go of the memfd */
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	if (st->prev)
@@ -1204,6 +1313,8 @@ static int unseal_locked(struct staged *st)
 			return r;
 		}
 	}
+	if (staging_detach_hook)
+		staging_detach_hook(st->ino);	/* its backing id refers to the old memfd */
 	pthread_mutex_lock(&st->lock);
 	close(st->memfd);
 	st->memfd = fd;
@@ -1229,6 +1340,114 @@ int staging_unseal(struct staged *st)
 	return r;
 }
 
+void staging_note_backing(struct staged *st)
+{
+	struct stat sb;
+	int fd = st->bfd >= 0 ? st->bfd : inode_fd(st->ino), r;
+
+	if (fd < 0)
+		return;
+	r = fstat(fd, &sb);
+	if (fd != st->bfd)
+		inode_fd_put(st->ino);
+	if (r < 0)
+		return;
+	st->bk_mtim = sb.st_mtim;
+	st->bk_ctim = sb.st_ctim;
+	st->bk_size = sb.st_size;
+}
+
+int staging_lock_writer(struct staged *st)
+{
+	struct inode *ino = st->ino;
+	struct stat sb;
+	int fd, r;
+
+	if (st->lockfd >= 0)
+		return 0;
+	fd = open_backing(ino, O_RDWR);
+	if (fd < 0)
+		return fd;
+	r = lock_backing(st, fd);
+	if (r)
+		goto err_close;
+	/* Unlocked, another node may have staged and committed it: our copy is stale then
+	 * and must never be committed over theirs. */
+	if (fstat(fd, &sb) < 0) {
+		r = -errno;
+		goto err_close;
+	}
+	if (staging_backing_changed(st, &sb)) {
+		log_info("open ino=%" PRIu64 ": backing file changed while this node did not "
+			 "stage it for writing: resident copy is stale", (uint64_t)ino->src_ino);
+		r = -ESTALE;
+		goto err_close;
+	}
+	st->lockfd = fd;
+	log_debug("locked ino=%" PRIu64 " (stager again)", (uint64_t)ino->src_ino);
+	return 0;
+
+err_close:
+	close(fd);
+	return r;
+}
+
+void staging_unlock_if_clean(struct staged *st)
+{
+	struct inode *ino = st->ino;
+	bool quiet;
+
+	pthread_mutex_lock(&ino->lock);
+	quiet = ino->st == st && st->lockfd >= 0 && !ino->nopen_w && !st->pending_error &&
+		staging_known_clean(st) && !lease_count(st);
+	if (quiet) {
+		pthread_mutex_lock(&st->lock);
+		quiet = !st->may_change;
+		pthread_mutex_unlock(&st->lock);
+	}
+	if (quiet) {
+		close(st->lockfd);
+		st->lockfd = -1;
+		log_debug("unlocked ino=%" PRIu64 " (committed, clean, no writer)",
+			  (uint64_t)ino->src_ino);
+	}
+	pthread_mutex_unlock(&ino->lock);
+}
+
+bool staging_backing_changed(struct staged *st, const struct stat *sb)
+{
+	bool changed;
+
+	pthread_mutex_lock(&st->lock);
+	changed = (uint64_t)sb->st_size != st->bk_size ||
+		  sb->st_mtim.tv_sec != st->bk_mtim.tv_sec ||
+		  sb->st_mtim.tv_nsec != st->bk_mtim.tv_nsec ||
+		  sb->st_ctim.tv_sec != st->bk_ctim.tv_sec ||
+		  sb->st_ctim.tv_nsec != st->bk_ctim.tv_nsec;
+	pthread_mutex_unlock(&st->lock);
+	return changed;
+}
+
+void staging_drop(struct staged *st)
+{
+	staging_detach(st);
+}
+
+size_t staging_trim(struct inode *self, bool commit, size_t limit)
+{
+	size_t over;
+
+	pthread_mutex_lock(&slist.lock);
+	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
+	pthread_mutex_unlock(&slist.lock);
+	if (over)
+		evict_lru(0, self, MIN(over, limit), commit);
+	pthread_mutex_lock(&slist.lock);
+	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
+	pthread_mutex_unlock(&slist.lock);
+	return over;
+}
+
 bool staging_release_if_idle(struct staged *st)
 {
 	struct inode *ino = st->ino;
@@ -1251,13 +1470,13 @@ bool staging_release_if_idle(struct staged *st)
  * writer (sealed, or sealable now) go: never a dirty, open or leased one. Inode locks of
  * the victims are only tried (the caller may hold @self's), so a busy file is skipped.
  */
-static uint64_t evict_lru(uint64_t need, struct inode *self)
+static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit)
 {
 	uint64_t freed = 0;
 	struct staged **skip = NULL;
-	size_t nskip = 0;
+	size_t nskip = 0, evicted = 0;
 
-	while (freed < need) {
+	while (freed < need || evicted < nfiles) {
 		struct staged *st, *victim = NULL, **v;
 		struct inode *ino;
 
@@ -1270,6 +1489,9 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 			/* Unlocked peeks, checked again under ino->lock. */
 			if (skipped || st->ino == self || st->nleases || st->pending_error ||
 			    __atomic_load_n(&st->ino->nopen, __ATOMIC_RELAXED))
+				continue;
+			/* Trimming the file count without commits: known clean ones only. */
+			if (!need && !commit && !staging_known_clean(st))
 				continue;
 			if (!victim || st->last_use < victim->last_use)
 				victim = st;
@@ -1288,9 +1510,18 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 		skip[nskip++] = victim;
 		ino = victim->ino;
 		if (pthread_mutex_trylock(&ino->lock) == 0) {
+			/* Clean first (known, or by a scan): a dirty file is not sealed (a
+			 * sealed memfd can never be written again, a reopen would copy it);
+			 * then the seal proves no mapping or pin is left, and a pin that wrote
+			 * since the last commit is found by the scan after it. */
+			if (commit && ino->st == victim && !ino->nopen &&
+			    !staging_known_clean(victim))
+				flusher_commit(victim);	/* over resident_max: make it clean */
 			if (ino->st == victim && !ino->nopen && !lease_count(victim) &&
-			    !victim->pending_error && staging_try_seal(victim) &&
-			    !flusher_is_dirty(victim)) {
+			    !victim->pending_error &&
+			    (victim->sealed || staging_known_clean(victim) ||
+			     !flusher_is_dirty(victim)) &&
+			    staging_try_seal(victim) && !flusher_is_dirty(victim)) {
 				uint64_t bytes = victim->charged;
 
 				log_info("evicted ino=%" PRIu64 " (%s, %" PRIu64 " bytes, idle "
@@ -1300,6 +1531,7 @@ static uint64_t evict_lru(uint64_t need, struct inode *self)
 				staging_detach(victim);
 				metrics_evicted(bytes);
 				freed += bytes;
+				evicted++;
 			}
 			pthread_mutex_unlock(&ino->lock);
 		}
@@ -1360,6 +1592,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		return r;
 	pthread_mutex_lock(&st->commit_lock);
 	st->sealed_clean = false;
+	staging_note_change(st);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
@@ -1384,7 +1617,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 		goto out;
 	}
 	st->needs_sync = true;	/* the next commit fdatasyncs the new size */
-	if (ftruncate(st->bfd, size) < 0) {
+	if (backing_fd(st) < 0 || ftruncate(st->bfd, size) < 0) {
 		r = -errno;
 		log_err("truncate ino=%" PRIu64 " backing to %" PRIu64 ": %s",
 			(uint64_t)st->ino->src_ino, size, strerror(-r));
@@ -1412,6 +1645,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 out:
 	if (broke)
 		lease_break_done(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -1435,6 +1669,7 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 	}
 	pthread_mutex_lock(&st->commit_lock);
 	st->sealed_clean = false;
+	staging_note_change(st);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;
@@ -1463,8 +1698,8 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			}
 		}
 		st->needs_sync = true;	/* blocks freed: the next commit fdatasyncs */
-		if (fallocate(st->bfd, mode, off, len) < 0 &&
-		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
+		if (backing_fd(st) < 0 || (fallocate(st->bfd, mode, off, len) < 0 &&
+		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0)) {
 			/* Backing keeps old bytes there: mark the range for rewrite. */
 			pthread_mutex_lock(&st->lock);
 			dirty_invalidate(st->dm, off / st->dm->chunk_size,
@@ -1490,6 +1725,10 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		}
 		/* Reserve the disk space too: that is why applications preallocate. */
 		st->needs_sync = true;
+		if (backing_fd(st) < 0) {
+			r = -errno;
+			goto out;
+		}
 		if (fallocate(st->bfd, mode, off, len) < 0 && errno != EOPNOTSUPP) {
 			r = -errno;
 			goto out;
@@ -1506,7 +1745,7 @@ grow:
 			goto out;
 		}
 		st->needs_sync = true;
-		if (ftruncate(st->bfd, end) < 0 && !r)
+		if ((backing_fd(st) < 0 || ftruncate(st->bfd, end) < 0) && !r)
 			r = -errno;
 		pthread_mutex_lock(&st->lock);
 		dirty_resize(st->dm, end);
@@ -1518,6 +1757,7 @@ grow:
 out:
 	if (broke)
 		lease_break_done(st);
+	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
 }
@@ -1567,6 +1807,7 @@ ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t 
 		return 0;
 	pthread_mutex_lock(&st->commit_lock);
 	st->sealed_clean = false;
+	staging_note_change(st);
 	r = staging_size(st, &old);
 	if (r)
 		goto out;

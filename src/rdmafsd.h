@@ -29,6 +29,8 @@
 enum staging_mode { STAGING_SHMEM, STAGING_THP, STAGING_HUGETLB };
 enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
+/* flush_on_close: what close(2) of a writable descriptor does (see rdmafs(8)). */
+enum flush_close { FLUSH_CLOSE_NO, FLUSH_CLOSE_ASYNC, FLUSH_CLOSE_YES };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
@@ -47,7 +49,7 @@ struct conf {
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
-	bool flush_on_close;
+	enum flush_close flush_on_close;
 	unsigned uring_depth;		/* commit writes in flight per file */
 	uint32_t io_size;		/* bytes per commit write / fill read */
 	enum tristate direct_io;
@@ -98,11 +100,21 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /* ---- inode: table of backing objects, lookup/open counts, passthrough ids ---- */
 
 struct staged;
+struct file_handle;
 
 enum bk_kind { BK_NONE, BK_BACKING, BK_STAGING };
 
 struct inode {
-	int fd;				/* O_PATH fd on the backing object; owned */
+	/*
+	 * O_PATH fd on the backing object, owned, or -1. With a file handle it is a cached
+	 * fd (fdc.lock in inode.c: evicted when idle, reopened by handle); without one, or
+	 * once fd_perm, it is set at creation and kept. Use inode_fd(), never this field.
+	 */
+	int fd;
+	struct file_handle *fh;		/* reopens the object; NULL: fd is permanent */
+	bool fd_perm;			/* fd kept until the inode is freed (fdc.lock) */
+	unsigned fd_users;		/* inode_fd() calls not yet put (fdc.lock) */
+	struct inode *lru_next, *lru_prev;	/* fd cache, most recent first (fdc.lock) */
 	dev_t src_dev;
 	ino_t src_ino;
 	mode_t type;			/* S_IFMT bits */
@@ -133,8 +145,34 @@ struct inode *inode_lookup_add(int fd, const struct stat *st);
 void inode_forget(struct inode *ino, uint64_t n);
 void inode_ref(struct inode *ino);
 void inode_unref(struct inode *ino);
-/* /proc/self/fd/N path of the inode's O_PATH fd; @buf has room for 64 bytes. */
-char *inode_proc_path(struct inode *ino, char *buf);
+/* The inode of (dev, ino) if cached, with a reference (inode_unref()); NULL if not. */
+struct inode *inode_find(dev_t dev, ino_t ino);
+/*
+ * An O_PATH fd on the backing object, valid until inode_fd_put(@ino), or -errno (-ESTALE:
+ * the object is gone). Reopened by file handle when not cached; the number of cached fds
+ * is bounded, so the daemon's descriptors do not grow with the kernel's inode cache.
+ */
+int inode_fd(struct inode *ino);
+void inode_fd_put(struct inode *ino);
+/*
+ * Keep the inode's fd open until the inode is freed (an open file about to be unlinked:
+ * once deleted it cannot be reopened by handle). 0 or -errno.
+ */
+int inode_keep_fd(struct inode *ino);
+/* Close every idle cached fd (after EMFILE). */
+void inode_fd_reclaim(void);
+/* A new fd on the backing object opened with @flags (O_CLOEXEC added), owned by the
+ * caller, or -errno. */
+int inode_open(struct inode *ino, int flags);
+/* readlink() of the object's /proc/self/fd path: its path now ("... (deleted)"). */
+ssize_t inode_readlink(struct inode *ino, char *buf, size_t len);
+
+struct inode_fd_stats {
+	unsigned cached, max;		/* cached O_PATH fds now, bound */
+	uint64_t opens, evictions;	/* reopens by handle, fds closed by the bound */
+	bool handles;			/* the source supports file handles */
+};
+void inode_fd_stats(struct inode_fd_stats *out);
 
 /* ---- staging: staged files in shared memory ---- */
 
@@ -156,8 +194,15 @@ struct dirty_map;
 struct staged {
 	struct inode *ino;		/* back reference; the staging holds an inode ref */
 	int memfd;			/* staging memory; owned */
+	/* commit_lock: opened on demand (staging_backing_open()), closed after; -1 */
 	int bfd;			/* backing file, O_RDWR, buffered; owned */
 	int dfd;			/* backing file, O_RDWR|O_DIRECT, or -1; owned */
+	/*
+	 * ino->lock: backing file fd holding the stager lock (OFD write lock), or -1. Held
+	 * only while staging may hold changes the backing file lacks: from the first
+	 * writable open (map fd, lease) until a commit finds it clean with no writer left.
+	 */
+	int lockfd;
 	enum staging_mode mode;
 	uint64_t page_size;		/* staging page size */
 	/*
@@ -192,7 +237,18 @@ struct staged {
 	bool seal_refused;		/* a map holder added F_SEAL_SEAL (logged once); ino->lock */
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
-	bool may_change;		/* writable opens, maps or leases since last clean scan */
+	bool may_change;		/* st->lock: a writable map fd was handed out (sticky) */
+	/*
+	 * "Maybe dirty" (atomics): change_seq counts events after which staging may differ
+	 * from the committed content (writable open, truncate, fallocate, daemon-served
+	 * write, growth, lease); clean_seq is the change_seq a commit found clean with no
+	 * writer left (no writable open, map fd or lease). Equal: the periodic pass skips it.
+	 */
+	uint64_t change_seq, clean_seq;
+	bool close_commit;		/* st->lock: flush_on_close=async asked for a commit */
+	/* st->lock: the backing file as of the fill or the last commit (revalidation) */
+	struct timespec bk_mtim, bk_ctim;
+	uint64_t bk_size;
 	int pending_error;		/* error of the last commit, 0 once one succeeds */
 	/* lock: failed commits so far and the last one's error (errseq_t-like, see
 	 * flusher_commit_fd()) */
@@ -242,6 +298,13 @@ static inline bool staging_no_passthrough(const struct staged *st)
 {
 	return st->mode == STAGING_HUGETLB;
 }
+/*
+ * Open st->bfd (and st->dfd where O_DIRECT works) if not open; 0 or -errno (-ESTALE: the
+ * backing file is gone). staging_backing_close() closes them. commit_lock held (or the
+ * staging not yet published).
+ */
+int staging_backing_open(struct staged *st);
+void staging_backing_close(struct staged *st);
 /* Change the staged size (staging and backing); commit_lock taken inside. */
 int staging_truncate(struct staged *st, uint64_t size);
 int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
@@ -259,6 +322,47 @@ void staging_put(struct staged *st);
  * Returns true if dropped. Takes ino->lock.
  */
 bool staging_release_if_idle(struct staged *st);
+/* Note a possible change of @st (see change_seq); any lock or none. */
+static inline void staging_note_change(struct staged *st)
+{
+	__atomic_add_fetch(&st->change_seq, 1, __ATOMIC_SEQ_CST);
+}
+/* True if the last commit found @st clean and nothing may have changed it since. */
+static inline bool staging_known_clean(struct staged *st)
+{
+	return __atomic_load_n(&st->clean_seq, __ATOMIC_SEQ_CST) ==
+	       __atomic_load_n(&st->change_seq, __ATOMIC_SEQ_CST);
+}
+/*
+ * Make this node the file's stager again before @st may change (writable open, lease,
+ * truncate); ino->lock held. 0 (held already, or taken and the resident copy is
+ * current), -EBUSY (another rdmafs stages it), -ESTALE (the backing file changed since
+ * the fill or the last commit: the resident copy must be staged again; not locked).
+ */
+int staging_lock_writer(struct staged *st);
+/* A commit found @st clean with no writer left: give up the stager lock. Takes ino->lock. */
+void staging_unlock_if_clean(struct staged *st);
+/* Record the backing file's times and size (after a fill or a commit); st->lock held. */
+void staging_note_backing(struct staged *st);
+/*
+ * Resident staging of an idle file whose backing file changed behind rdmafs (size, mtime
+ * or ctime differ from the fill or the last commit): true if it must be staged again.
+ * ino->lock held, no open; @sb is a fresh stat of the backing file.
+ */
+bool staging_backing_changed(struct staged *st, const struct stat *sb);
+/*
+ * Evict idle staging (LRU) while more files than resident_max are staged (not @self);
+ * at most @limit of them; @commit: commit dirty idle ones first. Returns how many are
+ * still too many.
+ */
+size_t staging_trim(struct inode *self, bool commit, size_t limit);
+/* Drop @st from its inode now (it is idle and clean: the caller checked). ino->lock held. */
+void staging_drop(struct staged *st);
+/*
+ * Called (ino->lock held) when a staging leaves its inode or its memfd is replaced, so
+ * that the passthrough backing id that refers to its memfd is closed. Set by fuse_ops.
+ */
+extern void (*staging_detach_hook)(struct inode *ino);
 uint64_t staging_bytes_used(void);
 void staging_charge(int64_t delta);
 
@@ -311,6 +415,8 @@ int flusher_commit_fd(struct staged *st, uint32_t *seen);
 uint32_t flusher_err_sample(struct staged *st);
 /* Ask the periodic thread to run a pass now (memory pressure, ctl). */
 void flusher_kick(void);
+/* flush_on_close=async: commit @st soon in the flusher thread (this file only). */
+void flusher_commit_async(struct staged *st);
 /* True if @st has changes not yet committed (scans it). */
 bool flusher_is_dirty(struct staged *st);
 /* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
@@ -403,6 +509,7 @@ void ctl_exit(void);
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops rdmafs_ops;
 extern bool fuse_ops_passthrough;	/* the kernel accepted passthrough */
+extern int fuse_ops_devfd;		/* /dev/fuse of the session (backing id close), or -1 */
 /* Free the handles of files still open when the session ended. */
 void fuse_ops_exit(void);
 

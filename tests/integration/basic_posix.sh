@@ -2,7 +2,7 @@
 # POSIX operations through the mount land in the backing folder, and back.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
-mount_rdmafs "$T/src" "$T/mnt" -o flush_interval=1
+mount_rdmafs "$T/src" "$T/mnt" -o flush_interval=1,flush_on_close=yes	# close commits: checked below
 
 M=$T/mnt S=$T/src
 echo hello >"$M/f"

@@ -11,7 +11,7 @@ id "$U" >/dev/null 2>&1 || useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null |
 as_user() { runuser -u "$U" -- "$@"; }
 chmod 755 "$T"
 S=$T/src M=$T/mnt
-mount_rdmafs "$S" "$M" -o flush_interval=0
+mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=yes
 chmod 755 "$S"
 mkdir -m 777 "$S/d"
 SYNC=$T/sync

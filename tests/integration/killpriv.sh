@@ -6,7 +6,7 @@
 require_mount_env
 command -v setpriv >/dev/null || skip "setpriv missing"
 S=$T/src M=$T/mnt
-mount_rdmafs "$S" "$M" -o flush_interval=0
+mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=yes
 chmod 755 "$T"
 
 printf 'data' >"$M/f"

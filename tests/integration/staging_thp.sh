@@ -35,8 +35,12 @@ if [ -x "$MAPTEST" ]; then
 	exec 3>&-
 fi
 
-# The freeze check: every staging so far goes once idle ...
-idle() { [ "$(grep -c "staged ino" "$DAEMON_LOG")" = "$(grep -c "dropped ino" "$DAEMON_LOG")" ]; }
+# The freeze check: staging stays resident after the last close; rdmafsctl evict drops
+# every staging so far once idle ...
+idle() {
+	"$RDMAFSCTL" evict "$M" >/dev/null
+	[ "$(grep -c "staged ino" "$DAEMON_LOG")" = "$(grep -c "dropped ino" "$DAEMON_LOG")" ]
+}
 for i in $(seq 100); do idle && break; sleep 0.1; done
 idle || fail "idle clean thp file never dropped"
 n0=$(grep -c "dropped ino" "$DAEMON_LOG")
@@ -45,10 +49,15 @@ f0=$(grep -c "frozen ino" "$DAEMON_LOG")
 "$MAPCHECK" --write 0x33 --close --hold 4 "$M/f.bin" >/dev/null &
 mpid=$!
 sleep 3
+"$RDMAFSCTL" evict "$M" >/dev/null
 [ "$(grep -c "dropped ino" "$DAEMON_LOG")" = "$n0" ] || fail "dropped while writably mapped"
 [ "$(grep -c "frozen ino" "$DAEMON_LOG")" = "$f0" ] || fail "frozen while writably mapped"
 wait "$mpid" || fail "mapcheck failed"
-for i in $(seq 150); do [ "$(grep -c "dropped ino" "$DAEMON_LOG")" -gt "$n0" ] && break; sleep 0.1; done
+for i in $(seq 150); do
+	"$RDMAFSCTL" evict "$M" >/dev/null
+	[ "$(grep -c "dropped ino" "$DAEMON_LOG")" -gt "$n0" ] && break
+	sleep 0.1
+done
 [ "$(grep -c "dropped ino" "$DAEMON_LOG")" -gt "$n0" ] || fail "not dropped after the mapping went"
 [ "$(od -An -tx1 -j 8192 -N1 "$S/f.bin" | tr -d ' ')" = 33 ] || fail "mapped write not committed"
 

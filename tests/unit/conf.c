@@ -56,7 +56,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.staging_budget, ram_bytes() / 100 * 50);
 	assert_int_equal(c.chunk_size, 64 << 10);
 	assert_int_equal(c.flush_interval, 5);
-	assert_true(c.flush_on_close);
+	assert_int_equal(c.flush_on_close, FLUSH_CLOSE_NO);
 	assert_int_equal(c.uring_depth, 8);
 	assert_int_equal(c.io_size, 2 << 20);
 	assert_int_equal(c.direct_io, TRI_AUTO);
@@ -195,7 +195,9 @@ static void test_every_key(void **state)
 	set_ok(&c, "flush_on_close", "0");
 	assert_false(c.flush_on_close);
 	set_ok(&c, "flush_on_close", "on");
-	assert_true(c.flush_on_close);
+	assert_int_equal(c.flush_on_close, FLUSH_CLOSE_YES);
+	set_ok(&c, "flush_on_close", "async");
+	assert_int_equal(c.flush_on_close, FLUSH_CLOSE_ASYNC);
 	set_bad(&c, "flush_on_close", "maybe");
 
 	set_ok(&c, "uring_depth", "1");

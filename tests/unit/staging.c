@@ -141,9 +141,25 @@ static void test_inode_table(void **state)
 	inode_forget(a, 5);
 	assert_int_equal(a->nlookup, 0);
 	assert_int_equal(a->nref, 1);
-	char p[64];
+	fd = inode_fd(a);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	inode_fd_put(a);
+	/* Without its cached fd the inode reopens the same object by file handle. */
+	struct inode_fd_stats fs;
 
-	assert_int_equal(fstatat(AT_FDCWD, inode_proc_path(a, p), &sb, 0), 0);
+	inode_fd_stats(&fs);
+	if (fs.handles) {
+		inode_fd_reclaim();
+		assert_int_equal(a->fd, -1);
+		fd = inode_fd(a);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &sb), 0);
+		assert_int_equal(sb.st_ino, a->src_ino);
+		inode_fd_put(a);
+		inode_fd_stats(&fs);
+		assert_true(fs.opens >= 1);
+	}
 	inode_unref(a);	/* freed now (ASan would flag a use after this) */
 }
 

@@ -41,6 +41,7 @@ static int setup(void **state)
 	strcpy(dir, "/tmp/rdmafs-unit-modes.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(inode_table_init(dir), 0);
+	assert_int_equal(staging_init(), 0);	/* resident_max: 0 would evict every file */
 	return 0;
 }
 
