@@ -303,7 +303,8 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 			bool b;
 
 			r = parse_bool(value, &b);
-			e = b ? FLUSH_CLOSE_YES : FLUSH_CLOSE_NO;
+			if (!r)
+				e = b ? FLUSH_CLOSE_YES : FLUSH_CLOSE_NO;
 		}
 		if (!r)
 			*(int *)field = e;
