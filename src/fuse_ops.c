@@ -476,30 +476,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t i)
 	}
 }
 
-/* New objects belong to the caller; the group follows a set-gid parent like the kernel. */
-static int give_to_caller(fuse_req_t req, struct inode *parent, const char *name)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct stat pst;
-	gid_t gid = ctx->gid;
-	int fd = ifd(parent), r = 0;
-
-	if (fd < 0)
-		return fd;
-	if (fstatat(fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
-		gid = pst.st_gid;
-	if (fchownat(fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		r = -errno;
-	inode_fd_put(parent);
-	return r;
-}
+enum mk_kind { MK_NOD, MK_DIR, MK_SYMLINK };
+static int make_as_caller(fuse_req_t req, struct inode *parent, const char *name,
+			  enum mk_kind kind, mode_t mode, dev_t rdev, const char *link);
 
 static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *name, int r)
 {
 	struct fuse_entry_param e;
 
-	if (!r)
-		r = give_to_caller(req, parent, name);
 	if (!r)
 		r = do_lookup(parent, name, &e);
 	if (r)
@@ -511,42 +495,27 @@ static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *na
 static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
 {
 	struct inode *parent = ino_of(p);
-	int fd = ifd(parent), r;
+	int r;
 
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	r = mknodat(fd, name, mode, rdev) < 0 ? -errno : 0;
-	inode_fd_put(parent);
+	r = make_as_caller(req, parent, name, MK_NOD, mode, rdev, NULL);
 	reply_new_entry(req, parent, name, r);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
 {
 	struct inode *parent = ino_of(p);
-	int fd = ifd(parent), r;
+	int r;
 
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	r = mkdirat(fd, name, mode) < 0 ? -errno : 0;
-	inode_fd_put(parent);
+	r = make_as_caller(req, parent, name, MK_DIR, mode, 0, NULL);
 	reply_new_entry(req, parent, name, r);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name)
 {
 	struct inode *parent = ino_of(p);
-	int fd = ifd(parent), r;
+	int r;
 
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	r = symlinkat(link, fd, name) < 0 ? -errno : 0;
-	inode_fd_put(parent);
+	r = make_as_caller(req, parent, name, MK_SYMLINK, 0, 0, link);
 	reply_new_entry(req, parent, name, r);
 }
 
@@ -1033,6 +1002,40 @@ static void cred_leave(const struct saved_cred *sv)
 	setfsgid(getegid());
 	if (syscall(SYS_setgroups, sv->ngroups, sv->groups) < 0)
 		log_err("restore the daemon's groups: %s", strerror(errno));
+}
+
+/*
+ * MKNOD, MKDIR, SYMLINK as the caller: the object is theirs from birth (group and set-gid
+ * bit from a set-gid parent by the kernel's rules), with no chown by name afterwards that
+ * a rename into @name meanwhile could redirect. The parent's fd is taken first: reopening
+ * it by handle needs the daemon's own privileges. 0 or -errno.
+ */
+static int make_as_caller(fuse_req_t req, struct inode *parent, const char *name,
+			  enum mk_kind kind, mode_t mode, dev_t rdev, const char *link)
+{
+	struct saved_cred sv;
+	int fd = ifd(parent), r;
+
+	if (fd < 0)
+		return fd;
+	r = cred_enter(req, &sv);
+	if (!r) {
+		switch (kind) {
+		case MK_NOD:
+			r = mknodat(fd, name, mode, rdev);
+			break;
+		case MK_DIR:
+			r = mkdirat(fd, name, mode);
+			break;
+		case MK_SYMLINK:
+			r = symlinkat(link, fd, name);
+			break;
+		}
+		r = r < 0 ? -errno : 0;
+		cred_leave(&sv);
+	}
+	inode_fd_put(parent);
+	return r;
 }
 
 /*

@@ -51,6 +51,18 @@ as_user sh -c "echo new >'$M/d/new'" || fail "user create"
 mkdir -m 2777 "$S/g"; chgrp daemon "$S/g"
 as_user sh -c "echo new >'$M/g/new'" || fail "user create in a set-gid directory"
 [ "$(stat -c '%U %G' "$S/g/new")" = "$U daemon" ] || fail "set-gid directory group not inherited"
+# mkdir, symlink and mknod are made as the caller too (no chown by name afterwards):
+# owned by the user, group and set-gid bit from the set-gid directory, and a user cannot
+# make a device node (CAP_MKNOD is not theirs).
+as_user sh -c "mkdir '$M/g/dir' && ln -s new '$M/g/sl' && mkfifo '$M/g/ff'" ||
+	fail "user mkdir/symlink/mkfifo in a set-gid directory"
+for o in dir sl ff; do
+	[ "$(stat -c '%U %G' "$S/g/$o")" = "$U daemon" ] ||
+		fail "$o: $(stat -c '%U %G' "$S/g/$o"), expected $U daemon"
+done
+[ -g "$S/g/dir" ] || fail "a directory made in a set-gid directory lost the set-gid bit"
+as_user mknod "$M/g/null" c 1 3 2>/dev/null && fail "a user made a device node"
+[ ! -e "$S/g/null" ] || fail "a refused mknod left $S/g/null"
 # O_EXCL on an existing file still fails.
 as_user sh -c "set -C; echo x >'$M/d/new'" 2>/dev/null && fail "O_EXCL create of an existing file"
 
