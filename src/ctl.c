@@ -648,21 +648,31 @@ static void send_progress(struct conn *c, uint32_t seq, const struct rdmafs_wire
 	conn_send(c, &m, len, -1, true);	/* progress may be dropped, replies may not */
 }
 
-static int flush_one(struct staged *st, uint64_t *bytes)
+/* Commit @st; *@committed: the bytes that commit made durable. Returns its result. */
+static int commit_counted(struct staged *st, uint64_t *committed)
 {
-	uint64_t before, after;
+	uint64_t before;
 	int r;
 
-	if (flush_progress)
-		return flush_one_watched(flush_progress, st, bytes);
 	pthread_mutex_lock(&st->lock);
 	before = st->stats.committed_bytes;
 	pthread_mutex_unlock(&st->lock);
 	r = flusher_commit(st);
 	pthread_mutex_lock(&st->lock);
-	after = st->stats.committed_bytes;
+	*committed = st->stats.committed_bytes - before;
 	pthread_mutex_unlock(&st->lock);
-	*bytes += after - before;
+	return r;
+}
+
+static int flush_one(struct staged *st, uint64_t *bytes)
+{
+	uint64_t committed;
+	int r;
+
+	if (flush_progress)
+		return flush_one_watched(flush_progress, st, bytes);
+	r = commit_counted(st, &committed);
+	*bytes += committed;
 	return r;
 }
 
@@ -971,7 +981,7 @@ static int do_lease_break(struct conn *c, struct job *j)
 
 static int flush_one_watched(struct progress *p, struct staged *st, uint64_t *bytes)
 {
-	uint64_t before, after, written;
+	uint64_t committed, written;
 	int slot, r;
 
 	if (!p->all) {	/* the total of one file, once its access is proven */
@@ -986,15 +996,9 @@ static int flush_one_watched(struct progress *p, struct staged *st, uint64_t *by
 	pthread_mutex_lock(&p->lock);
 	p->slot = slot;
 	pthread_mutex_unlock(&p->lock);
-	pthread_mutex_lock(&st->lock);
-	before = st->stats.committed_bytes;
-	pthread_mutex_unlock(&st->lock);
-	r = flusher_commit(st);
-	pthread_mutex_lock(&st->lock);
-	after = st->stats.committed_bytes;
-	pthread_mutex_unlock(&st->lock);
-	*bytes += after - before;
-	written = slot >= 0 ? metrics_watched(slot) : after - before;
+	r = commit_counted(st, &committed);
+	*bytes += committed;
+	written = slot >= 0 ? metrics_watched(slot) : committed;
 	pthread_mutex_lock(&p->lock);
 	p->slot = -1;
 	p->wc.bytes += written;
