@@ -9,6 +9,8 @@
  * when its reply is out. FUSE threads are never involved.
  */
 #include "rdmafsd.h"
+#include "budget.h"
+#include "commit.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -512,7 +514,7 @@ static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool sc
 	int64_t changed = -1;
 
 	if (scan)
-		changed = flusher_dirty_bytes(st);
+		changed = commit_dirty_bytes(st);
 	pthread_mutex_lock(&ino->lock);
 	w->opens += ino->nopen;
 	w->opens_w += ino->nopen_w;
@@ -657,7 +659,7 @@ static int commit_counted(struct staged *st, uint64_t *committed)
 	pthread_mutex_lock(&st->lock);
 	before = st->stats.committed_bytes;
 	pthread_mutex_unlock(&st->lock);
-	r = flusher_commit(st);
+	r = commit_file(st);
 	pthread_mutex_lock(&st->lock);
 	*committed = st->stats.committed_bytes - before;
 	pthread_mutex_unlock(&st->lock);
@@ -815,7 +817,7 @@ static int do_evict(struct conn *c, struct job *j, struct rdmafs_wire_count *wc)
 		sealed = ino->st == st && staging_try_seal(st);
 		pthread_mutex_unlock(&ino->lock);
 		staging_size(st, &size);
-		if (sealed && flusher_commit(st) == 0 && staging_release_if_idle(st)) {
+		if (sealed && commit_file(st) == 0 && budget_release_if_idle(st)) {
 			metrics_evicted(ALIGN_UP(size, st->page_size ? st->page_size : 4096));
 			wc->files_done++;
 			wc->bytes += ALIGN_UP(size, st->page_size ? st->page_size : 4096);
@@ -985,7 +987,7 @@ static int flush_one_watched(struct progress *p, struct staged *st, uint64_t *by
 	int slot, r;
 
 	if (!p->all) {	/* the total of one file, once its access is proven */
-		int64_t d = flusher_dirty_bytes(st);
+		int64_t d = commit_dirty_bytes(st);
 
 		pthread_mutex_lock(&p->lock);
 		p->wc.bytes_total = d > 0 ? (uint64_t)d : 0;
@@ -1062,7 +1064,7 @@ static int do_flush_progress(struct conn *c, struct job *j, struct rdmafs_wire_c
 		}
 		v = staging_get_all(&n);
 		for (size_t i = 0; v && i < n; i++) {
-			int64_t d = flusher_dirty_bytes(v[i]);
+			int64_t d = commit_dirty_bytes(v[i]);
 
 			p.wc.bytes_total += d > 0 ? (uint64_t)d : 0;
 		}
@@ -1099,7 +1101,7 @@ static int64_t dirty_now(struct staged *st)
 	if (pthread_mutex_trylock(&st->commit_lock))
 		return -EBUSY;
 	pthread_mutex_unlock(&st->commit_lock);
-	return flusher_dirty_bytes(st);
+	return commit_dirty_bytes(st);
 }
 
 static int do_metrics(struct conn *c, struct job *j, struct rdmafs_wire_metrics *w)

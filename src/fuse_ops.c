@@ -5,6 +5,7 @@
  * through per-inode O_PATH fds and *at() calls; data goes to staging via passthrough.
  */
 #include "rdmafsd.h"
+#include "commit.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -44,7 +45,7 @@ struct handle {
 	struct inode *ino;	/* a reference */
 	bool writable;
 	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
-	uint32_t err_seen;	/* st->err_seq this description has seen (flusher_commit_fd) */
+	uint32_t err_seen;	/* st->err_seq this description has seen (commit_fd) */
 	struct handle *next, *prev;	/* handles.list */
 };
 
@@ -926,7 +927,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		staging_get(st);
 		h->st = st;
 		st->last_use = now_ns();
-		h->err_seen = flusher_err_sample(st);
+		h->err_seen = commit_err_sample(st);
 		if (writable)
 			staging_note_change(st);	/* maybe dirty until a commit after it */
 	}
@@ -1175,7 +1176,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 
 	/* close() waits for durability with flush_on_close=yes (NFS-like close-to-open). */
 	if (h->st && h->writable && cfg->flush_on_close == FLUSH_CLOSE_YES)
-		r = flusher_commit_fd(h->st, &h->err_seen);
+		r = commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
 
@@ -1218,13 +1219,13 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_fil
 	int r;
 
 	if (st && fi && fh_of(fi)->st == st) {
-		r = flusher_commit_fd(st, &fh_of(fi)->err_seen);
+		r = commit_fd(st, &fh_of(fi)->err_seen);
 		staging_put(st);
 	} else if (st) {
-		r = flusher_commit(st);
+		r = commit_file(st);
 		staging_put(st);
 	} else if (fi && fh_of(fi)->st) {
-		r = flusher_commit_fd(fh_of(fi)->st, &fh_of(fi)->err_seen);
+		r = commit_fd(fh_of(fi)->st, &fh_of(fi)->err_seen);
 	} else if (fi && fh_of(fi)->fd >= 0) {
 		r = (datasync ? fdatasync(fh_of(fi)->fd) : fsync(fh_of(fi)->fd)) < 0 ? -errno : 0;
 	} else {
@@ -1496,7 +1497,7 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t i, unsigned int cmd, void *arg,
 	}
 	st = staged_get(ino_of(i));
 	if (st) {
-		r = flusher_commit(st);
+		r = commit_file(st);
 		staging_put(st);
 	}
 	if (r)

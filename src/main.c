@@ -4,6 +4,8 @@
  * (conf, log, inode, staging, flusher, ctl) and stopped in reverse, with a final commit.
  */
 #include "rdmafsd.h"
+#include "budget.h"
+#include "commit.h"
 #include "rdmafs/proto.h"
 
 #include <fcntl.h>
@@ -352,6 +354,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		log_init(cfg->log_level, true);
 	/* Threads start after fuse_daemonize() forked. */
 	r = staging_init();
+	budget_init(flusher_kick);	/* staging's policy: eviction, trimming, leases */
 	if (!r)
 		r = flusher_init();
 	if (r) {
@@ -383,6 +386,7 @@ out_flusher:
 	ctl_stop();
 	/* Nothing written through the mount is lost: commit all before the mount goes. */
 	r = flusher_shutdown();
+	commit_exit();
 	ctl_exit();
 	fuse_ops_exit();
 	if (r) {

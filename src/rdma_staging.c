@@ -326,7 +326,14 @@ void staging_charge(int64_t delta)
 	pthread_mutex_unlock(&slist.lock);
 }
 
-static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit);
+/* What staging asks of the modules above it (staging_set_policy()); NULL: nothing. */
+static struct staging_policy policy;
+
+void staging_set_policy(const struct staging_policy *p)
+{
+	policy = *p;
+}
+
 static int relative_path(struct inode *ino, char *buf, size_t len);
 
 /*
@@ -351,7 +358,7 @@ static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, boo
 		pthread_mutex_unlock(&slist.lock);
 		if (!need)
 			return 0;
-		if (tries || !evict_lru(need, self, 0, false))
+		if (tries || !policy.evict || !policy.evict(need, self))
 			return -ENOSPC;
 	}
 }
@@ -941,6 +948,28 @@ void staging_put_all(struct staged **v, size_t n)
 	free(v);
 }
 
+struct staged *staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg)
+{
+	struct staged *st, *victim = NULL;
+
+	pthread_mutex_lock(&slist.lock);
+	for (st = slist.head; st; st = st->next)
+		if ((!victim || st->last_use < victim->last_use) && eligible(st, arg))
+			victim = st;
+	if (victim)
+		victim->refs++;
+	pthread_mutex_unlock(&slist.lock);
+	return victim;
+}
+
+void staging_count(size_t *count, size_t *resident_max)
+{
+	pthread_mutex_lock(&slist.lock);
+	*count = slist.count;
+	*resident_max = slist.resident_max;
+	pthread_mutex_unlock(&slist.lock);
+}
+
 /* The file's path below the mount root ("/dir/name") into @buf, or -errno. */
 static int relative_path(struct inode *ino, char *buf, size_t len)
 {
@@ -1033,16 +1062,8 @@ int staging_create(struct inode *ino, struct staged **out)
 	struct stat sb;
 	int r;
 
-	/* Idle clean files go first; past half as many again, idle dirty ones are committed
-	 * and go too (each costs an fdatasync here), so descriptors stay bounded. */
-	if (staging_trim(ino, false, SIZE_MAX)) {
-		flusher_kick();
-		pthread_mutex_lock(&slist.lock);
-		bool hard = slist.count >= slist.resident_max + slist.resident_max / 2;
-		pthread_mutex_unlock(&slist.lock);
-		if (hard)	/* a few per open: the flusher commits the rest */
-			staging_trim(ino, true, 2);
-	}
+	if (policy.make_room)
+		policy.make_room(ino);	/* descriptors: evict past resident_max */
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -1223,7 +1244,7 @@ bool staging_try_seal(struct staged *st)
 		return true;
 	/* A leased file stays writable (its pin holder may write through DMA at any time),
 	 * so the flusher keeps scanning it and it is never dropped. */
-	if (st->ino->nopen || lease_count(st))
+	if (st->ino->nopen || (policy.leases && policy.leases(st)))
 		return false;
 	if (st->mode == STAGING_THP)
 		return thp_try_freeze(st);
@@ -1392,26 +1413,14 @@ err_close:
 	return r;
 }
 
-void staging_unlock_if_clean(struct staged *st)
+void staging_unlock_writer(struct staged *st)
 {
-	struct inode *ino = st->ino;
-	bool quiet;
-
-	pthread_mutex_lock(&ino->lock);
-	quiet = ino->st == st && st->lockfd >= 0 && !ino->nopen_w && !st->pending_error &&
-		staging_known_clean(st) && !lease_count(st);
-	if (quiet) {
-		pthread_mutex_lock(&st->lock);
-		quiet = !st->may_change;
-		pthread_mutex_unlock(&st->lock);
-	}
-	if (quiet) {
-		close(st->lockfd);
-		st->lockfd = -1;
-		log_debug("unlocked ino=%" PRIu64 " (committed, clean, no writer)",
-			  (uint64_t)ino->src_ino);
-	}
-	pthread_mutex_unlock(&ino->lock);
+	if (st->lockfd < 0)
+		return;
+	close(st->lockfd);
+	st->lockfd = -1;
+	log_debug("unlocked ino=%" PRIu64 " (committed, clean, no writer)",
+		  (uint64_t)st->ino->src_ino);
 }
 
 bool staging_backing_changed(struct staged *st, const struct stat *sb)
@@ -1431,115 +1440,6 @@ bool staging_backing_changed(struct staged *st, const struct stat *sb)
 void staging_drop(struct staged *st)
 {
 	staging_detach(st);
-}
-
-size_t staging_trim(struct inode *self, bool commit, size_t limit)
-{
-	size_t over;
-
-	pthread_mutex_lock(&slist.lock);
-	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
-	pthread_mutex_unlock(&slist.lock);
-	if (over)
-		evict_lru(0, self, MIN(over, limit), commit);
-	pthread_mutex_lock(&slist.lock);
-	over = slist.count >= slist.resident_max ? slist.count - slist.resident_max + 1 : 0;
-	pthread_mutex_unlock(&slist.lock);
-	return over;
-}
-
-bool staging_release_if_idle(struct staged *st)
-{
-	struct inode *ino = st->ino;
-	bool dropped = false;
-
-	pthread_mutex_lock(&ino->lock);
-	if (ino->st == st && !ino->nopen && !lease_count(st) && st->sealed && !st->pending_error &&
-	    !flusher_is_dirty(st)) {
-		log_debug("dropped ino=%" PRIu64 " (idle and clean)", (uint64_t)ino->src_ino);
-		staging_detach(st);
-		dropped = true;
-	}
-	pthread_mutex_unlock(&ino->lock);
-	return dropped;
-}
-
-/*
- * Free staging of other files than @self, least recently used first, until @need bytes
- * are free; returns the bytes freed. Only clean files with no open, no lease and no
- * writer (sealed, or sealable now) go: never a dirty, open or leased one. Inode locks of
- * the victims are only tried (the caller may hold @self's), so a busy file is skipped.
- */
-static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit)
-{
-	uint64_t freed = 0;
-	struct staged **skip = NULL;
-	size_t nskip = 0, evicted = 0;
-
-	while (freed < need || evicted < nfiles) {
-		struct staged *st, *victim = NULL, **v;
-		struct inode *ino;
-
-		pthread_mutex_lock(&slist.lock);
-		for (st = slist.head; st; st = st->next) {
-			bool skipped = false;
-
-			for (size_t i = 0; i < nskip; i++)
-				skipped |= skip[i] == st;
-			/* Unlocked peeks, checked again under ino->lock. */
-			if (skipped || st->ino == self || st->nleases || st->pending_error ||
-			    __atomic_load_n(&st->ino->nopen, __ATOMIC_RELAXED))
-				continue;
-			/* Trimming the file count without commits: known clean ones only. */
-			if (!need && !commit && !staging_known_clean(st))
-				continue;
-			if (!victim || st->last_use < victim->last_use)
-				victim = st;
-		}
-		if (victim)
-			victim->refs++;
-		pthread_mutex_unlock(&slist.lock);
-		if (!victim)
-			break;
-		v = realloc(skip, (nskip + 1) * sizeof(*skip));
-		if (!v) {
-			staging_put(victim);
-			break;
-		}
-		skip = v;
-		skip[nskip++] = victim;
-		ino = victim->ino;
-		if (pthread_mutex_trylock(&ino->lock) == 0) {
-			/* Clean first (known, or by a scan): a dirty file is not sealed (a
-			 * sealed memfd can never be written again, a reopen would copy it);
-			 * then the seal proves no mapping or pin is left, and a pin that wrote
-			 * since the last commit is found by the scan after it. */
-			if (commit && ino->st == victim && !ino->nopen &&
-			    !staging_known_clean(victim))
-				flusher_commit(victim);	/* over resident_max: make it clean */
-			if (ino->st == victim && !ino->nopen && !lease_count(victim) &&
-			    !victim->pending_error &&
-			    (victim->sealed || staging_known_clean(victim) ||
-			     !flusher_is_dirty(victim)) &&
-			    staging_try_seal(victim) && !flusher_is_dirty(victim)) {
-				uint64_t bytes = victim->charged;
-
-				log_info("evicted ino=%" PRIu64 " (%s, %" PRIu64 " bytes, idle "
-					 "%.1f s): staging_budget reached", (uint64_t)ino->src_ino,
-					 conf_staging_name(victim->mode), bytes,
-					 (now_ns() - victim->last_use) / 1e9);
-				staging_detach(victim);
-				metrics_evicted(bytes);
-				freed += bytes;
-				evicted++;
-			}
-			pthread_mutex_unlock(&ino->lock);
-		}
-	}
-	for (size_t i = 0; i < nskip; i++)
-		staging_put(skip[i]);
-	free(skip);
-	return freed;
 }
 
 /* Committed fingerprints after [old, new) became zeros in staging and backing alike. */
@@ -1585,7 +1485,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 	 */
 	r = staging_size(st, &old);
 	if (!r && size < old) {
-		r = lease_break_start(st, "truncate");
+		r = policy.break_start ? policy.break_start(st, "truncate") : 0;
 		broke = !r;
 	}
 	if (r)
@@ -1643,8 +1543,8 @@ int staging_truncate(struct staged *st, uint64_t size)
 	st->size = size;
 	pthread_mutex_unlock(&st->lock);
 out:
-	if (broke)
-		lease_break_done(st);
+	if (broke && policy.break_done)
+		policy.break_done(st);
 	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;
@@ -1661,8 +1561,8 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		/* Both free the staging pages of the range (shmem zeroes by punching); the
 		 * holders unpin first, outside commit_lock as in staging_truncate(). */
-		r = lease_break_start(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" :
-						       "zero range");
+		r = !policy.break_start ? 0 :
+		    policy.break_start(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" : "zero range");
 		if (r)
 			return r;
 		broke = true;
@@ -1755,8 +1655,8 @@ grow:
 		pthread_mutex_unlock(&st->lock);
 	}
 out:
-	if (broke)
-		lease_break_done(st);
+	if (broke && policy.break_done)
+		policy.break_done(st);
 	staging_backing_close(st);
 	pthread_mutex_unlock(&st->commit_lock);
 	return r;

@@ -251,7 +251,7 @@ struct staged {
 	uint64_t bk_size;
 	int pending_error;		/* error of the last commit, 0 once one succeeds */
 	/* lock: failed commits so far and the last one's error (errseq_t-like, see
-	 * flusher_commit_fd()) */
+	 * commit_fd()) */
 	uint32_t err_seq;
 	int err_last;
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
@@ -317,11 +317,6 @@ struct staged **staging_get_all(size_t *n);
 void staging_put_all(struct staged **v, size_t n);
 void staging_get(struct staged *st);
 void staging_put(struct staged *st);
-/*
- * Drop @st from its inode if nothing needs it: no opens, sealed, clean, no lease.
- * Returns true if dropped. Takes ino->lock.
- */
-bool staging_release_if_idle(struct staged *st);
 /* Note a possible change of @st (see change_seq); any lock or none. */
 static inline void staging_note_change(struct staged *st)
 {
@@ -340,8 +335,8 @@ static inline bool staging_known_clean(struct staged *st)
  * the fill or the last commit: the resident copy must be staged again; not locked).
  */
 int staging_lock_writer(struct staged *st);
-/* A commit found @st clean with no writer left: give up the stager lock. Takes ino->lock. */
-void staging_unlock_if_clean(struct staged *st);
+/* Give up the stager lock (a commit found @st clean with no writer left); ino->lock held. */
+void staging_unlock_writer(struct staged *st);
 /* Record the backing file's times and size (after a fill or a commit); st->lock held. */
 void staging_note_backing(struct staged *st);
 /*
@@ -351,11 +346,29 @@ void staging_note_backing(struct staged *st);
  */
 bool staging_backing_changed(struct staged *st, const struct stat *sb);
 /*
- * Evict idle staging (LRU) while more files than resident_max are staged (not @self);
- * at most @limit of them; @commit: commit dirty idle ones first. Returns how many are
- * still too many.
+ * The least recently used staged file for which @eligible (called under the list's lock:
+ * it must not lock) is true, with a reference (staging_put()); NULL if none.
  */
-size_t staging_trim(struct inode *self, bool commit, size_t limit);
+struct staged *staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg);
+/* Files staged now, and how many may stay resident (from RLIMIT_NOFILE). */
+void staging_count(size_t *count, size_t *resident_max);
+/*
+ * What staging asks of the modules above it (budget.c sets it), so that it never calls
+ * them: each may be NULL (nothing evicted, no lease).
+ */
+struct staging_policy {
+	/* Free @need bytes of other files' staging (not @self); bytes freed. The caller
+	 * holds its own commit_lock (and maybe @self's ino->lock). */
+	uint64_t (*evict)(uint64_t need, struct inode *self);
+	/* Before @self is staged (ino->lock held): keep the number of staged files bounded. */
+	void (*make_room)(struct inode *self);
+	/* Live leases on @st: a leased file is never sealed. */
+	unsigned (*leases)(struct staged *st);
+	/* Before pages of @st are freed (shrink, punch): see lease_break_start(). */
+	int (*break_start)(struct staged *st, const char *why);
+	void (*break_done)(struct staged *st);
+};
+void staging_set_policy(const struct staging_policy *p);
 /* Drop @st from its inode now (it is idle and clean: the caller checked). ino->lock held. */
 void staging_drop(struct staged *st);
 /*
@@ -400,27 +413,10 @@ uint64_t dirty_scan(const struct dirty_map *dm, const void *base, uint64_t size,
 int flusher_init(void);
 /* Stop the periodic thread and commit everything (retries, then rescue_dir). */
 int flusher_shutdown(void);
-/*
- * Commit every byte of @st that was in staging when the call began; 0 or -errno.
- * Waits for I/O: only for fsync, flush requests, close with flush_on_close.
- */
-int flusher_commit(struct staged *st);
-/*
- * fsync/flush through one open file description, whose *@seen is the err_seq it sampled
- * at open (flusher_err_sample()) or at its last fsync: commits like flusher_commit(), and
- * if that succeeds but a commit failed since (a periodic pass, another fd's fsync), returns
- * that failure once to this description (the kernel's errseq_t rule).
- */
-int flusher_commit_fd(struct staged *st, uint32_t *seen);
-uint32_t flusher_err_sample(struct staged *st);
 /* Ask the periodic thread to run a pass now (memory pressure, ctl). */
 void flusher_kick(void);
 /* flush_on_close=async: commit @st soon in the flusher thread (this file only). */
 void flusher_commit_async(struct staged *st);
-/* True if @st has changes not yet committed (scans it). */
-bool flusher_is_dirty(struct staged *st);
-/* Bytes of @st not yet committed (scans it, like flusher_is_dirty); -errno on failure. */
-int64_t flusher_dirty_bytes(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */
 int flusher_rescue(const char *dir);
 

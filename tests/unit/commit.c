@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * tests/unit/commit.c - the real commit (flusher.c's scan, snapshot, io_uring writes and
- * fdatasync through staging_create/flusher_commit, no model of it): every chunk_size
+ * tests/unit/commit.c - the real commit (commit.c's scan, snapshot, io_uring writes and
+ * fdatasync through staging_create/commit_file, no model of it): every chunk_size
  * against every io_size, fdatasync of size changes and hole punches, pages the kernel
  * dropped from staging, and random writes/resizes checked against the backing file.
  */
@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "rdmafsd.h"
+#include "budget.h"
+#include "commit.h"
 
 static struct conf config;
 static char dir[64];
@@ -39,6 +41,7 @@ static int setup(void **state)
 	set("log_level", "error");
 	cfg = &config;
 	log_init(cfg->log_level, false);
+	budget_init(NULL);	/* staging's eviction policy */
 	strcpy(dir, "/tmp/rdmafs-unit-commit.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(inode_table_init(dir), 0);
@@ -100,9 +103,9 @@ static struct staged *stage(struct inode *ino)
 /* Drop @st (committed and idle) and forget its inode. */
 static void unstage(struct inode *ino, struct staged *st)
 {
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_true(staging_try_seal(st));
-	assert_true(staging_release_if_idle(st));
+	assert_true(budget_release_if_idle(st));
 	inode_forget(ino, 1);
 }
 
@@ -153,6 +156,7 @@ static void test_chunk_io_matrix(void **state)
 			set("chunk_size", chunks[c]);
 			set("io_size", ios[i]);
 			flusher_shutdown();	/* drop the pooled contexts of the last sizes */
+			commit_exit();
 			cs = cfg->chunk_size;
 			io = cfg->io_size;
 			size = MIN(MAX(2 * cs, 3 * io), 2 * cs + (8 << 20)) + 777;
@@ -164,13 +168,13 @@ static void test_chunk_io_matrix(void **state)
 			assert_int_equal(pwrite(st->memfd, w, sizeof(w), cs - 4096), sizeof(w));
 			assert_int_equal(pwrite(st->memfd, w, 4000, MIN(io, size - 4000)), 4000);
 			assert_int_equal(pwrite(st->memfd, w, 10, size - 10), 10);
-			if (flusher_commit(st))
+			if (commit_file(st))
 				fail_msg("commit chunk_size=%s io_size=%s failed", chunks[c], ios[i]);
 			assert_same(st, "m");
-			assert_false(flusher_is_dirty(st));
+			assert_false(commit_is_dirty(st));
 			/* Growth past EOF in the middle of a chunk. */
 			assert_int_equal(pwrite(st->memfd, w, 3000, size + cs / 2 + 1), 3000);
-			assert_int_equal(flusher_commit(st), 0);
+			assert_int_equal(commit_file(st), 0);
 			assert_same(st, "m");
 			unstage(ino, st);
 		}
@@ -178,6 +182,7 @@ static void test_chunk_io_matrix(void **state)
 	set("chunk_size", "64K");
 	set("io_size", "2M");
 	flusher_shutdown();
+	commit_exit();
 }
 
 /* A truncate, punch or zero range is fdatasynced by the next commit (stats.syncs). */
@@ -187,28 +192,28 @@ static void test_size_changes_synced(void **state)
 	struct staged *st = stage(ino);
 	uint64_t syncs = st->stats.syncs;
 
-	assert_int_equal(flusher_commit(st), 0);	/* nothing changed: no fdatasync */
+	assert_int_equal(commit_file(st), 0);	/* nothing changed: no fdatasync */
 	assert_int_equal(st->stats.syncs, syncs);
 	assert_int_equal(staging_truncate(st, 300000), 0);
-	assert_true(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(st->stats.syncs, ++syncs);
-	assert_false(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_false(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(st->stats.syncs, syncs);
 	assert_int_equal(staging_truncate(st, 500000), 0);	/* growth too */
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(st->stats.syncs, ++syncs);
 	assert_int_equal(staging_fallocate(st, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					   0, 128 << 10), 0);
-	assert_true(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(st->stats.syncs, ++syncs);
 	assert_int_equal(staging_fallocate(st, FALLOC_FL_ZERO_RANGE, 4096, 8192), 0);
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(st->stats.syncs, ++syncs);
 	assert_int_equal(staging_fallocate(st, 0, 600000, 4096), 0);	/* preallocation */
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(st->stats.syncs, ++syncs);
 	assert_same(st, "s");
 	unstage(ino, st);
@@ -232,7 +237,7 @@ static void test_lost_page(void **state)
 	assert_int_equal(pwrite(st->memfd, "new", 3, 0), 3);	/* a real change too */
 	assert_int_equal(fallocate(st->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				   512 << 10, 8192), 0);
-	assert_int_equal(flusher_commit(st), -EIO);
+	assert_int_equal(commit_file(st), -EIO);
 	assert_int_equal(st->stats.lost_pages, 2);
 	assert_int_equal(st->lost_from, 512 << 10);
 	assert_int_equal(st->pending_error, -EIO);
@@ -244,12 +249,12 @@ static void test_lost_page(void **state)
 	assert_true(m != MAP_FAILED);
 	assert_int_equal(((volatile char *)m)[512 << 10], 0);
 	munmap(m, size);
-	assert_int_equal(flusher_commit(st), -EIO);
+	assert_int_equal(commit_file(st), -EIO);
 	assert_int_equal(pread(fd, after, size, 0), (ssize_t)size);
 	assert_memory_equal(before + (512 << 10), after + (512 << 10), 8192);
 	/* Cut off: the rest commits. */
 	assert_int_equal(staging_truncate(st, 512 << 10), 0);
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "l");
 	close(fd);
 	free(before);
@@ -274,7 +279,7 @@ static void test_no_holes(void **state)
 	staging_watch_growth(st);
 	assert_int_equal(lseek(st->memfd, 0, SEEK_HOLE), 8 << 20);
 	assert_int_equal(st->stats.lost_pages, 0);
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "h");
 	unstage(ino, st);
 }
@@ -299,6 +304,7 @@ static void test_random(void **state)
 		set("chunk_size", chunks[c]);
 		set("io_size", "64K");
 		flusher_shutdown();
+		commit_exit();
 		struct inode *ino = make_file("r", rnd_below(300000), (unsigned)c);
 		struct staged *st = stage(ino);
 
@@ -323,12 +329,12 @@ static void test_random(void **state)
 				assert_int_equal(pwrite(st->memfd, w, len, off), (ssize_t)len);
 			}
 			if (rnd_below(3) == 0) {
-				assert_int_equal(flusher_commit(st), 0);
+				assert_int_equal(commit_file(st), 0);
 				assert_same(st, "r");
-				assert_false(flusher_is_dirty(st));
+				assert_false(commit_is_dirty(st));
 			}
 		}
-		assert_int_equal(flusher_commit(st), 0);
+		assert_int_equal(commit_file(st), 0);
 		assert_same(st, "r");
 		unstage(ino, st);
 	}

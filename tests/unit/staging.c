@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "rdmafsd.h"
+#include "budget.h"
+#include "commit.h"
 
 static struct conf config;
 static char dir[64];
@@ -35,6 +37,7 @@ static int setup(void **state)
 	assert_int_equal(conf_set(&config, "log_level", "error", err, sizeof(err)), 0);
 	cfg = &config;
 	log_init(cfg->log_level, false);
+	budget_init(NULL);	/* staging's eviction policy */
 	strcpy(dir, "/tmp/rdmafs-unit-staging.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(inode_table_init(dir), 0);
@@ -176,14 +179,14 @@ static void test_stage_commit(void **state)
 	assert_int_equal(st->committed_size, size);
 	assert_int_equal(staging_bytes_used(), ALIGN_UP(size, 4096));
 	assert_same(st, "f");
-	assert_false(flusher_is_dirty(st));
+	assert_false(commit_is_dirty(st));
 
 	/* Writes through passthrough land in the memfd. */
 	fill_pattern(buf, 5000, 99);
 	assert_int_equal(pwrite(st->memfd, buf, 5000, 300000), 5000);
-	assert_true(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
-	assert_false(flusher_is_dirty(st));
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
+	assert_false(commit_is_dirty(st));
 	assert_same(st, "f");
 	assert_true(st->stats.committed_bytes >= 5000);
 	assert_true(st->stats.committed_bytes <= 3 * 4096);
@@ -192,8 +195,8 @@ static void test_stage_commit(void **state)
 
 	/* A write past EOF grows the memfd (the kernel does that): the commit notices. */
 	assert_int_equal(pwrite(st->memfd, buf, 4000, size + 10000), 4000);
-	assert_true(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "f");
 	assert_int_equal(st->committed_size, size + 14000);
 
@@ -201,13 +204,13 @@ static void test_stage_commit(void **state)
 	assert_int_equal(staging_truncate(st, 123457), 0);
 	assert_same(st, "f");
 	/* (a partly cut chunk may be rewritten once: dirty is allowed, loss is not) */
-	assert_int_equal(flusher_commit(st), 0);
-	assert_false(flusher_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
+	assert_false(commit_is_dirty(st));
 	assert_int_equal(staging_truncate(st, 300001), 0);
 	assert_same(st, "f");
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "f");
-	assert_false(flusher_is_dirty(st));
+	assert_false(commit_is_dirty(st));
 	assert_int_equal(pread(st->memfd, buf, 1000, 123457), 1000);
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(buf[i], 0);
@@ -217,9 +220,9 @@ static void test_stage_commit(void **state)
 	assert_int_equal(staging_fallocate(st, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					   1000, 20000), 0);
 	assert_same(st, "f");
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "f");
-	assert_false(flusher_is_dirty(st));
+	assert_false(commit_is_dirty(st));
 	assert_int_equal(pread(st->memfd, buf, 20000, 1000), 20000);
 	for (int i = 0; i < 20000; i++)
 		assert_int_equal(buf[i], 0);
@@ -248,13 +251,13 @@ static void test_stage_commit(void **state)
 	assert_false(st->sealed);
 	assert_same(st, "f");
 	assert_int_equal(pwrite(st->memfd, "x", 1, 0), 1);
-	assert_true(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "f");
 
 	/* Idle, sealed and clean: dropped, its budget returned, the inode freed later. */
 	assert_true(staging_try_seal(st));
-	assert_true(staging_release_if_idle(st));
+	assert_true(budget_release_if_idle(st));
 	assert_null(ino->st);
 	assert_int_equal(staging_bytes_used(), 0);
 	inode_forget(ino, 1);
@@ -275,14 +278,14 @@ static void test_budget(void **state)
 	/* An open file is not released, however idle its data. */
 	small->nopen = 1;
 	assert_false(staging_try_seal(st2));
-	assert_false(staging_release_if_idle(st2));
+	assert_false(budget_release_if_idle(st2));
 	small->nopen = 0;
 	/* A dirty file is not dropped even when sealed. */
 	assert_int_equal(pwrite(st2->memfd, "y", 1, 5), 1);
 	assert_true(staging_try_seal(st2));
-	assert_false(staging_release_if_idle(st2));
-	assert_int_equal(flusher_commit(st2), 0);
-	assert_true(staging_release_if_idle(st2));
+	assert_false(budget_release_if_idle(st2));
+	assert_int_equal(commit_file(st2), 0);
+	assert_true(budget_release_if_idle(st2));
 	assert_int_equal(staging_bytes_used(), 0);
 	inode_forget(big, 1);
 	inode_forget(small, 1);
@@ -297,18 +300,18 @@ static void test_empty_file(void **state)
 	assert_int_equal(staging_create(ino, &st), 0);
 	ino->st = st;
 	assert_int_equal(st->size, 0);
-	assert_false(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_false(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_int_equal(pwrite(st->memfd, "hello", 5, 0), 5);
-	assert_true(flusher_is_dirty(st));
-	assert_int_equal(flusher_commit(st), 0);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
 	assert_same(st, "e");
 	assert_int_equal(staging_truncate(st, 0), 0);
 	assert_same(st, "e");
-	assert_true(flusher_is_dirty(st));	/* the new size is not fdatasynced yet */
-	assert_int_equal(flusher_commit(st), 0);
+	assert_true(commit_is_dirty(st));	/* the new size is not fdatasynced yet */
+	assert_int_equal(commit_file(st), 0);
 	assert_true(staging_try_seal(st));
-	assert_true(staging_release_if_idle(st));
+	assert_true(budget_release_if_idle(st));
 	inode_forget(ino, 1);
 }
 
@@ -327,7 +330,7 @@ static void *committer(void *arg)
 		pthread_mutex_lock(&rc->st->lock);
 		dirty_invalidate(rc->st->dm, 0, UINT64_MAX - 1);
 		pthread_mutex_unlock(&rc->st->lock);
-		assert_int_equal(flusher_commit(rc->st), 0);
+		assert_int_equal(commit_file(rc->st), 0);
 		rc->commits++;
 	}
 	return NULL;
@@ -359,7 +362,7 @@ static void test_unseal_vs_commit(void **state)
 	assert_true(rc.commits > 0);
 	assert_same(rc.st, "u");
 	assert_true(staging_try_seal(rc.st));
-	assert_true(staging_release_if_idle(rc.st));
+	assert_true(budget_release_if_idle(rc.st));
 	inode_forget(ino, 1);
 }
 

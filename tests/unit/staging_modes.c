@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "rdmafsd.h"
+#include "budget.h"
+#include "commit.h"
 
 static struct conf config;
 static char dir[64];
@@ -38,6 +40,7 @@ static int setup(void **state)
 	set("log_level", "error");
 	cfg = &config;
 	log_init(cfg->log_level, false);
+	budget_init(NULL);	/* staging's eviction policy */
 	strcpy(dir, "/tmp/rdmafs-unit-modes.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(inode_table_init(dir), 0);
@@ -170,7 +173,7 @@ static void test_evict_lru(void **state)
 		assert_ptr_equal(ino[i]->st, st[i]);
 
 	/* Clean, closed, unleased, unmapped: now they go too. */
-	assert_int_equal(flusher_commit(st[0]), 0);
+	assert_int_equal(commit_file(st[0]), 0);
 	ino[1]->nopen = 0;
 	lease_release(lease);
 	munmap(map, 4096);
@@ -221,16 +224,16 @@ static void test_hugetlb_size(void **state)
 	assert_int_equal(size, 2097160);
 	assert_int_equal(fstat(st->memfd, &sb), 0);
 	assert_int_equal(sb.st_size, 4 << 20);
-	assert_int_equal(flusher_commit(st), 0);
-	assert_false(flusher_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
+	assert_false(commit_is_dirty(st));
 	/* Shrinking zeroes the rest of the last page: growing again shows zeros. */
 	assert_int_equal(staging_truncate(st, 2097151), 0);
 	assert_int_equal(staging_truncate(st, 2097160), 0);
 	assert_int_equal(staging_pread(st, buf, 10, 2097150), 10);
 	assert_memory_equal(buf, "0\0\0\0\0\0\0\0\0\0", 10);
-	assert_int_equal(flusher_commit(st), 0);
+	assert_int_equal(commit_file(st), 0);
 	assert_true(staging_try_seal(st));
-	assert_true(staging_release_if_idle(st));
+	assert_true(budget_release_if_idle(st));
 	inode_forget(ino, 1);
 }
 
