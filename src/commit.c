@@ -7,10 +7,10 @@
 #include "rdmafsd.h"
 #include "commit.h"
 #include "metrics.h"
+#include "ring.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
-#include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,11 +25,9 @@
 
 /* A ring and its bounce buffers; one per concurrent commit, kept in a pool. */
 struct commit_ctx {
-	struct io_uring ring;
-	char *bounce;			/* depth slots of slot_bytes(), page aligned */
-	size_t bounce_len;
-	unsigned depth;			/* slots */
-	unsigned nwrites;		/* write records (several runs may share a slot) */
+	struct ring r;			/* uring_depth slots of slot_bytes() */
+	struct ring_free wfree;		/* write records (several runs may share a slot) */
+	unsigned nwrites;
 	struct commit_ctx *next;
 };
 
@@ -75,20 +73,14 @@ static struct commit_ctx *ctx_get(void)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->depth = cfg->uring_depth;
 	/* Alternating changed and clean chunks give at most per_io / 2 + 1 runs a slot. */
 	per_io = slot_bytes() / cfg->chunk_size;
-	c->nwrites = MIN(c->depth * (per_io / 2 + 1), 4096u);
-	c->bounce_len = (size_t)c->depth * slot_bytes();
-	c->bounce = mmap(NULL, c->bounce_len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (c->bounce == MAP_FAILED) {
-		free(c);
-		return NULL;
-	}
-	r = io_uring_queue_init(c->nwrites + 1, &c->ring, 0);
-	if (r < 0) {
-		munmap(c->bounce, c->bounce_len);
+	c->nwrites = MIN(cfg->uring_depth * (per_io / 2 + 1), 4096u);
+	r = ring_free_init(&c->wfree, c->nwrites);
+	if (!r)
+		r = ring_init(&c->r, c->nwrites + 1, cfg->uring_depth, slot_bytes());
+	if (r) {
+		ring_free_exit(&c->wfree);
 		free(c);
 		errno = -r;
 		return NULL;
@@ -106,8 +98,8 @@ static void ctx_put(struct commit_ctx *c)
 
 static void ctx_free(struct commit_ctx *c)
 {
-	io_uring_queue_exit(&c->ring);
-	munmap(c->bounce, c->bounce_len);
+	ring_exit(&c->r);
+	ring_free_exit(&c->wfree);
 	free(c);
 }
 
@@ -142,23 +134,9 @@ static ssize_t read_staging(struct staged *st, char *buf, uint64_t len, uint64_t
 	return got;
 }
 
-/* Fingerprint of chunk @k of a file of @size bytes, whose block at @off is in @buf. */
-static uint64_t chunk_fp(const struct dirty_map *dm, const char *buf, uint64_t off, uint64_t size,
-			 uint64_t k)
-{
-	uint64_t start = k * dm->chunk_size;
-
-	return dirty_hash(buf + (start - off), MIN((uint64_t)dm->chunk_size, size - start));
-}
-
-static bool chunk_changed(const struct dirty_map *dm, uint64_t i, uint64_t fp)
-{
-	return fp != (i < dm->nchunks ? dm->fp[i] : DIRTY_FP_NONE);
-}
-
 static void submit_write(struct commit_ctx *c, struct staged *st, unsigned w, struct wreq *q)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->r.ring);
 
 	/* The ring has nwrites + 1 entries and at most nwrites writes are queued. */
 	io_uring_prep_write(sqe, q->direct ? st->dfd : st->bfd, q->buf + q->done,
@@ -177,18 +155,14 @@ static int reap_one(struct commit_ctx *c, struct staged *st, struct wreq *wr, un
 	int r;
 
 	*w_out = UINT32_MAX;
-	for (;;) {
-		r = io_uring_submit_and_wait(&c->ring, 1);
-		if (r < 0 && r != -EINTR)
-			return r;
-		if (io_uring_peek_cqe(&c->ring, &cqe) == 0)
-			break;
-	}
+	r = ring_wait(&c->r, &cqe, true);
+	if (r)
+		return r;
 	unsigned w = io_uring_cqe_get_data64(cqe);
 	int res = cqe->res;
 	struct wreq *q = &wr[w];
 
-	io_uring_cqe_seen(&c->ring, cqe);
+	io_uring_cqe_seen(&c->r.ring, cqe);
 	*w_out = w;
 	if (res < 0) {
 		if (res == -EINVAL && q->direct) {	/* the FS refused this O_DIRECT write */
@@ -225,12 +199,10 @@ static void set_error(struct staged *st, int err)
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* Write bookkeeping of one commit: slots in use by pending writes, free write records. */
+/* Write bookkeeping of one commit (free slots and write records: in the context). */
 struct wstate {
 	struct wreq *wr;
-	unsigned *wfree, nwfree;
 	unsigned *slot_refs;		/* pending writes per slot */
-	unsigned *sfree, nsfree;
 	unsigned inflight;
 	int err;			/* first write error */
 };
@@ -248,9 +220,9 @@ static bool reap(struct commit_ctx *c, struct staged *st, struct wstate *ws)
 		return false;
 	}
 	ws->inflight--;
-	ws->wfree[ws->nwfree++] = w;
+	ring_free_put(&c->wfree, w);
 	if (--ws->slot_refs[ws->wr[w].slot] == 0)
-		ws->sfree[ws->nsfree++] = ws->wr[w].slot;
+		ring_free_put(&c->r.slots, ws->wr[w].slot);
 	if (res < 0 && !ws->err)
 		ws->err = res;
 	metrics_wrote(st, res < 0 ? 0 : ws->wr[w].len);
@@ -284,7 +256,7 @@ static int commit_locked(struct staged *st)
 	pthread_mutex_unlock(&st->lock);
 	if (r)
 		goto out;
-	cs = st->dm->chunk_size;
+	cs = dirty_chunk_size(st->dm);
 	io = slot_bytes();	/* cs == cfg->chunk_size: the map was made with it */
 	nchunks = (size + cs - 1) / cs;
 	bits = calloc((nchunks + 63) / 64 + 1, sizeof(*bits));
@@ -292,18 +264,14 @@ static int commit_locked(struct staged *st)
 	c = ctx_get();
 	if (c) {
 		ws.wr = calloc(c->nwrites, sizeof(*ws.wr));
-		ws.wfree = calloc(c->nwrites, sizeof(*ws.wfree));
-		ws.slot_refs = calloc(c->depth, sizeof(*ws.slot_refs));
-		ws.sfree = calloc(c->depth, sizeof(*ws.sfree));
+		ws.slot_refs = calloc(c->r.nslots, sizeof(*ws.slot_refs));
+		ring_free_reset(&c->wfree);
+		ring_free_reset(&c->r.slots);
 	}
-	if (!bits || !newfp || !c || !ws.wr || !ws.wfree || !ws.slot_refs || !ws.sfree) {
+	if (!bits || !newfp || !c || !ws.wr || !ws.slot_refs) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (unsigned i = 0; i < c->nwrites; i++)
-		ws.wfree[ws.nwfree++] = i;
-	for (unsigned i = 0; i < c->depth; i++)
-		ws.sfree[ws.nsfree++] = i;
 
 	for (uint64_t off = 0; off < size && !ws.err; off += io) {
 		uint64_t len = MIN(io, size - off), first = off / cs, last;
@@ -311,11 +279,11 @@ static int commit_locked(struct staged *st)
 		char *buf;
 		ssize_t n;
 
-		while (!ws.nsfree)
+		while (ring_free_empty(&c->r.slots))
 			if (!reap(c, st, &ws))
 				goto ring_failed;
-		s = ws.sfree[--ws.nsfree];
-		buf = c->bounce + (size_t)s * io;
+		s = ring_free_get(&c->r.slots);
+		buf = ring_slot(&c->r, s);
 		n = read_staging(st, buf, len, off);
 		if (n < 0) {
 			ws.err = n;
@@ -337,8 +305,8 @@ static int commit_locked(struct staged *st)
 		}
 		last = (off + len - 1) / cs;
 		for (uint64_t k = first; k <= last; k++) {
-			newfp[k] = chunk_fp(st->dm, buf, off, size, k);
-			if (chunk_changed(st->dm, k, newfp[k])) {
+			newfp[k] = dirty_chunk_fp(st->dm, buf, off, size, k);
+			if (dirty_chunk_changed(st->dm, k, newfp[k])) {
 				bits[k / 64] |= 1ull << (k % 64);
 				changed++;
 			}
@@ -360,10 +328,10 @@ static int commit_locked(struct staged *st)
 				if (ws.err)
 					break;
 			}
-			while (!ws.nwfree)
+			while (ring_free_empty(&c->wfree))
 				if (!reap(c, st, &ws))
 					goto ring_failed;
-			unsigned w = ws.wfree[--ws.nwfree];
+			unsigned w = ring_free_get(&c->wfree);
 			struct wreq *q = &ws.wr[w];
 			uint64_t roff = k * cs, rlen = MIN(j * cs, size) - roff;
 
@@ -377,9 +345,9 @@ static int commit_locked(struct staged *st)
 			k = j;
 		}
 		if (!ws.slot_refs[s])
-			ws.sfree[ws.nsfree++] = s;	/* clean block: slot free again */
+			ring_free_put(&c->r.slots, s);	/* clean block: slot free again */
 		else
-			io_uring_submit(&c->ring);
+			io_uring_submit(&c->r.ring);
 	}
 	while (ws.inflight)
 		if (!reap(c, st, &ws))
@@ -450,9 +418,7 @@ out:
 	if (c)
 		ctx_put(c);
 	free(ws.wr);
-	free(ws.wfree);
 	free(ws.slot_refs);
-	free(ws.sfree);
 	free(bits);
 	free(newfp);
 	return r;
@@ -497,7 +463,7 @@ uint32_t commit_err_sample(struct staged *st)
  */
 static int64_t scan_changed_locked(struct staged *st, bool first_only)
 {
-	uint64_t size, cs = st->dm->chunk_size, io, changed = 0;
+	uint64_t size, cs = dirty_chunk_size(st->dm), io, changed = 0;
 	char *buf = NULL;
 	int64_t r;
 
@@ -524,7 +490,8 @@ static int64_t scan_changed_locked(struct staged *st, bool first_only)
 			break;
 		}
 		for (uint64_t k = off / cs; k * cs < off + (uint64_t)n; k++)
-			if (chunk_changed(st->dm, k, chunk_fp(st->dm, buf, off, size, k)))
+			if (dirty_chunk_changed(st->dm, k,
+						dirty_chunk_fp(st->dm, buf, off, size, k)))
 				changed += MIN(cs, size - k * cs);
 	}
 	if (!r && st->committed_size != UINT64_MAX && st->committed_size > size)

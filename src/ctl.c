@@ -529,7 +529,7 @@ static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool sc
 		w->flags |= RDMAFS_ST_SEALED;
 	w->staging_mode = st->mode;
 	w->page_size = st->page_size;
-	w->chunk_size = st->dm->chunk_size;
+	w->chunk_size = dirty_chunk_size(st->dm);
 	pthread_mutex_unlock(&st->lock);
 	staging_size(st, &size);
 	w->size += size;

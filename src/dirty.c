@@ -6,10 +6,16 @@
 #include "rdmafsd.h"
 
 #include <stdlib.h>
-#include <string.h>
 /* Inlined: the chunk hash is the scan's inner loop (header-only use of libxxhash). */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+struct dirty_map {
+	uint32_t chunk_size;
+	uint64_t nchunks;		/* chunks covering committed_size */
+	uint64_t *fp;			/* committed fingerprint per chunk */
+	uint64_t cap;
+};
 
 struct dirty_map *dirty_create(uint32_t chunk_size)
 {
@@ -76,11 +82,38 @@ uint64_t dirty_hash(const void *p, size_t len)
 	return h == DIRTY_FP_NONE ? 1 : h;
 }
 
-uint64_t dirty_chunk_hash(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t i)
+uint64_t dirty_chunk_fp(const struct dirty_map *dm, const void *buf, uint64_t off,
+			uint64_t size, uint64_t k)
 {
-	uint64_t off = i * dm->chunk_size;
+	uint64_t start = k * dm->chunk_size;
 
-	return dirty_hash((const char *)base + off, MIN((uint64_t)dm->chunk_size, size - off));
+	return dirty_hash((const char *)buf + (start - off),
+			  MIN((uint64_t)dm->chunk_size, size - start));
+}
+
+bool dirty_chunk_changed(const struct dirty_map *dm, uint64_t i, uint64_t fp)
+{
+	return fp != dirty_get(dm, i);
+}
+
+uint64_t dirty_get(const struct dirty_map *dm, uint64_t i)
+{
+	return i < dm->nchunks ? dm->fp[i] : DIRTY_FP_NONE;
+}
+
+uint32_t dirty_chunk_size(const struct dirty_map *dm)
+{
+	return dm->chunk_size;
+}
+
+uint64_t dirty_nchunks(const struct dirty_map *dm)
+{
+	return dm->nchunks;
+}
+
+void dirty_shrink(struct dirty_map *dm, uint64_t size)
+{
+	dm->nchunks = MIN(dm->nchunks, (size + dm->chunk_size - 1) / dm->chunk_size);
 }
 
 void dirty_set(struct dirty_map *dm, uint64_t i, uint64_t fp)
@@ -93,20 +126,4 @@ void dirty_invalidate(struct dirty_map *dm, uint64_t first, uint64_t last)
 {
 	for (uint64_t i = first; i <= last && i < dm->nchunks; i++)
 		dm->fp[i] = DIRTY_FP_NONE;
-}
-
-uint64_t dirty_scan(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t *bits)
-{
-	uint64_t n = (size + dm->chunk_size - 1) / dm->chunk_size, changed = 0;
-
-	memset(bits, 0, (n + 63) / 64 * sizeof(*bits));
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t committed = i < dm->nchunks ? dm->fp[i] : DIRTY_FP_NONE;
-
-		if (dirty_chunk_hash(dm, base, size, i) != committed) {
-			bits[i / 64] |= 1ull << (i % 64);
-			changed++;
-		}
-	}
-	return changed;
 }

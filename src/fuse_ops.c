@@ -157,13 +157,6 @@ static int ifd(struct inode *ino)
 	return inode_fd(ino);
 }
 
-/* "/proc/self/fd/N" of @fd into @buf (64 bytes), for calls that take only a path. */
-static char *fd_path(int fd, char *buf)
-{
-	snprintf(buf, 64, "/proc/self/fd/%d", fd);
-	return buf;
-}
-
 static int stat_inode(struct inode *ino, struct stat *attr)
 {
 	int fd = ifd(ino), r;
@@ -367,7 +360,7 @@ static void kill_privs(struct inode *ino)
 	if (fstatat(fd, "", &sb, AT_EMPTY_PATH) < 0 || !S_ISREG(sb.st_mode))
 		goto out;
 	kill = S_ISUID | ((sb.st_mode & S_IXGRP) ? S_ISGID : 0);
-	fd_path(fd, path);
+	proc_fd_path(path, fd);
 	if ((sb.st_mode & kill) && chmod(path, sb.st_mode & ~kill & 07777) < 0)
 		log_warn("kill set-id bits ino=%" PRIu64 ": %s", (uint64_t)ino->src_ino,
 			 strerror(errno));
@@ -391,7 +384,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	fd_path(fd, path);
+	proc_fd_path(path, fd);
 	if ((valid & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
 	    !(valid & FUSE_SET_ATTR_MODE))
 		kill_privs(ino);
@@ -529,7 +522,7 @@ static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const ch
 
 	if (fd < 0 || nfd < 0)
 		r = fd < 0 ? fd : nfd;
-	else if (linkat(AT_FDCWD, fd_path(fd, path), nfd, newname, AT_SYMLINK_FOLLOW) < 0)
+	else if (linkat(AT_FDCWD, proc_fd_path(path, fd), nfd, newname, AT_SYMLINK_FOLLOW) < 0)
 		r = -errno;
 	if (nfd >= 0)
 		inode_fd_put(np);
@@ -1077,7 +1070,7 @@ static int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, con
 		close(fd);
 		return -EEXIST;	/* CREATE must answer a regular file */
 	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	proc_fd_path(proc, fd);
 	pfd = open(proc, O_PATH | O_CLOEXEC);
 	if (pfd < 0 && errno == EMFILE) {
 		inode_fd_reclaim();
@@ -1144,7 +1137,7 @@ static void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mod
 		} else {
 			int tfd = ifd(ino);
 
-			r = tfd < 0 ? tfd : truncate(fd_path(tfd, path), 0) < 0 ? -errno : 0;
+			r = tfd < 0 ? tfd : truncate(proc_fd_path(path, tfd), 0) < 0 ? -errno : 0;
 			if (tfd >= 0)
 				inode_fd_put(ino);
 		}
@@ -1365,7 +1358,7 @@ static ssize_t with_path(struct inode *ino, ssize_t (*fn)(const char *path, void
 		errno = -fd;
 		return -1;
 	}
-	n = fn(fd_path(fd, path), arg);
+	n = fn(proc_fd_path(path, fd), arg);
 	if (n < 0) {
 		int e = errno;
 

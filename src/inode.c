@@ -35,7 +35,7 @@ static struct {
 static struct {
 	pthread_mutex_t lock;		/* protects the list, count, and fd, fd_users, lru of
 					 * every inode with a handle */
-	struct inode *head, *tail;
+	struct inode *head;		/* utlist: head->lru_prev is the coldest */
 	unsigned count, max;
 	uint64_t opens, evictions;	/* open_by_handle_at calls, fds closed by the bound */
 } fdc = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -53,14 +53,7 @@ static void inode_init_fields(struct inode *ino, const struct stat *st)
 /* fdc.lock held */
 static void lru_unlink(struct inode *ino)
 {
-	if (ino->lru_prev)
-		ino->lru_prev->lru_next = ino->lru_next;
-	else
-		fdc.head = ino->lru_next;
-	if (ino->lru_next)
-		ino->lru_next->lru_prev = ino->lru_prev;
-	else
-		fdc.tail = ino->lru_prev;
+	DL_DELETE2(fdc.head, ino, lru_prev, lru_next);
 	ino->lru_next = ino->lru_prev = NULL;
 	fdc.count--;
 }
@@ -68,23 +61,17 @@ static void lru_unlink(struct inode *ino)
 /* fdc.lock held */
 static void lru_push(struct inode *ino)
 {
-	ino->lru_prev = NULL;
-	ino->lru_next = fdc.head;
-	if (fdc.head)
-		fdc.head->lru_prev = ino;
-	else
-		fdc.tail = ino;
-	fdc.head = ino;
+	DL_PREPEND2(fdc.head, ino, lru_prev, lru_next);
 	fdc.count++;
 }
 
 /* Close idle cached fds from the cold end until at most @keep are cached; fdc.lock held. */
 static void lru_trim(unsigned keep)
 {
-	struct inode *ino = fdc.tail, *prev;
+	struct inode *ino = fdc.head ? fdc.head->lru_prev : NULL, *prev;	/* the tail */
 
 	while (ino && fdc.count > keep) {
-		prev = ino->lru_prev;
+		prev = ino == fdc.head ? NULL : ino->lru_prev;
 		if (!ino->fd_users) {	/* a busy fd stays; the next put trims it */
 			lru_unlink(ino);
 			close(ino->fd);
@@ -132,8 +119,7 @@ static void probe_handles(int rootfd)
 	fdc.max = MIN(MAX(lim.rlim_cur / 2, 64), 16384);
 
 	/* open_by_handle_at() takes no O_PATH fd for its mount (EBADF): one more fd. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", rootfd);
-	itab.mount_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	itab.mount_fd = open(proc_fd_path(path, rootfd), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fh && itab.mount_fd >= 0)
 		fd = open_by_handle_at(itab.mount_fd, fh, O_PATH | O_CLOEXEC);
 	if (fd >= 0) {
@@ -409,7 +395,7 @@ int inode_open(struct inode *ino, int flags)
 
 	if (fd < 0)
 		return fd;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	proc_fd_path(path, fd);
 	r = open(path, flags | O_CLOEXEC);
 	if (r < 0 && errno == EMFILE) {
 		inode_fd_reclaim();	/* spares ino's own fd: it is in use */
@@ -431,8 +417,7 @@ ssize_t inode_readlink(struct inode *ino, char *buf, size_t len)
 		errno = -fd;
 		return -1;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, buf, len);
+	n = readlink(proc_fd_path(path, fd), buf, len);
 	inode_fd_put(ino);
 	return n;
 }

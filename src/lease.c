@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 
 #include <inttypes.h>
+#include <utlist.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ struct lease {
 	bool notifying;			/* notifier is calling notify() outside the lock */
 	bool notifier_frees;		/* released from inside notify(): the notifier frees it */
 	pthread_t notifier;
-	struct lease *next, *prev;	/* lt.head */
+	struct lease *next, *prev;	/* lt.head (utlist) */
 };
 
 static struct {
@@ -82,12 +83,7 @@ static void drop_locked(struct lease *l)
 
 static void unlink_locked(struct lease *l)
 {
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		lt.head = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	DL_DELETE(lt.head, l);
 }
 
 /* After unlink_locked(), without lt.lock: staging_put() may free the staging. */
@@ -264,10 +260,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 	if (!err) {
 		l->live = true;
 		st->nleases++;
-		l->next = lt.head;
-		if (lt.head)
-			lt.head->prev = l;
-		lt.head = l;
+		DL_PREPEND(lt.head, l);
 		lt.stats.granted++;
 		lt.stats.held++;
 		staging_note_change(st);	/* its holder may write: scanned again */

@@ -6,11 +6,11 @@
 #include "rdmafsd.h"
 #include "budget.h"
 #include "commit.h"
-#include "rdmafs/proto.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <fuse_lowlevel.h>
+#include <libmount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
@@ -174,10 +174,10 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
  */
 static int check_mount_args(const char *source, const char *mountpoint)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs;
 	struct stat sb;
-	FILE *f;
 	int r = 0;
 
 	if (stat(mountpoint, &sb) < 0)
@@ -188,26 +188,20 @@ static int check_mount_args(const char *source, const char *mountpoint)
 		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", mountpoint, strerror(-r));
 		return r;
 	}
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return 0;	/* nothing to compare with */
-	while (getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX], fstype[64], src[PATH_MAX], *dash = strstr(line, " - ");
+	tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	it = mnt_new_iter(MNT_ITER_FORWARD);
+	while (tb && it && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *type = mnt_fs_get_fstype(fs), *src = mnt_fs_get_source(fs);
 
-		if (sscanf(line, "%*u %*u %*s %*s %4095s", mp) != 1 || !dash ||
-		    sscanf(dash, " - %63s %4095s", fstype, src) != 2 || strcmp(fstype, "fuse.rdmafs"))
+		if (!type || strcmp(type, "fuse.rdmafs") || !src || strcmp(src, source))
 			continue;
-		rdmafs_proto_unescape(src);
-		if (strcmp(src, source))
-			continue;
-		rdmafs_proto_unescape(mp);
 		fprintf(stderr, "rdmafs: warning: %s is already served by rdmafs on %s; a file "
 			"staged by one of them cannot be opened for writing through the other\n",
-			source, mp);
+			source, mnt_fs_get_target(fs));
 		break;
 	}
-	free(line);
-	fclose(f);
+	mnt_free_iter(it);
+	mnt_unref_table(tb);	/* no table: nothing to compare with */
 	return r;
 }
 

@@ -8,6 +8,7 @@
  */
 #include "rdmafsd.h"
 #include "metrics.h"
+#include "ring.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -24,10 +25,11 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <utlist.h>
 
 static struct {
 	pthread_mutex_t lock;		/* protects the list, every st->refs, used */
-	struct staged *head;
+	struct staged *head;		/* utlist */
 	uint64_t used;			/* bytes of staging charged against the budget */
 	size_t count;
 	/*
@@ -421,8 +423,7 @@ static int map_ro(struct staged *st, uint64_t size)
 	if (st->mode == STAGING_THP) {
 		fd = dup(st->memfd);
 	} else {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = open(proc_fd_path(path, st->memfd), O_RDONLY | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return -errno;
@@ -700,27 +701,21 @@ static int pwrite_full(int fd, const char *buf, uint64_t len, uint64_t off)
 static int fill(struct staged *st, uint64_t size)
 {
 	struct dirty_map *dm = st->dm;
-	uint64_t cs = dm->chunk_size, io = MAX((uint64_t)cfg->io_size, cs);
+	uint64_t cs = dirty_chunk_size(dm), io = MAX((uint64_t)cfg->io_size, cs);
 	uint64_t direct_end = st->dfd >= 0 ? ALIGN_DOWN(size, 4096) : 0;
-	unsigned depth = cfg->uring_depth, inflight = 0, nfree = depth;
+	unsigned depth = cfg->uring_depth, inflight = 0;
 	struct req { uint64_t off, len; } *req;
-	unsigned *freelist;
 	uint64_t next = 0, maplen = ALIGN_UP(size, page_size_of(st));
 	bool via_map = page_size_of(st) > 4096;	/* huge pages: few faults */
-	struct io_uring ring;
-	char *wmap = NULL, *bounce = NULL;
+	struct ring ring;
+	char *wmap = NULL;
 	int r;
 
 	if (!size)
 		return 0;
 	req = calloc(depth, sizeof(*req));
-	freelist = calloc(depth, sizeof(*freelist));
-	if (!req || !freelist) {
-		r = -ENOMEM;
-		goto out_free;
-	}
-	for (unsigned i = 0; i < depth; i++)
-		freelist[i] = i;
+	if (!req)
+		return -ENOMEM;
 	/* new_memfd() allocated all pages up front (dirty, so never dropped), which is also
 	 * ~3x faster than faulting them in one by one under the direct reads (measured:
 	 * 1 GiB cold fill 0.8 -> 2.5 GB/s). The fill writes every byte: all uptodate. */
@@ -730,29 +725,22 @@ static int fill(struct staged *st, uint64_t size)
 			r = -errno;
 			goto out_free;
 		}
-	} else {
-		bounce = mmap(NULL, (size_t)depth * io, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (bounce == MAP_FAILED) {
-			bounce = NULL;
-			r = -errno;
-			goto out_free;
-		}
 	}
-	r = io_uring_queue_init(depth, &ring, 0);
+	/* Bounce slots only without the mapping: reads land in staging itself then. */
+	r = ring_init(&ring, depth, depth, via_map ? 0 : io);
 	if (r < 0)
 		goto out_unmap;
 	while (next < size || inflight) {
 		struct io_uring_cqe *cqe;
 
-		while (next < size && nfree) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		while (next < size && !ring_free_empty(&ring.slots)) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring.ring);
 			unsigned slot;
 			int fd;
 
 			if (!sqe)
 				break;
-			slot = freelist[--nfree];
+			slot = ring_free_get(&ring.slots);
 			req[slot].off = next;
 			if (next < direct_end) {
 				req[slot].len = MIN(io, direct_end - next);
@@ -761,23 +749,23 @@ static int fill(struct staged *st, uint64_t size)
 				req[slot].len = MIN(io, size - next);
 				fd = st->bfd;
 			}
-			io_uring_prep_read(sqe, fd, via_map ? wmap + next : bounce + (size_t)slot * io,
+			io_uring_prep_read(sqe, fd, via_map ? wmap + next : ring_slot(&ring, slot),
 					   req[slot].len, next);
 			io_uring_sqe_set_data64(sqe, slot);
 			next += req[slot].len;
 			inflight++;
 		}
-		r = io_uring_submit_and_wait(&ring, 1);
+		r = io_uring_submit_and_wait(&ring.ring, 1);
 		if (r < 0)
 			goto out_drain;
-		while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+		while (io_uring_peek_cqe(&ring.ring, &cqe) == 0) {
 			uint64_t data = io_uring_cqe_get_data64(cqe);
 			unsigned slot = data & 0xffffffff;
 			uint64_t off = req[slot].off, end = off + req[slot].len;
-			char *buf = via_map ? wmap + off : bounce + (size_t)slot * io;
+			char *buf = via_map ? wmap + off : ring_slot(&ring, slot);
 			int res = cqe->res;
 
-			io_uring_cqe_seen(&ring, cqe);
+			io_uring_cqe_seen(&ring.ring, cqe);
 			inflight--;
 			if (data & FILL_COPY) {	/* the copy into staging finished */
 				if (res < 0 || (uint64_t)res < end - off) {
@@ -787,11 +775,11 @@ static int fill(struct staged *st, uint64_t size)
 						goto out_drain;
 					}
 				}
-				freelist[nfree++] = slot;
+				ring_free_put(&ring.slots, slot);
 				continue;
 			}
 			if (via_map)
-				freelist[nfree++] = slot;
+				ring_free_put(&ring.slots, slot);
 			if (res < 0) {
 				r = res;
 				goto out_drain;
@@ -817,7 +805,7 @@ static int fill(struct staged *st, uint64_t size)
 			if (!via_map) {
 				/* The copy runs in an io_uring worker: on the other core, beside
 				 * the hashing of the next read here. */
-				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring.ring);
 
 				io_uring_prep_write(sqe, st->memfd, buf, end - off, off);
 				io_uring_sqe_set_data64(sqe, FILL_COPY | slot);
@@ -828,17 +816,18 @@ static int fill(struct staged *st, uint64_t size)
 	}
 	/* A chunk split between two reads (at the direct/buffered boundary) is hashed now,
 	 * from staging (the bounce slots are all free again). */
-	for (uint64_t i = 0; i < dm->nchunks; i++) {
+	for (uint64_t i = 0; i < dirty_nchunks(dm); i++) {
 		uint64_t len = MIN(cs, size - i * cs);
 
-		if (dm->fp[i] != DIRTY_FP_NONE)
+		if (dirty_get(dm, i) != DIRTY_FP_NONE)
 			continue;
 		if (via_map) {
 			dirty_set(dm, i, dirty_hash(wmap + i * cs, len));
 			continue;
 		}
 		for (uint64_t got = 0; got < len;) {	/* io >= cs: one slot holds it */
-			ssize_t n = pread(st->memfd, bounce + got, len - got, i * cs + got);
+			ssize_t n = pread(st->memfd, ring_slot(&ring, 0) + got, len - got,
+					  i * cs + got);
 
 			if (n <= 0) {
 				r = n < 0 ? -errno : -EIO;
@@ -846,40 +835,26 @@ static int fill(struct staged *st, uint64_t size)
 			}
 			got += n;
 		}
-		dirty_set(dm, i, dirty_hash(bounce, len));
+		dirty_set(dm, i, dirty_hash(ring_slot(&ring, 0), len));
 	}
 	r = 0;
 	goto out_ring;
 out_drain:
-	while (inflight) {
-		struct io_uring_cqe *cqe;
-
-		if (io_uring_wait_cqe(&ring, &cqe))
-			break;
-		io_uring_cqe_seen(&ring, cqe);
-		inflight--;
-	}
+	ring_drain(&ring, inflight);
 out_ring:
-	io_uring_queue_exit(&ring);
+	ring_exit(&ring);
 out_unmap:
 	if (wmap)
 		munmap(wmap, maplen);
 out_free:
-	if (bounce)
-		munmap(bounce, (size_t)depth * io);
 	free(req);
-	free(freelist);
 	return r;
 }
 
 static void list_add(struct staged *st)
 {
 	pthread_mutex_lock(&slist.lock);
-	st->next = slist.head;
-	st->prev = NULL;
-	if (slist.head)
-		slist.head->prev = st;
-	slist.head = st;
+	DL_PREPEND(slist.head, st);
 	slist.count++;
 	st->refs = 1;	/* the list's reference */
 	pthread_mutex_unlock(&slist.lock);
@@ -1174,12 +1149,7 @@ static void staging_detach(struct staged *st)
 		staging_detach_hook(st->ino);	/* the kernel lets go of the memfd */
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
-	if (st->prev)
-		st->prev->next = st->next;
-	else
-		slist.head = st->next;
-	if (st->next)
-		st->next->prev = st->prev;
+	DL_DELETE(slist.head, st);
 	slist.count--;
 	metrics_add(&metrics.files_dropped, 1);
 	slist.used -= MIN(st->charged, slist.used);
@@ -1446,11 +1416,11 @@ void staging_drop(struct staged *st)
 static void zero_range_fps(struct staged *st, uint64_t start, uint64_t end, uint64_t size)
 {
 	struct dirty_map *dm = st->dm;
-	uint64_t cs = dm->chunk_size;
+	uint64_t cs = dirty_chunk_size(dm);
 	static const char zeros[64 << 10];
 	char *buf = NULL;
 
-	for (uint64_t i = start / cs; i * cs < end && i < dm->nchunks; i++) {
+	for (uint64_t i = start / cs; i * cs < end && i < dirty_nchunks(dm); i++) {
 		uint64_t cstart = i * cs, clen = MIN(cs, size - cstart);
 
 		if (cstart < start || cstart + clen > end) {
@@ -1474,7 +1444,7 @@ static void zero_range_fps(struct staged *st, uint64_t start, uint64_t end, uint
 /* ino->lock not needed: commit_lock makes us the only one touching backing and map. */
 int staging_truncate(struct staged *st, uint64_t size)
 {
-	uint64_t old, cs = st->dm->chunk_size;
+	uint64_t old, cs = dirty_chunk_size(st->dm);
 	bool broke = false;
 	int r;
 
@@ -1532,7 +1502,7 @@ int staging_truncate(struct staged *st, uint64_t size)
 	if (size <= st->lost_from)
 		st->lost_from = UINT64_MAX;	/* the lost pages are cut off */
 	if (size < old) {
-		st->dm->nchunks = MIN(st->dm->nchunks, (size + cs - 1) / cs);
+		dirty_shrink(st->dm, size);
 		if (size % cs)
 			dirty_invalidate(st->dm, size / cs, size / cs);
 	} else {
@@ -1602,8 +1572,8 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0)) {
 			/* Backing keeps old bytes there: mark the range for rewrite. */
 			pthread_mutex_lock(&st->lock);
-			dirty_invalidate(st->dm, off / st->dm->chunk_size,
-					 (end - 1) / st->dm->chunk_size);
+			dirty_invalidate(st->dm, off / dirty_chunk_size(st->dm),
+					 (end - 1) / dirty_chunk_size(st->dm));
 			pthread_mutex_unlock(&st->lock);
 			goto grow;
 		}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lease.h - pin holders' leases on staged files (lease.c).
+ */
+#ifndef RDMAFS_LEASE_H
+#define RDMAFS_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct staged;
+
+struct lease;
+
+/*
+ * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
+ * starts (from the breaking thread, without locks of ours held; once per break, however
+ * many breakers wait, and again for a later break after a denied one); @signo, if not 0,
+ * is sent to @pid right after it (through a pidfd: never to a recycled pid). The caller
+ * holds an open of the file (so its staging cannot be dropped meanwhile) and owns the
+ * returned lease until lease_release(). NULL with errno: EINVAL (bad pid or signo), ESRCH
+ * (@pid is gone), EAGAIN (a break of @st is under way: try again after it), ESHUTDOWN
+ * (the daemon is stopping), ENOMEM.
+ */
+struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
+			void *arg);
+/*
+ * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
+ * (also a lease already dropped by a revoke or a noticed death). Safe from @notify itself;
+ * from another thread it waits for a @notify of @l in progress, so do not hold a lock
+ * that @notify takes.
+ */
+void lease_release(struct lease *l);
+/*
+ * Break every lease on @st before @why frees its pages. Waits up to lease_break_time for
+ * holders to release (a holder that dies releases: its pidfd is watched); then
+ * lease_expire decides: deny -> -EBUSY, revoke -> SIGBUS to the holders and 0. Call it
+ * WITHOUT st->commit_lock: a dying holder's close sends FUSE FLUSH, which commits, and
+ * must not wait for the breaker (the holder would never finish dying). Several breakers
+ * may wait at once; holders are notified once.
+ * lease_break_start() is for the operations that free pages: on 0 the break stays open,
+ * new leases of @st are refused (EAGAIN), until the caller has freed the pages (under
+ * commit_lock) and calls lease_break_done(@st). lease_break() is start + done, for a
+ * break on demand (rdmafsctl lease break).
+ */
+int lease_break_start(struct staged *st, const char *why);
+void lease_break_done(struct staged *st);
+int lease_break(struct staged *st, const char *why);
+/* Number of live leases on @st (0 means its pages may be freed); notices dead holders. */
+unsigned lease_count(struct staged *st);
+/*
+ * Daemon shutdown: break every lease (notify, signal), wait briefly (at most
+ * lease_break_time, capped at LEASE_SHUTDOWN_WAIT seconds) for releases, then revoke or
+ * just log the rest; later lease_add()s fail with ESHUTDOWN. Before ctl_exit().
+ */
+#define LEASE_SHUTDOWN_WAIT 2
+void lease_shutdown(void);
+
+/* One holder, for `rdmafsctl lease list`. */
+struct lease_info {
+	uint64_t ino;			/* backing inode number of the leased file */
+	pid_t pid;
+	int signo;
+	struct timespec since;		/* CLOCK_REALTIME when granted */
+	bool breaking;			/* notified of a break not yet over */
+};
+/*
+ * Holders of @st (NULL: of every file), at most @max into @out (may be NULL if @max is 0).
+ * Returns how many there are, which may exceed @max.
+ */
+size_t lease_list(struct staged *st, struct lease_info *out, size_t max);
+
+/* Counters since start-up, for `rdmafsctl stat`. */
+struct lease_stats {
+	uint64_t held;			/* leases held now */
+	uint64_t granted;		/* lease_add()s that succeeded */
+	uint64_t breaks;		/* lease_break()s that found leases to break */
+	uint64_t denies;		/* ... that timed out and failed with EBUSY */
+	uint64_t revokes;		/* leases revoked (SIGBUS) on timeout or shutdown */
+	uint64_t deaths;		/* leases dropped because the holder died (pidfd) */
+};
+void lease_stats(struct lease_stats *out);
+
+#endif

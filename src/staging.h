@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * staging.h - staged files in shared memory (rdma_staging.c): lifetime, fill, map,
+ * seal, resize of staging and backing, the budget charge. Calls no module above it: what
+ * it needs from them comes through struct staging_policy.
+ */
+#ifndef RDMAFS_STAGING_H
+#define RDMAFS_STAGING_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "conf.h"
+
+struct flush_stats {
+	uint64_t scanned_bytes;		/* bytes hashed by scans */
+	uint64_t changed_bytes;		/* bytes found changed */
+	uint64_t committed_bytes;	/* bytes written and fdatasynced */
+	uint64_t commit_ns;		/* time spent in successful commits */
+	uint64_t commits, failures;
+	struct timespec last_commit;	/* CLOCK_REALTIME of the last successful commit */
+	int last_error;			/* negative errno of the last failed commit, 0 if none */
+	struct timespec last_error_time;
+	uint64_t lost_pages;		/* staging pages found lost by the kernel (not committed) */
+	uint64_t syncs;			/* fdatasyncs of the backing file */
+};
+
+struct dirty_map;
+
+struct staged {
+	struct inode *ino;		/* back reference; the staging holds an inode ref */
+	int memfd;			/* staging memory; owned */
+	/* commit_lock: opened on demand (staging_backing_open()), closed after; -1 */
+	int bfd;			/* backing file, O_RDWR, buffered; owned */
+	int dfd;			/* backing file, O_RDWR|O_DIRECT, or -1; owned */
+	/*
+	 * ino->lock: backing file fd holding the stager lock (OFD write lock), or -1. Held
+	 * only while staging may hold changes the backing file lacks: from the first
+	 * writable open (map fd, lease) until a commit finds it clean with no writer left.
+	 */
+	int lockfd;
+	enum staging_mode mode;
+	uint64_t page_size;		/* staging page size */
+	/*
+	 * commit_lock serialises commits, truncates and fallocates of this file: whoever
+	 * holds it owns the backing file's contents. Taken before lock.
+	 */
+	pthread_mutex_t commit_lock;
+	/* lock protects the fields below and the dirty map. */
+	pthread_mutex_t lock;
+	void *map;			/* daemon's MAP_SHARED view of memfd */
+	uint64_t map_len;
+	uint64_t size;			/* staged size when last looked at */
+	/*
+	 * hugetlb only: the file's size. A hugetlb memfd's size is a multiple of the page
+	 * size, so the logical size is kept here and staging_size() returns it.
+	 */
+	uint64_t logical_size;
+	uint64_t charged;		/* bytes charged to the budget, page-rounded; slist.lock */
+	uint64_t committed_size;	/* backing file size after the last commit */
+	/*
+	 * lock: staging [0, alloc_size) has every page allocated (and dirty) by rdmafs, so
+	 * the kernel cannot drop one; growth the daemon did not make is allocated when seen.
+	 */
+	uint64_t alloc_size;
+	/* lock: staging lost a page from this offset on: commits fail with EIO (sticky) */
+	uint64_t lost_from;
+	/* commit_lock: backing size or blocks changed since the last fdatasync */
+	bool needs_sync;
+	bool over_budget_logged;	/* lock: growth past staging_budget logged */
+	struct dirty_map *dm;
+	bool sealed;			/* F_SEAL_WRITE held: no writer can exist */
+	bool seal_refused;		/* a map holder added F_SEAL_SEAL (logged once); ino->lock */
+	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
+	bool sealed_clean;
+	bool may_change;		/* st->lock: a writable map fd was handed out (sticky) */
+	/*
+	 * "Maybe dirty" (atomics): change_seq counts events after which staging may differ
+	 * from the committed content (writable open, truncate, fallocate, daemon-served
+	 * write, growth, lease); clean_seq is the change_seq a commit found clean with no
+	 * writer left (no writable open, map fd or lease). Equal: the periodic pass skips it.
+	 */
+	uint64_t change_seq, clean_seq;
+	bool close_commit;		/* st->lock: flush_on_close=async asked for a commit */
+	/* st->lock: the backing file as of the fill or the last commit (revalidation) */
+	struct timespec bk_mtim, bk_ctim;
+	uint64_t bk_size;
+	int pending_error;		/* error of the last commit, 0 once one succeeds */
+	/* lock: failed commits so far and the last one's error (errseq_t-like, see
+	 * commit_fd()) */
+	uint32_t err_seq;
+	int err_last;
+	struct timespec next_retry;	/* backoff after a failed periodic commit */
+	unsigned backoff;		/* seconds */
+	uint64_t last_use;		/* monotonic ns, for LRU eviction */
+	unsigned nleases;		/* leases held on it; lease.c's lock (read: lease_count) */
+	unsigned lease_breakers;	/* lease_break()s under way; lease.c's lock */
+	unsigned refs;			/* staging_list.lock; list + borrowers */
+	struct staged *next, *prev;	/* staging_list linkage */
+	struct flush_stats stats;
+};
+
+int staging_init(void);
+void staging_exit(void);
+/*
+ * Create the staging object of a regular file and fill it from the backing file.
+ * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget).
+ */
+int staging_create(struct inode *ino, struct staged **out);
+/* Map/remap the daemon's view to the current memfd size; st->lock held. */
+int staging_sync_map(struct staged *st);
+/*
+ * Growth the daemon did not make (a passthrough write past EOF leaves a hole): allocate
+ * the new range so that no page of it can be dropped, and charge it. Takes st->lock.
+ */
+void staging_watch_growth(struct staged *st);
+/*
+ * Pages of [off, off + len) the kernel dropped from staging (a hole where rdmafs had
+ * allocated): logs it naming the file, counts it, and makes commits fail with -EIO from
+ * there on (st->lost_from). Returns -EIO if lost, else 0. commit_lock held, st->map valid.
+ */
+int staging_check_lost(struct staged *st, uint64_t off, uint64_t len);
+/* Logical size of the staged file now (fstat of the memfd; hugetlb: logical_size). */
+int staging_size(struct staged *st, uint64_t *size);
+/*
+ * Daemon-served I/O of a staged file that cannot be passed through (hugetlb): read up to
+ * @len bytes at @off (returns bytes, 0 at EOF, or -errno), write @len bytes at @off,
+ * growing the file (returns @len or -errno).
+ */
+ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
+ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
+/* True if opens of @st must be served by the daemon (passthrough refuses hugetlb). */
+static inline bool staging_no_passthrough(const struct staged *st)
+{
+	return st->mode == STAGING_HUGETLB;
+}
+/*
+ * Open st->bfd (and st->dfd where O_DIRECT works) if not open; 0 or -errno (-ESTALE: the
+ * backing file is gone). staging_backing_close() closes them. commit_lock held (or the
+ * staging not yet published).
+ */
+int staging_backing_open(struct staged *st);
+void staging_backing_close(struct staged *st);
+/* Change the staged size (staging and backing); commit_lock taken inside. */
+int staging_truncate(struct staged *st, uint64_t size);
+int staging_fallocate(struct staged *st, int mode, off_t off, off_t len);
+/* Try to freeze a staged file nobody can write any more; true if now sealed. */
+bool staging_try_seal(struct staged *st);
+/* Replace a sealed staging memfd by a writable copy (reopen for writing); ino->lock held. */
+int staging_unseal(struct staged *st);
+/* Every staging object, each with a reference; release with staging_put_all(). */
+struct staged **staging_get_all(size_t *n);
+void staging_put_all(struct staged **v, size_t n);
+void staging_get(struct staged *st);
+void staging_put(struct staged *st);
+/* Note a possible change of @st (see change_seq); any lock or none. */
+static inline void staging_note_change(struct staged *st)
+{
+	__atomic_add_fetch(&st->change_seq, 1, __ATOMIC_SEQ_CST);
+}
+/* True if the last commit found @st clean and nothing may have changed it since. */
+static inline bool staging_known_clean(struct staged *st)
+{
+	return __atomic_load_n(&st->clean_seq, __ATOMIC_SEQ_CST) ==
+	       __atomic_load_n(&st->change_seq, __ATOMIC_SEQ_CST);
+}
+/*
+ * Make this node the file's stager again before @st may change (writable open, lease,
+ * truncate); ino->lock held. 0 (held already, or taken and the resident copy is
+ * current), -EBUSY (another rdmafs stages it), -ESTALE (the backing file changed since
+ * the fill or the last commit: the resident copy must be staged again; not locked).
+ */
+int staging_lock_writer(struct staged *st);
+/* Give up the stager lock (a commit found @st clean with no writer left); ino->lock held. */
+void staging_unlock_writer(struct staged *st);
+/* Record the backing file's times and size (after a fill or a commit); st->lock held. */
+void staging_note_backing(struct staged *st);
+/*
+ * Resident staging of an idle file whose backing file changed behind rdmafs (size, mtime
+ * or ctime differ from the fill or the last commit): true if it must be staged again.
+ * ino->lock held, no open; @sb is a fresh stat of the backing file.
+ */
+bool staging_backing_changed(struct staged *st, const struct stat *sb);
+/*
+ * The least recently used staged file for which @eligible (called under the list's lock:
+ * it must not lock) is true, with a reference (staging_put()); NULL if none.
+ */
+struct staged *staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg);
+/* Files staged now, and how many may stay resident (from RLIMIT_NOFILE). */
+void staging_count(size_t *count, size_t *resident_max);
+/*
+ * What staging asks of the modules above it (budget.c sets it), so that it never calls
+ * them: each may be NULL (nothing evicted, no lease).
+ */
+struct staging_policy {
+	/* Free @need bytes of other files' staging (not @self); bytes freed. The caller
+	 * holds its own commit_lock (and maybe @self's ino->lock). */
+	uint64_t (*evict)(uint64_t need, struct inode *self);
+	/* Before @self is staged (ino->lock held): keep the number of staged files bounded. */
+	void (*make_room)(struct inode *self);
+	/* Live leases on @st: a leased file is never sealed. */
+	unsigned (*leases)(struct staged *st);
+	/* Before pages of @st are freed (shrink, punch): see lease_break_start(). */
+	int (*break_start)(struct staged *st, const char *why);
+	void (*break_done)(struct staged *st);
+};
+void staging_set_policy(const struct staging_policy *p);
+/* Drop @st from its inode now (it is idle and clean: the caller checked). ino->lock held. */
+void staging_drop(struct staged *st);
+/*
+ * Called (ino->lock held) when a staging leaves its inode or its memfd is replaced, so
+ * that the passthrough backing id that refers to its memfd is closed. Set by fuse_ops.
+ */
+extern void (*staging_detach_hook)(struct inode *ino);
+uint64_t staging_bytes_used(void);
+void staging_charge(int64_t delta);
+
+#endif
