@@ -784,9 +784,8 @@ static int do_map(struct conn *c, struct job *j, struct rdmafs_wire_map *wm, int
 	wm->page_size = t.st->page_size ? t.st->page_size : 4096;
 	wm->prot = RDMAFS_MAP_READ | (want_write ? RDMAFS_MAP_WRITE : 0);
 	*fd_out = fd;
-	pthread_mutex_lock(&t.st->lock);
-	t.st->may_change = t.st->may_change || want_write;
-	pthread_mutex_unlock(&t.st->lock);
+	if (want_write)
+		staging_note_writable_map(t.st);
 	log_debug("ctl: map ino=%" PRIu64 " %s for pid %d", (uint64_t)t.ino,
 		  want_write ? "rw" : "ro", (int)c->cred.pid);
 out:

@@ -100,7 +100,7 @@ static int commit_mark_clean(struct staged *st)
 /*
  * One periodic pass: commit what may have changed; a file that cannot have changed since
  * it was found clean is not read at all. Staging stays resident after the last close
- * (a reopen costs nothing); it goes when staging_budget needs room (evict_lru) or on
+ * (a reopen costs nothing); it goes when staging_budget needs room (budget.c) or on
  * rdmafsctl evict. A file sealed by an eviction that then found it dirty is dropped here
  * once committed (a sealed memfd cannot be written again anyway).
  */
@@ -154,7 +154,7 @@ void flusher_commit_async(struct staged *st)
 	pthread_mutex_unlock(&fl.lock);
 }
 
-/* Allocate growth of staged files that passthrough writes made (see alloc_range()). */
+/* Allocate growth of staged files that passthrough writes made (see staging_mem_alloc()). */
 static void growth_pass(void)
 {
 	size_t n;

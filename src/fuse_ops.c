@@ -924,9 +924,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		if (writable)
 			staging_note_change(st);	/* maybe dirty until a commit after it */
 	}
-	ino->nopen++;
-	if (writable)
-		ino->nopen_w++;
+	inode_open_add(ino, writable);
 	pthread_mutex_unlock(&ino->lock);
 	inode_ref(ino);
 	h->ino = ino;
@@ -1180,9 +1178,7 @@ static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	bool last;
 
 	pthread_mutex_lock(&ino->lock);
-	ino->nopen--;
-	if (h->writable)
-		ino->nopen_w--;
+	last = inode_open_drop(ino, h->writable);
 	/* A staged file's backing id stays while it is staged (resident): a reopen reuses
 	 * it; backing_drop() closes it when the staging goes or gets a new memfd. */
 	if (h->passthrough && --ino->bk_opens == 0 &&
@@ -1191,7 +1187,6 @@ static void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 		ino->backing_id = 0;
 		ino->bk_kind = BK_NONE;
 	}
-	last = h->writable && ino->nopen_w == 0;
 	pthread_mutex_unlock(&ino->lock);
 	/* flush_on_close=async: the last writer's release (after munmap of its mappings)
 	 * starts a commit of this file in the flusher thread; close does not wait. */

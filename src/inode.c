@@ -388,6 +388,21 @@ int inode_keep_fd(struct inode *ino)
 	return 0;
 }
 
+void inode_open_add(struct inode *ino, bool writable)
+{
+	ino->nopen++;
+	if (writable)
+		ino->nopen_w++;
+}
+
+bool inode_open_drop(struct inode *ino, bool writable)
+{
+	ino->nopen--;
+	if (!writable)
+		return false;
+	return --ino->nopen_w == 0;
+}
+
 int inode_open(struct inode *ino, int flags)
 {
 	char path[64];

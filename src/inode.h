@@ -38,8 +38,9 @@ struct inode {
 	unsigned nref;			/* handles + staging references */
 	/* lock protects everything below. Lock order: inode.lock, then staged.lock. */
 	pthread_mutex_t lock;
-	unsigned nopen;			/* open handles */
+	unsigned nopen;			/* open handles (inode_open_add/drop) */
 	unsigned nopen_w;		/* ... of which writable */
+	/* fuse_ops owns these three (passthrough, under lock): */
 	unsigned bk_opens;		/* handles using backing_id */
 	int backing_id;			/* passthrough id, 0 if none */
 	enum bk_kind bk_kind;
@@ -76,6 +77,10 @@ void inode_fd_put(struct inode *ino);
 int inode_keep_fd(struct inode *ino);
 /* Close every idle cached fd (after EMFILE). */
 void inode_fd_reclaim(void);
+/* An open handle of @ino came (went); ino->lock held. Drop: true if it was the last
+ * writable one. */
+void inode_open_add(struct inode *ino, bool writable);
+bool inode_open_drop(struct inode *ino, bool writable);
 /* A new fd on the backing object opened with @flags (O_CLOEXEC added), owned by the
  * caller, or -errno. */
 int inode_open(struct inode *ino, int flags);

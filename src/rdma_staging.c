@@ -1,29 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * rdma_staging.c - owns staged files: the shared memory (memfd) that holds a file's bytes
- * while it is open for writing, its fill from the backing file, resize and hole punch
- * applied to staging and backing alike, sealing of files nobody can write, the memory budget
- * and eviction. Three kinds of staging memory (one small backend each, below): a shmem
- * memfd, a file on a private tmpfs mounted with huge=always (thp), a hugetlb memfd.
+ * rdma_staging.c - owns staged files' lifetime: the list of staged files and their
+ * references, creation (choice of memory, fill, map), the daemon's read-only map of each,
+ * growth made behind the daemon, pages the kernel lost, the budget charge, the stager lock
+ * on the backing file, and dropping a file. Memory backends: staging_mem.c; fill and
+ * backing fds: staging_backing.c; seal: staging_seal.c; resize and daemon-served I/O:
+ * staging_resize.c. Calls no module above it (struct staging_policy).
  */
 #include "rdmafsd.h"
 #include "metrics.h"
-#include "ring.h"
+#include "staging_int.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
-#include <liburing.h>
-#include <linux/falloc.h>
-#include <linux/magic.h>
-#include <linux/memfd.h>
-#include <linux/mount.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/statfs.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <utlist.h>
 
@@ -39,236 +33,6 @@ static struct {
 	 */
 	size_t resident_max;
 } slist = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static uint64_t page_size_of(struct staged *st)
-{
-	return st->page_size ? st->page_size : 4096;
-}
-
-/* ---- backends: create, size and page size of each kind of staging memory ---- */
-
-/*
- * thp: a tmpfs with huge=always, mounted with the new mount API and never attached to
- * any path (fsmount gives a detached mount fd): staging files are O_TMPFILEs in it, so
- * nothing is visible and nothing leaks when the daemon exits. FUSE passthrough accepts
- * them (tmpfs stacks), and mappings of them get 2 MiB pages.
- */
-static struct {
-	pthread_mutex_t lock;		/* protects mntfd creation */
-	int mntfd;			/* detached tmpfs mount, or -1 */
-} thp = { .lock = PTHREAD_MUTEX_INITIALIZER, .mntfd = -1 };
-
-static int thp_mount(void)
-{
-	int fsfd, mfd, r;
-
-	pthread_mutex_lock(&thp.lock);
-	if (thp.mntfd >= 0)
-		goto out;
-	fsfd = syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
-	if (fsfd < 0) {
-		r = -errno;
-		log_err("staging=thp: fsopen(tmpfs): %s", strerror(-r));
-		goto out_r;
-	}
-	char size[32];
-
-	/* size=staging_budget: the kernel refuses growth past the budget with ENOSPC to the
-	 * writer, also growth the daemon does not see (passthrough writes past EOF). */
-	snprintf(size, sizeof(size), "%" PRIu64, ALIGN_UP(cfg->staging_budget, 2 << 20));
-	if (syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "huge", "always", 0) < 0 ||
-	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
-	    syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
-	    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		r = -errno;
-		log_err("staging=thp: tmpfs huge=always: %s", strerror(-r));
-		close(fsfd);
-		goto out_r;
-	}
-	mfd = syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
-		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-	r = -errno;
-	close(fsfd);
-	if (mfd < 0) {
-		log_err("staging=thp: fsmount: %s", strerror(-r));
-		goto out_r;
-	}
-	thp.mntfd = mfd;
-	log_info("staging=thp: private tmpfs with huge=always ready");
-out:
-	r = 0;
-out_r:
-	pthread_mutex_unlock(&thp.lock);
-	return r;
-}
-
-/* 1 GiB pages only where the kernel has a pool for them. */
-static int hugetlb_sysfs_read(uint64_t page_size, const char *what, uint64_t *out)
-{
-	char path[128];
-	unsigned long long v;
-	FILE *f;
-	int r;
-
-	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/%s",
-		 page_size >> 10, what);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	r = fscanf(f, "%llu", &v) == 1 ? 0 : -EIO;
-	fclose(f);
-	*out = v;
-	return r;
-}
-
-/* Free, unreserved pages of the hugetlb pool of @page_size. */
-static int hugetlb_available(uint64_t page_size, uint64_t *pages)
-{
-	uint64_t free_p, resv;
-	int r = hugetlb_sysfs_read(page_size, "free_hugepages", &free_p);
-
-	if (!r)
-		r = hugetlb_sysfs_read(page_size, "resv_hugepages", &resv);
-	if (r)
-		return r;
-	*pages = free_p > resv ? free_p - resv : 0;
-	return 0;
-}
-
-static uint64_t mode_page_size(enum staging_mode mode)
-{
-	switch (mode) {
-	case STAGING_THP:
-		return 2 << 20;		/* PMD size: what huge=always allocates */
-	case STAGING_HUGETLB:
-		return cfg->hugetlb_page_size;
-	case STAGING_SHMEM:
-	default:
-		return sysconf(_SC_PAGESIZE);
-	}
-}
-
-/* Size of the staging file for a logical size: hugetlb files are whole pages. */
-static uint64_t phys_size(struct staged *st, uint64_t size)
-{
-	return st->mode == STAGING_HUGETLB ? ALIGN_UP(size, page_size_of(st)) : size;
-}
-
-/* A new, empty staging file of st->mode; returns the fd or -errno. */
-static int backend_create(struct staged *st)
-{
-	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	int fd, r;
-
-	switch (st->mode) {
-	case STAGING_THP:
-		r = thp_mount();
-		if (r)
-			return r;
-		fd = openat(thp.mntfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		break;
-	case STAGING_HUGETLB:
-		flags |= MFD_HUGETLB | (__builtin_ctzll(page_size_of(st)) << MFD_HUGE_SHIFT);
-		fd = memfd_create("rdmafs-staging", flags);
-		break;
-	case STAGING_SHMEM:
-	default:
-		fd = memfd_create("rdmafs-staging", flags);
-		break;
-	}
-	return fd < 0 ? -errno : fd;
-}
-
-/*
- * Allocate the pages of [from, to) of staging file @fd. shmem marks every page it
- * allocates (and every page already there) dirty, and the kernel never drops a dirty shmem
- * page: a page first faulted in by a read is clean, and once the pin that wrote it is gone
- * page-cache invalidation (drop_caches, reclaim) frees it with the data a DMA put there.
- * With @populate the pages are also read-faulted once (zeroed, made uptodate, still
- * dirty), so that a page missing later is seen as lost (staging_check_lost(): mincore and
- * SEEK_DATA tell an allocated page from a hole only once it is uptodate); without, the
- * caller writes every byte of the range itself (fill, unseal copy). hugetlb pages are
- * never dropped: allocated by backend_resize().
- */
-static int alloc_range(struct staged *st, int fd, uint64_t from, uint64_t to, bool populate)
-{
-	uint64_t a, b;
-	void *p;
-
-	if (st->mode == STAGING_HUGETLB || from >= to)
-		return 0;
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, from, to - from) < 0)
-		return errno == ENOMEM ? -ENOSPC : -errno;
-	if (!populate)
-		return 0;
-	a = ALIGN_DOWN(from, 4096);
-	b = ALIGN_UP(to, 4096);
-	p = mmap(NULL, b - a, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, a);
-	if (p == MAP_FAILED)
-		return -errno;
-	munmap(p, b - a);
-	return 0;
-}
-
-/*
- * Set the size of staging file @fd from @old to @size (logical sizes). Growth allocates
- * its pages now (alloc_range(), @populate as there). hugetlb: whole pages, and growth
- * allocates them now (fallocate), so that a short pool fails here with -ENOSPC instead of
- * a SIGBUS at a later fault.
- */
-static int backend_resize(struct staged *st, int fd, uint64_t old, uint64_t size,
-			  bool populate)
-{
-	uint64_t pold = phys_size(st, old), pnew = phys_size(st, size);
-	uint64_t zfrom = MIN(old, size), zto = MIN(pold, pnew);
-	int r;
-
-	/* hugetlb: bytes past the logical size within the last page read as zeros after
-	 * a resize (a punch of a partial huge page zeroes it). */
-	if (st->mode == STAGING_HUGETLB && zfrom < zto &&
-	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, zfrom, zto - zfrom) < 0)
-		return -errno;
-	if (pnew != pold && ftruncate(fd, pnew) < 0)
-		return -errno;
-	if (pnew <= pold)
-		return 0;
-	if (st->mode == STAGING_HUGETLB)
-		r = fallocate(fd, 0, pold, pnew - pold) < 0 ? -errno : 0;
-	else
-		r = alloc_range(st, fd, pold, pnew, populate);
-	if (r) {
-		if (ftruncate(fd, pold) < 0)
-			log_warn("staging ino=%" PRIu64 ": cannot undo a resize: %s",
-				 (uint64_t)st->ino->src_ino, strerror(errno));
-		return r == -ENOMEM ? -ENOSPC : r;
-	}
-	return 0;
-}
-
-/*
- * Staging of mode hugetlb needs @size bytes of the pool now: -ENOSPC if the pool is too
- * small (logged once here, naming the pool).
- */
-static int hugetlb_check_pool(struct staged *st, uint64_t size)
-{
-	uint64_t ps = page_size_of(st), need = phys_size(st, size) / ps, avail = 0;
-	int r = hugetlb_available(ps, &avail);
-
-	if (r == -ENOENT) {
-		log_err("staging=hugetlb: this kernel has no %" PRIu64 " kB huge pages", ps >> 10);
-		return -ENOSPC;
-	}
-	if (r)
-		return r;
-	if (need > avail) {
-		log_notice("staging=hugetlb ino=%" PRIu64 ": pool of %" PRIu64 " kB pages too "
-			   "small: need %" PRIu64 ", %" PRIu64 " free (raise "
-			   "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages)",
-			   (uint64_t)st->ino->src_ino, ps >> 10, need, avail, ps >> 10);
-		return -ENOSPC;
-	}
-	return 0;
-}
 
 /*
  * Descriptors a staged file may hold between commits: its memfd, and its stager lock fd
@@ -297,18 +61,12 @@ int staging_init(void)
 	} else {
 		slist.resident_max = 1 << 20;
 	}
-	if (cfg->staging == STAGING_THP)
-		return thp_mount();	/* fail at start-up, not at the first open */
-	return 0;
+	return staging_mem_init();
 }
 
 void staging_exit(void)
 {
-	pthread_mutex_lock(&thp.lock);
-	if (thp.mntfd >= 0)
-		close(thp.mntfd);	/* the tmpfs goes away with its last file */
-	thp.mntfd = -1;
-	pthread_mutex_unlock(&thp.lock);
+	staging_mem_exit();
 }
 
 uint64_t staging_bytes_used(void)
@@ -329,13 +87,14 @@ void staging_charge(int64_t delta)
 }
 
 /* What staging asks of the modules above it (staging_set_policy()); NULL: nothing. */
-static struct staging_policy policy;
+struct staging_policy staging_pol;
 
 void staging_set_policy(const struct staging_policy *p)
 {
-	policy = *p;
+	staging_pol = *p;
 }
 
+static void alloc_growth_locked(struct staged *st, uint64_t size);
 static int relative_path(struct inode *ino, char *buf, size_t len);
 
 /*
@@ -344,7 +103,7 @@ static int relative_path(struct inode *ino, char *buf, size_t len);
  * held), then fails with -ENOSPC; with @force (growth that already happened, e.g. a
  * passthrough write past EOF) it is charged anyway.
  */
-static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force)
+int staging_budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force)
 {
 	for (int tries = 0;; tries++) {
 		uint64_t need = 0;
@@ -360,7 +119,7 @@ static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, boo
 		pthread_mutex_unlock(&slist.lock);
 		if (!need)
 			return 0;
-		if (tries || !policy.evict || !policy.evict(need, self))
+		if (tries || !staging_pol.evict || !staging_pol.evict(need, self))
 			return -ENOSPC;
 	}
 }
@@ -379,17 +138,15 @@ int staging_size(struct staged *st, uint64_t *size)
 	return 0;
 }
 
-static void alloc_growth_locked(struct staged *st, uint64_t size);
-
 /* Resize staging to @size (from @old); the caller holds commit_lock. */
-static int set_size(struct staged *st, uint64_t old, uint64_t size)
+int staging_set_size(struct staged *st, uint64_t old, uint64_t size)
 {
 	int r;
 
 	pthread_mutex_lock(&st->lock);
 	alloc_growth_locked(st, old);	/* growth nobody told us of, first */
 	pthread_mutex_unlock(&st->lock);
-	r = backend_resize(st, st->memfd, old, size, true);
+	r = staging_mem_resize(st, st->memfd, old, size, true);
 	if (r)
 		return r;
 	if (st->mode == STAGING_HUGETLB)
@@ -405,7 +162,7 @@ static int set_size(struct staged *st, uint64_t old, uint64_t size)
 
 /* Open the memfd read-only: a mapping of it has no VM_MAYWRITE and so does not block
  * F_SEAL_WRITE (the seal is how we learn that no writable mapping or pin is left). */
-static int map_ro(struct staged *st, uint64_t size)
+int staging_map_ro(struct staged *st, uint64_t size)
 {
 	char path[64];
 	int fd;
@@ -427,7 +184,7 @@ static int map_ro(struct staged *st, uint64_t size)
 	}
 	if (fd < 0)
 		return -errno;
-	size = ALIGN_UP(size, page_size_of(st));
+	size = ALIGN_UP(size, staging_page_size(st));
 	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
@@ -443,7 +200,7 @@ static int map_ro(struct staged *st, uint64_t size)
  * Adopt the shorter size, as shmem staging does by itself (its size is the memfd's);
  * st->lock or commit_lock held.
  */
-static void hugetlb_adopt_shrink(struct staged *st)
+void staging_adopt_shrink(struct staged *st)
 {
 	struct stat sb;
 
@@ -467,7 +224,7 @@ static void alloc_growth_locked(struct staged *st, uint64_t size)
 
 	if (size <= st->alloc_size || st->mode == STAGING_HUGETLB)
 		return;
-	r = alloc_range(st, st->memfd, st->alloc_size, size, true);
+	r = staging_mem_alloc(st, st->memfd, st->alloc_size, size, true);
 	if (r) {
 		log_err("staging ino=%" PRIu64 ": cannot allocate its growth %" PRIu64 "..%" PRIu64
 			": %s", (uint64_t)st->ino->src_ino, st->alloc_size, size, strerror(-r));
@@ -499,7 +256,7 @@ void staging_watch_growth(struct staged *st)
 
 	pthread_mutex_lock(&st->lock);
 	if (!st->sealed && staging_size(st, &size) == 0 && size > st->alloc_size) {
-		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
+		staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), NULL, true);
 		budget_note_growth(st, size);
 		alloc_growth_locked(st, size);
 		staging_note_change(st);
@@ -528,7 +285,8 @@ int staging_check_lost(struct staged *st, uint64_t off, uint64_t len)
 			uint64_t p = off + i * 4096;
 
 			/* Not uptodate in memory: allocated-but-unwritten pages are uptodate
-			 * (alloc_range()), so it is swapped out (SEEK_DATA finds it) or gone. */
+			 * (staging_mem_alloc()), so it is swapped out (SEEK_DATA finds it) or
+			 * gone. */
 			if ((vec[i] & 1) || lseek(st->memfd, p, SEEK_DATA) == (off_t)p)
 				continue;
 			first = MIN(first, p);
@@ -555,300 +313,22 @@ int staging_sync_map(struct staged *st)
 	uint64_t size;
 	int r;
 
-	hugetlb_adopt_shrink(st);
+	staging_adopt_shrink(st);
 	r = staging_size(st, &size);
 
 	if (r)
 		return r;
 	if (size != st->size) {	/* passthrough writes past EOF grew it: charge that */
-		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
+		staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), NULL, true);
 		if (size > st->size)
 			budget_note_growth(st, size);
 	}
 	if (!st->sealed)
 		alloc_growth_locked(st, size);
 	st->size = size;
-	if (size <= st->map_len && st->map_len - size < page_size_of(st) && (size || !st->map))
+	if (size <= st->map_len && st->map_len - size < staging_page_size(st) && (size || !st->map))
 		return 0;
-	return map_ro(st, size);
-}
-
-/* A new fd on the backing file, or -errno. */
-static int open_backing(struct inode *ino, int flags)
-{
-	return inode_open(ino, flags);
-}
-
-/*
- * O_DIRECT fd on the backing file if the filesystem supports it and config allows. Not on
- * NFS unless direct_io=on: there an O_DIRECT write is a synchronous WRITE RPC per request
- * and drops the client's cached pages, while buffered writes go out in parallel and the
- * fdatasync is one COMMIT.
- */
-static int open_direct(struct inode *ino)
-{
-	struct statx stx;
-	struct statfs sfs;
-	int fd, ifd;
-	bool no;
-
-	if (cfg->direct_io == TRI_OFF)
-		return -1;
-	ifd = inode_fd(ino);
-	if (ifd < 0)
-		return -1;
-	no = (cfg->direct_io == TRI_AUTO && fstatfs(ifd, &sfs) == 0 &&
-	      sfs.f_type == NFS_SUPER_MAGIC) ||
-	     (statx(ifd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
-	      (stx.stx_mask & STATX_DIOALIGN) &&
-	      (!stx.stx_dio_offset_align || stx.stx_dio_offset_align > 4096 ||
-	       stx.stx_dio_mem_align > 4096));
-	inode_fd_put(ino);
-	if (no)
-		return -1;	/* no O_DIRECT, or alignment stricter than a page */
-	fd = open_backing(ino, O_RDWR | O_DIRECT);
-	if (fd < 0 && cfg->direct_io == TRI_ON)
-		log_warn("ino=%" PRIu64 ": direct_io=on but O_DIRECT open failed: %s",
-			 (uint64_t)ino->src_ino, strerror(-fd));
-	return fd < 0 ? -1 : fd;
-}
-
-/*
- * The backing file is opened when staging needs it (fill, commit, truncate, fallocate)
- * and closed after: a staged file costs the daemon one descriptor, its memfd.
- */
-int staging_backing_open(struct staged *st)
-{
-	if (st->bfd >= 0)
-		return 0;
-	st->bfd = open_backing(st->ino, O_RDWR);
-	if (st->bfd < 0) {
-		int r = st->bfd;
-
-		st->bfd = -1;
-		return r;
-	}
-	st->dfd = open_direct(st->ino);
-	return 0;
-}
-
-void staging_backing_close(struct staged *st)
-{
-	if (st->dfd >= 0)
-		close(st->dfd);
-	if (st->bfd >= 0)
-		close(st->bfd);
-	st->bfd = st->dfd = -1;
-}
-
-/* The buffered backing fd, opened if needed; -1 with errno if it cannot be. */
-static int backing_fd(struct staged *st)
-{
-	int r = staging_backing_open(st);
-
-	if (r) {
-		errno = -r;
-		return -1;
-	}
-	return st->bfd;
-}
-
-/* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
-static int new_memfd(struct staged *st, uint64_t size)
-{
-	int fd = backend_create(st), r;
-
-	if (fd < 0)
-		return fd;
-	r = backend_resize(st, fd, 0, size, false);	/* the caller writes every byte */
-	if (r) {
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-#define FILL_COPY (1ull << 32)	/* user data of a fill's copy into staging */
-
-/* pwrite all of @len bytes; 0 or -1 with errno. */
-static int pwrite_full(int fd, const char *buf, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		buf += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/*
- * Fill staging from the backing file with io_uring reads (O_DIRECT where possible) into
- * bounce slots; each completed read is fingerprinted while other reads are in flight and
- * copied into staging with pwrite(2). Reading straight into a mapping of staging would
- * save that copy but pays a page-table fault per 4 KiB when the hash first touches it
- * (measured: 1 GiB in ~2.5 s vs ~0.2 s for the copy). Huge-page staging (thp, hugetlb) is
- * filled through a mapping: 2 MiB pages fault 512 times less, and hugetlbfs has no write(2).
- */
-static int fill(struct staged *st, uint64_t size)
-{
-	struct dirty_map *dm = st->dm;
-	uint64_t cs = dirty_chunk_size(dm), io = MAX((uint64_t)cfg->io_size, cs);
-	uint64_t direct_end = st->dfd >= 0 ? ALIGN_DOWN(size, 4096) : 0;
-	unsigned depth = cfg->uring_depth, inflight = 0;
-	struct req { uint64_t off, len; } *req;
-	uint64_t next = 0, maplen = ALIGN_UP(size, page_size_of(st));
-	bool via_map = page_size_of(st) > 4096;	/* huge pages: few faults */
-	struct ring ring;
-	char *wmap = NULL;
-	int r;
-
-	if (!size)
-		return 0;
-	req = calloc(depth, sizeof(*req));
-	if (!req)
-		return -ENOMEM;
-	/* new_memfd() allocated all pages up front (dirty, so never dropped), which is also
-	 * ~3x faster than faulting them in one by one under the direct reads (measured:
-	 * 1 GiB cold fill 0.8 -> 2.5 GB/s). The fill writes every byte: all uptodate. */
-	if (via_map) {
-		wmap = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
-		if (wmap == MAP_FAILED) {
-			r = -errno;
-			goto out_free;
-		}
-	}
-	/* Bounce slots only without the mapping: reads land in staging itself then. */
-	r = ring_init(&ring, depth, depth, via_map ? 0 : io);
-	if (r < 0)
-		goto out_unmap;
-	while (next < size || inflight) {
-		struct io_uring_cqe *cqe;
-
-		while (next < size && !ring_free_empty(&ring.slots)) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring.ring);
-			unsigned slot;
-			int fd;
-
-			if (!sqe)
-				break;
-			slot = ring_free_get(&ring.slots);
-			req[slot].off = next;
-			if (next < direct_end) {
-				req[slot].len = MIN(io, direct_end - next);
-				fd = st->dfd;
-			} else {
-				req[slot].len = MIN(io, size - next);
-				fd = st->bfd;
-			}
-			io_uring_prep_read(sqe, fd, via_map ? wmap + next : ring_slot(&ring, slot),
-					   req[slot].len, next);
-			io_uring_sqe_set_data64(sqe, slot);
-			next += req[slot].len;
-			inflight++;
-		}
-		r = io_uring_submit_and_wait(&ring.ring, 1);
-		if (r < 0)
-			goto out_drain;
-		while (io_uring_peek_cqe(&ring.ring, &cqe) == 0) {
-			uint64_t data = io_uring_cqe_get_data64(cqe);
-			unsigned slot = data & 0xffffffff;
-			uint64_t off = req[slot].off, end = off + req[slot].len;
-			char *buf = via_map ? wmap + off : ring_slot(&ring, slot);
-			int res = cqe->res;
-
-			io_uring_cqe_seen(&ring.ring, cqe);
-			inflight--;
-			if (data & FILL_COPY) {	/* the copy into staging finished */
-				if (res < 0 || (uint64_t)res < end - off) {
-					if (res < 0 || pwrite_full(st->memfd, buf + res, end - off - res,
-								   off + res) < 0) {
-						r = res < 0 ? res : -errno;
-						goto out_drain;
-					}
-				}
-				ring_free_put(&ring.slots, slot);
-				continue;
-			}
-			if (via_map)
-				ring_free_put(&ring.slots, slot);
-			if (res < 0) {
-				r = res;
-				goto out_drain;
-			}
-			if (res == 0) {	/* file shrank under us */
-				r = -EIO;
-				goto out_drain;
-			}
-			if (off + res < end) {	/* short read: fetch the rest synchronously */
-				ssize_t n = pread(st->bfd, buf + res, end - off - res, off + res);
-
-				if (n != (ssize_t)(end - off - res)) {
-					r = n < 0 ? -errno : -EIO;
-					goto out_drain;
-				}
-			}
-			/* Chunks wholly inside this read are final: hash them while the
-			 * other reads are in flight. */
-			for (uint64_t i = (off + cs - 1) / cs; i * cs < end; i++)
-				if (MIN((i + 1) * cs, size) <= end)
-					dirty_set(dm, i, dirty_hash(buf + (i * cs - off),
-								    MIN(cs, size - i * cs)));
-			if (!via_map) {
-				/* The copy runs in an io_uring worker: on the other core, beside
-				 * the hashing of the next read here. */
-				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring.ring);
-
-				io_uring_prep_write(sqe, st->memfd, buf, end - off, off);
-				io_uring_sqe_set_data64(sqe, FILL_COPY | slot);
-				sqe->flags |= IOSQE_ASYNC;
-				inflight++;
-			}
-		}
-	}
-	/* A chunk split between two reads (at the direct/buffered boundary) is hashed now,
-	 * from staging (the bounce slots are all free again). */
-	for (uint64_t i = 0; i < dirty_nchunks(dm); i++) {
-		uint64_t len = MIN(cs, size - i * cs);
-
-		if (dirty_get(dm, i) != DIRTY_FP_NONE)
-			continue;
-		if (via_map) {
-			dirty_set(dm, i, dirty_hash(wmap + i * cs, len));
-			continue;
-		}
-		for (uint64_t got = 0; got < len;) {	/* io >= cs: one slot holds it */
-			ssize_t n = pread(st->memfd, ring_slot(&ring, 0) + got, len - got,
-					  i * cs + got);
-
-			if (n <= 0) {
-				r = n < 0 ? -errno : -EIO;
-				goto out_ring;
-			}
-			got += n;
-		}
-		dirty_set(dm, i, dirty_hash(ring_slot(&ring, 0), len));
-	}
-	r = 0;
-	goto out_ring;
-out_drain:
-	ring_drain(&ring, inflight);
-out_ring:
-	ring_exit(&ring);
-out_unmap:
-	if (wmap)
-		munmap(wmap, maplen);
-out_free:
-	free(req);
-	return r;
+	return staging_map_ro(st, size);
 }
 
 static void list_add(struct staged *st)
@@ -983,7 +463,7 @@ static enum staging_mode choose_mode(struct inode *ino)
 static void set_mode(struct staged *st, enum staging_mode mode)
 {
 	st->mode = mode;
-	st->page_size = mode_page_size(mode);
+	st->page_size = staging_mem_page_size(mode);
 }
 
 /* hugetlb pool too small for @size: shmem if configured, else a clear error. */
@@ -1000,36 +480,6 @@ static int hugetlb_short(struct staged *st, uint64_t size)
 	return 0;
 }
 
-/*
- * One stager per backing file: an OFD write lock on all of it while it is staged. Two
- * rdmafs daemons staging one file (two nodes over NFS, two mounts of one directory) would
- * each commit their own copy and the last commit would win silently; the second writable
- * open fails with EBUSY instead. NFSv4 (v3 with lockd) takes the lock on the server. Where
- * the filesystem has no locks (ENOLCK: NFS mounted nolock; EOPNOTSUPP) staging goes on.
- * The lock lives on its own fd (st->lockfd), held only while this node's staging may hold
- * changes the backing file lacks; a clean resident file holds no lock (another node may
- * stage it) and takes it again at its next writable open (staging_lock_writer()).
- */
-static int lock_backing(struct staged *st, int fd)
-{
-	static bool said;
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES) {
-		log_warn("stage ino=%" PRIu64 ": the backing file is staged by another rdmafs "
-			 "(its lock is held): writable open refused (EBUSY)",
-			 (uint64_t)st->ino->src_ino);
-		return -EBUSY;
-	}
-	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))	/* once: per file would flood */
-		log_notice("stage ino=%" PRIu64 ": backing file not locked (%s): another node "
-			   "staging it would not be detected", (uint64_t)st->ino->src_ino,
-			   strerror(errno));
-	return 0;
-}
-
 int staging_create(struct inode *ino, struct staged **out)
 {
 	uint64_t t0 = now_ns(), size;
@@ -1037,8 +487,8 @@ int staging_create(struct inode *ino, struct staged **out)
 	struct stat sb;
 	int r;
 
-	if (policy.make_room)
-		policy.make_room(ino);	/* descriptors: evict past resident_max */
+	if (staging_pol.make_room)
+		staging_pol.make_room(ino);	/* descriptors: evict past resident_max */
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -1051,13 +501,13 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = staging_backing_open(st);
 	if (r)
 		goto err_free;
-	st->lockfd = open_backing(ino, O_RDWR);
+	st->lockfd = staging_open_backing(ino, O_RDWR);
 	if (st->lockfd < 0) {
 		r = st->lockfd;
 		st->lockfd = -1;
 		goto err_free;
 	}
-	r = lock_backing(st, st->lockfd);
+	r = staging_lock_backing(st, st->lockfd);
 	if (r)
 		goto err_free;
 	if (fstat(st->bfd, &sb) < 0) {	/* under the lock: what the other stager left */
@@ -1066,13 +516,13 @@ int staging_create(struct inode *ino, struct staged **out)
 	}
 	size = sb.st_size;
 	if (st->mode == STAGING_HUGETLB) {
-		r = hugetlb_check_pool(st, size);
+		r = staging_mem_check_pool(st, size);
 		if (r == -ENOSPC)
 			r = hugetlb_short(st, size);
 		if (r)
 			goto err_free;
 	}
-	r = budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, false);
+	r = staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), ino, false);
 	if (r)
 		goto err_free;
 	st->dm = dirty_create(cfg->chunk_size);
@@ -1083,29 +533,29 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = dirty_resize(st->dm, size);
 	if (r)
 		goto err_uncharge;
-	r = new_memfd(st, size);
+	r = staging_new_memfd(st, size);
 	if (r == -EMFILE) {
 		inode_fd_reclaim();	/* idle cached inode fds make room */
-		r = new_memfd(st, size);
+		r = staging_new_memfd(st, size);
 	}
 	if (r == -ENOSPC && st->mode == STAGING_HUGETLB) {	/* the pool shrank meanwhile */
 		r = hugetlb_short(st, size);
 		if (!r) {
-			budget_set(st, ALIGN_UP(size, page_size_of(st)), ino, true);
-			r = new_memfd(st, size);
+			staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), ino, true);
+			r = staging_new_memfd(st, size);
 		}
 	}
 	if (r < 0)
 		goto err_uncharge;
 	st->memfd = r;
 	st->logical_size = st->alloc_size = size;
-	r = fill(st, size);
+	r = staging_fill(st, size);
 	if (r) {
 		log_err("stage ino=%" PRIu64 ": fill of %" PRIu64 " bytes failed: %s",
 			(uint64_t)ino->src_ino, size, strerror(-r));
 		goto err_uncharge;
 	}
-	r = map_ro(st, size);
+	r = staging_map_ro(st, size);
 	if (r)
 		goto err_uncharge;
 	st->size = st->committed_size = size;
@@ -1127,7 +577,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	return 0;
 
 err_uncharge:
-	budget_set(st, 0, NULL, true);
+	staging_budget_set(st, 0, NULL, true);
 err_free:
 	st->ino = NULL;		/* no reference was taken */
 	staged_free(st);
@@ -1158,552 +608,14 @@ static void staging_detach(struct staged *st)
 	staging_put(st);	/* the list's reference */
 }
 
-/*
- * thp files cannot be sealed (tmpfs files carry F_SEAL_SEAL; only memfds take seals).
- * The nearest thing user space can learn: a write lease is granted only while no other
- * file is open for writing on the inode, and a writable shared mapping keeps its
- * (passthrough backing) file open for writing. So with no opens, a granted lease proves
- * that no writable mapping is left (read-only mappings and opens make it fail too: such a
- * file stays staged until they go). It does not see a long-term pin that outlived its
- * munmap (a memfd seal does): holders must take an rdmafs lease (see doc/staging.md).
- * "sealed" is then our own promise: no writer exists, and opens go through open_common.
- */
-static bool thp_try_freeze(struct staged *st)
+void staging_note_writable_map(struct staged *st)
 {
-	if (fcntl(st->memfd, F_SETLEASE, F_WRLCK) < 0) {
-		if (errno != EAGAIN && errno != EBUSY)
-			log_warn("freeze ino=%" PRIu64 ": write lease: %s",
-				 (uint64_t)st->ino->src_ino, strerror(errno));
-		return false;
-	}
-	fcntl(st->memfd, F_SETLEASE, F_UNLCK);
-	st->sealed = true;
-	log_debug("frozen ino=%" PRIu64 " (thp: no writable mapping left)",
-		  (uint64_t)st->ino->src_ino);
-	return true;
-}
-
-/*
- * F_ADD_SEALS failed with EPERM: a holder of a writable map fd (rdmafs_map) added
- * F_SEAL_SEAL. If it sealed writes too, no writer can exist: that is our seal. Otherwise
- * the memfd can never be sealed; the file stays staged (as if it were mapped for ever)
- * until unmount, and its data is committed as usual. Logged once per file.
- */
-static bool seal_refused(struct staged *st)
-{
-	int seals = fcntl(st->memfd, F_GET_SEALS);
-
-	if (seals >= 0 && (seals & F_SEAL_WRITE)) {
-		st->sealed = true;
-		log_debug("sealed ino=%" PRIu64 " (by a map holder)", (uint64_t)st->ino->src_ino);
-		return true;
-	}
-	if (!st->seal_refused)
-		log_warn("seal ino=%" PRIu64 ": a map holder sealed the staging memfd against "
-			 "seals (seals 0x%x): it stays staged until unmount",
-			 (uint64_t)st->ino->src_ino, seals);
-	st->seal_refused = true;
-	return false;
-}
-
-bool staging_try_seal(struct staged *st)
-{
-	int r;
-
-	if (st->sealed)
-		return true;
-	/* A leased file stays writable (its pin holder may write through DMA at any time),
-	 * so the flusher keeps scanning it and it is never dropped. */
-	if (st->ino->nopen || (policy.leases && policy.leases(st)))
-		return false;
-	if (st->mode == STAGING_THP)
-		return thp_try_freeze(st);
-	/* Fails with EBUSY while a writable shared mapping or a page pin remains. */
-	r = fcntl(st->memfd, F_ADD_SEALS, F_SEAL_WRITE);
-	if (r == 0) {
-		st->sealed = true;
-		log_debug("sealed ino=%" PRIu64, (uint64_t)st->ino->src_ino);
-		return true;
-	}
-	if (errno == EPERM)
-		return seal_refused(st);
-	if (errno != EBUSY)
-		log_warn("seal ino=%" PRIu64 ": %s", (uint64_t)st->ino->src_ino, strerror(errno));
-	return false;
-}
-
-/* Read @len bytes at 0 of @fd into @buf; 0, or -EIO if it is shorter, or -errno. */
-static int pread_full(int fd, char *buf, uint64_t len)
-{
-	uint64_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		got += n;
-	}
-	return 0;
-}
-
-static int unseal_locked(struct staged *st)
-{
-	uint64_t size = 0;
-	loff_t in = 0, out = 0;
-	int fd, r;
-
-	if (st->mode == STAGING_THP) {	/* never really sealed: see thp_try_freeze() */
-		st->sealed = false;
-		return 0;
-	}
-	hugetlb_adopt_shrink(st);
-	r = staging_size(st, &size);
-	if (r)
-		return r;
-	/* A page lost from the sealed file would be copied as zeros: not silently. */
-	staging_check_lost(st, 0, size);
-	fd = new_memfd(st, size);
-	if (fd < 0) {
-		log_err("unseal ino=%" PRIu64 ": new %s staging: %s", (uint64_t)st->ino->src_ino,
-			conf_staging_name(st->mode), strerror(-fd));
-		return fd == -ENOSPC ? -ENOMEM : fd;
-	}
-	/* hugetlbfs has no write(): copy through a mapping */
-	if (st->mode == STAGING_HUGETLB && size) {
-		uint64_t len = ALIGN_UP(size, page_size_of(st));
-		void *dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-		if (dst == MAP_FAILED) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-		/* pread, not memcpy from st->map: the kernel copy stops short where a map
-		 * holder shrank the memfd, where a load would raise SIGBUS */
-		r = pread_full(st->memfd, dst, size);
-		munmap(dst, len);
-		if (r) {
-			close(fd);
-			log_err("unseal ino=%" PRIu64 ": copy: %s", (uint64_t)st->ino->src_ino,
-				strerror(-r));
-			return r;
-		}
-		in = size;
-	}
-	while ((uint64_t)in < size) {
-		ssize_t n = copy_file_range(st->memfd, &in, fd, &out, size - in, 0);
-
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			close(fd);
-			log_err("unseal ino=%" PRIu64 ": copy: %s", (uint64_t)st->ino->src_ino,
-				strerror(-r));
-			return r;
-		}
-	}
-	if (staging_detach_hook)
-		staging_detach_hook(st->ino);	/* its backing id refers to the old memfd */
 	pthread_mutex_lock(&st->lock);
-	close(st->memfd);
-	st->memfd = fd;
-	st->alloc_size = size;		/* new_memfd() allocated it, the copy wrote it all */
-	st->sealed = false;
-	r = map_ro(st, size);
+	st->may_change = true;
 	pthread_mutex_unlock(&st->lock);
-	return r;
-}
-
-int staging_unseal(struct staged *st)
-{
-	int r;
-
-	if (!st->sealed)
-		return 0;
-	/* Commits (periodic pass, ctl flush, shutdown) read st->map holding only commit_lock:
-	 * replacing the memfd and the map under them faulted in their snapshot copy. */
-	pthread_mutex_lock(&st->commit_lock);
-	st->sealed_clean = false;
-	r = unseal_locked(st);
-	pthread_mutex_unlock(&st->commit_lock);
-	return r;
-}
-
-void staging_note_backing(struct staged *st)
-{
-	struct stat sb;
-	int fd = st->bfd >= 0 ? st->bfd : inode_fd(st->ino), r;
-
-	if (fd < 0)
-		return;
-	r = fstat(fd, &sb);
-	if (fd != st->bfd)
-		inode_fd_put(st->ino);
-	if (r < 0)
-		return;
-	st->bk_mtim = sb.st_mtim;
-	st->bk_ctim = sb.st_ctim;
-	st->bk_size = sb.st_size;
-}
-
-int staging_lock_writer(struct staged *st)
-{
-	struct inode *ino = st->ino;
-	struct stat sb;
-	int fd, r;
-
-	if (st->lockfd >= 0)
-		return 0;
-	fd = open_backing(ino, O_RDWR);
-	if (fd < 0)
-		return fd;
-	r = lock_backing(st, fd);
-	if (r)
-		goto err_close;
-	/* Unlocked, another node may have staged and committed it: our copy is stale then
-	 * and must never be committed over theirs. */
-	if (fstat(fd, &sb) < 0) {
-		r = -errno;
-		goto err_close;
-	}
-	if (staging_backing_changed(st, &sb)) {
-		log_info("open ino=%" PRIu64 ": backing file changed while this node did not "
-			 "stage it for writing: resident copy is stale", (uint64_t)ino->src_ino);
-		r = -ESTALE;
-		goto err_close;
-	}
-	st->lockfd = fd;
-	log_debug("locked ino=%" PRIu64 " (stager again)", (uint64_t)ino->src_ino);
-	return 0;
-
-err_close:
-	close(fd);
-	return r;
-}
-
-void staging_unlock_writer(struct staged *st)
-{
-	if (st->lockfd < 0)
-		return;
-	close(st->lockfd);
-	st->lockfd = -1;
-	log_debug("unlocked ino=%" PRIu64 " (committed, clean, no writer)",
-		  (uint64_t)st->ino->src_ino);
-}
-
-bool staging_backing_changed(struct staged *st, const struct stat *sb)
-{
-	bool changed;
-
-	pthread_mutex_lock(&st->lock);
-	changed = (uint64_t)sb->st_size != st->bk_size ||
-		  sb->st_mtim.tv_sec != st->bk_mtim.tv_sec ||
-		  sb->st_mtim.tv_nsec != st->bk_mtim.tv_nsec ||
-		  sb->st_ctim.tv_sec != st->bk_ctim.tv_sec ||
-		  sb->st_ctim.tv_nsec != st->bk_ctim.tv_nsec;
-	pthread_mutex_unlock(&st->lock);
-	return changed;
 }
 
 void staging_drop(struct staged *st)
 {
 	staging_detach(st);
-}
-
-/* Committed fingerprints after [old, new) became zeros in staging and backing alike. */
-static void zero_range_fps(struct staged *st, uint64_t start, uint64_t end, uint64_t size)
-{
-	struct dirty_map *dm = st->dm;
-	uint64_t cs = dirty_chunk_size(dm);
-	static const char zeros[64 << 10];
-	char *buf = NULL;
-
-	for (uint64_t i = start / cs; i * cs < end && i < dirty_nchunks(dm); i++) {
-		uint64_t cstart = i * cs, clen = MIN(cs, size - cstart);
-
-		if (cstart < start || cstart + clen > end) {
-			dirty_invalidate(dm, i, i);	/* partly covered: rewrite it */
-			continue;
-		}
-		if (clen <= sizeof(zeros)) {
-			dirty_set(dm, i, dirty_hash(zeros, clen));
-			continue;
-		}
-		if (!buf)
-			buf = calloc(1, cs);
-		if (buf)
-			dirty_set(dm, i, dirty_hash(buf, clen));
-		else
-			dirty_invalidate(dm, i, i);
-	}
-	free(buf);
-}
-
-/* ino->lock not needed: commit_lock makes us the only one touching backing and map. */
-int staging_truncate(struct staged *st, uint64_t size)
-{
-	uint64_t old, cs = dirty_chunk_size(st->dm);
-	bool broke = false;
-	int r;
-
-	/*
-	 * Shrinking frees pages a pin may hold: the holders unpin first. The wait is outside
-	 * commit_lock: a dying holder's close (FUSE FLUSH -> commit) and the flusher must not
-	 * wait for us. Until lease_break_done() no new lease can be taken.
-	 */
-	r = staging_size(st, &old);
-	if (!r && size < old) {
-		r = policy.break_start ? policy.break_start(st, "truncate") : 0;
-		broke = !r;
-	}
-	if (r)
-		return r;
-	pthread_mutex_lock(&st->commit_lock);
-	st->sealed_clean = false;
-	staging_note_change(st);
-	r = staging_size(st, &old);
-	if (r)
-		goto out;
-	if (size < old && !broke) {	/* it grew since we looked: break first */
-		pthread_mutex_unlock(&st->commit_lock);
-		return staging_truncate(st, size);
-	}
-	if (size > old) {
-		r = budget_set(st, ALIGN_UP(size, page_size_of(st)), st->ino, false);
-		if (r) {
-			log_notice("truncate ino=%" PRIu64 " to %" PRIu64 " bytes: refused, "
-				   "staging_budget=%" PRIu64 " reached (%" PRIu64 " bytes staged)",
-				   (uint64_t)st->ino->src_ino, size, cfg->staging_budget,
-				   staging_bytes_used());
-			goto out;
-		}
-	}
-	r = set_size(st, old, size);
-	if (r) {
-		if (size > old)
-			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
-		goto out;
-	}
-	st->needs_sync = true;	/* the next commit fdatasyncs the new size */
-	if (backing_fd(st) < 0 || ftruncate(st->bfd, size) < 0) {
-		r = -errno;
-		log_err("truncate ino=%" PRIu64 " backing to %" PRIu64 ": %s",
-			(uint64_t)st->ino->src_ino, size, strerror(-r));
-		/* Staging has the new size; the next commit sets the backing size. */
-		st->committed_size = UINT64_MAX;
-	}
-	if (size < old)
-		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
-	pthread_mutex_lock(&st->lock);
-	if (!r)
-		st->committed_size = size;
-	if (size <= st->lost_from)
-		st->lost_from = UINT64_MAX;	/* the lost pages are cut off */
-	if (size < old) {
-		dirty_shrink(st->dm, size);
-		if (size % cs)
-			dirty_invalidate(st->dm, size / cs, size / cs);
-	} else {
-		dirty_resize(st->dm, size);
-		zero_range_fps(st, old, size, size);
-	}
-	r = map_ro(st, size);
-	st->size = size;
-	pthread_mutex_unlock(&st->lock);
-out:
-	if (broke && policy.break_done)
-		policy.break_done(st);
-	staging_backing_close(st);
-	pthread_mutex_unlock(&st->commit_lock);
-	return r;
-}
-
-int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
-{
-	uint64_t old, end = off + len;
-	bool broke = false;
-	int r;
-
-	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
-		return -EOPNOTSUPP;	/* collapse/insert would move pinned pages */
-	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-		/* Both free the staging pages of the range (shmem zeroes by punching); the
-		 * holders unpin first, outside commit_lock as in staging_truncate(). */
-		r = !policy.break_start ? 0 :
-		    policy.break_start(st, mode & FALLOC_FL_PUNCH_HOLE ? "punch hole" : "zero range");
-		if (r)
-			return r;
-		broke = true;
-	}
-	pthread_mutex_lock(&st->commit_lock);
-	st->sealed_clean = false;
-	staging_note_change(st);
-	r = staging_size(st, &old);
-	if (r)
-		goto out;
-	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-		/* shmem has no ZERO_RANGE: punching gives the same zeros. */
-		if (fallocate(st->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0) {
-			r = -errno;
-			goto out;
-		}
-		/* Allocate the punched pages again: hugetlb, so that a mapping never faults on
-		 * an empty pool (SIGBUS) later; shmem and thp, so that no page of the range
-		 * can appear clean (a read fault) and be dropped (see alloc_range()). */
-		if (off < (off_t)phys_size(st, old)) {
-			uint64_t a = ALIGN_DOWN((uint64_t)off, page_size_of(st));
-			uint64_t b = MIN(ALIGN_UP(end, page_size_of(st)), phys_size(st, old));
-			int ra = st->mode == STAGING_HUGETLB ?
-				 (fallocate(st->memfd, FALLOC_FL_KEEP_SIZE, a, b - a) < 0 ? -errno : 0) :
-				 alloc_range(st, st->memfd, a, b, true);
-
-			if (ra) {
-				log_err("punch ino=%" PRIu64 ": staging pages not allocated again: %s",
-					(uint64_t)st->ino->src_ino, strerror(-ra));
-				pthread_mutex_lock(&st->lock);
-				st->alloc_size = MIN(st->alloc_size, a);
-				pthread_mutex_unlock(&st->lock);
-			}
-		}
-		st->needs_sync = true;	/* blocks freed: the next commit fdatasyncs */
-		if (backing_fd(st) < 0 || (fallocate(st->bfd, mode, off, len) < 0 &&
-		    fallocate(st->bfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) < 0)) {
-			/* Backing keeps old bytes there: mark the range for rewrite. */
-			pthread_mutex_lock(&st->lock);
-			dirty_invalidate(st->dm, off / dirty_chunk_size(st->dm),
-					 (end - 1) / dirty_chunk_size(st->dm));
-			pthread_mutex_unlock(&st->lock);
-			goto grow;
-		}
-		pthread_mutex_lock(&st->lock);
-		zero_range_fps(st, off, MIN(end, old), old);
-		pthread_mutex_unlock(&st->lock);
-	} else {
-		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > old) {
-			r = budget_set(st, ALIGN_UP(end, page_size_of(st)), st->ino, false);
-			if (r)
-				goto out;
-		}
-		if (st->mode == STAGING_HUGETLB) {
-			/* Whole pages up to the new size are allocated when it grows (below);
-			 * the hugetlb pages of the rest are allocated already. */
-		} else if (fallocate(st->memfd, mode, off, len) < 0) {
-			r = -errno;
-			goto out;
-		}
-		/* Reserve the disk space too: that is why applications preallocate. */
-		st->needs_sync = true;
-		if (backing_fd(st) < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (fallocate(st->bfd, mode, off, len) < 0 && errno != EOPNOTSUPP) {
-			r = -errno;
-			goto out;
-		}
-	}
-grow:
-	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > old) {
-		int rs = set_size(st, old, end);
-
-		if (rs && !r)
-			r = rs;
-		if (rs) {
-			budget_set(st, ALIGN_UP(old, page_size_of(st)), NULL, true);
-			goto out;
-		}
-		st->needs_sync = true;
-		if ((backing_fd(st) < 0 || ftruncate(st->bfd, end) < 0) && !r)
-			r = -errno;
-		pthread_mutex_lock(&st->lock);
-		dirty_resize(st->dm, end);
-		zero_range_fps(st, old, end, end);
-		if (!r)
-			st->committed_size = end;
-		pthread_mutex_unlock(&st->lock);
-	}
-out:
-	if (broke && policy.break_done)
-		policy.break_done(st);
-	staging_backing_close(st);
-	pthread_mutex_unlock(&st->commit_lock);
-	return r;
-}
-
-ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off)
-{
-	uint64_t size;
-	ssize_t n;
-	int r = staging_size(st, &size);
-
-	if (r)
-		return r;
-	if (off >= size)
-		return 0;
-	n = pread(st->memfd, buf, MIN((uint64_t)len, size - off), off);
-	return n < 0 ? -errno : n;
-}
-
-/*
- * memcpy into a mapping of the memfd that a map holder may shrink at any moment: the
- * kernel does the copy (process_vm_writev to ourselves), so a page cut off fails the
- * copy (-EIO) instead of raising SIGBUS in the daemon.
- */
-static int copy_to_map(void *dst, const void *src, size_t len)
-{
-	struct iovec local = { .iov_base = (void *)src, .iov_len = len };
-	struct iovec remote = { .iov_base = dst, .iov_len = len };
-	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
-
-	if (n == (ssize_t)len)
-		return 0;
-	return n < 0 && errno != EFAULT ? -errno : -EIO;
-}
-
-/*
- * hugetlbfs has no write(): copy through a mapping of the pages concerned (allocated
- * already, so the mapping costs a page-table entry per huge page). Taking commit_lock
- * keeps a concurrent shrinking truncate from freeing the pages under the copy.
- */
-ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off)
-{
-	uint64_t ps = page_size_of(st), old, end = off + len, moff, mlen;
-	char *p;
-	int r;
-
-	if (!len)
-		return 0;
-	pthread_mutex_lock(&st->commit_lock);
-	st->sealed_clean = false;
-	staging_note_change(st);
-	r = staging_size(st, &old);
-	if (r)
-		goto out;
-	if (end > old) {
-		r = budget_set(st, ALIGN_UP(end, ps), NULL, false);
-		if (r)
-			goto out;
-		r = set_size(st, old, end);
-		if (r) {
-			budget_set(st, ALIGN_UP(old, ps), NULL, true);
-			goto out;
-		}
-	}
-	moff = ALIGN_DOWN(off, ps);
-	mlen = ALIGN_UP(end, ps) - moff;
-	p = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, moff);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto out;
-	}
-	r = copy_to_map(p + (off - moff), buf, len);
-	munmap(p, mlen);
-out:
-	pthread_mutex_unlock(&st->commit_lock);
-	if (r)
-		log_debug("write ino=%" PRIu64 " off=%" PRIu64 " len=%zu: %s",
-			  (uint64_t)st->ino->src_ino, off, len, strerror(-r));
-	return r ? r : (ssize_t)len;
 }

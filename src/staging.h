@@ -209,6 +209,8 @@ struct staging_policy {
 	void (*break_done)(struct staged *st);
 };
 void staging_set_policy(const struct staging_policy *p);
+/* A writable map fd of @st was handed out (rdmafs_map): it may change at any time. */
+void staging_note_writable_map(struct staged *st);
 /* Drop @st from its inode now (it is idle and clean: the caller checked). ino->lock held. */
 void staging_drop(struct staged *st);
 /*
