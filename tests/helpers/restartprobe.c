@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
+#include <liburing.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -66,7 +67,9 @@ struct fuse_backing_map {
 #define G_INO 3
 #define STAGE_SIZE (2u << 20)
 #define PAGE 4096u
-#define MAX_KILLS 200
+#define MAX_KILLS 40	/* page layout: 16+k, 64+k, 128+k, 192+k */
+#define PIN_FIRST 192
+#define PIN_PAGES 64
 
 /* Shared by every process through the state memfd (the holder keeps it). */
 struct probe_state {
@@ -77,10 +80,12 @@ struct probe_state {
 	/* Holder -> server */
 	_Atomic int hang_op;	/* opcode the server leaves unanswered (0: none) */
 	_Atomic int use_new_id;	/* next OPEN of f replies with a freshly registered id */
+	_Atomic int use_clone;	/* the next generation serves through FUSE_DEV_IOC_CLONE */
 	/* Server -> holder */
 	_Atomic int ready_gen;	/* generation that finished its (real or synthetic) INIT */
 	_Atomic double ready_ms;	/* when (CLOCK_MONOTONIC) */
-	_Atomic uint64_t hung_unique;
+	_Atomic uint64_t hung_unique;	/* the unique of the request left unanswered */
+	_Atomic uint64_t resent_same_unique;	/* resent with that unique (| RESEND bit) */
 	_Atomic uint64_t resent;		/* requests with FUSE_UNIQUE_RESEND set */
 	_Atomic uint64_t resent_ops;		/* bit per opcode seen resent */
 	_Atomic uint64_t foreign_nodeid;	/* requests for node ids an earlier gen looked up */
@@ -106,6 +111,8 @@ static int dev_fd = -1;
 static int stage_fd = -1;
 static uint8_t looked_up[8];	/* node ids this generation answered a LOOKUP for */
 static _Atomic uint64_t fh_next;
+static uint64_t cur_unique;	/* of the request being handled (one thread) */
+static int io_fd = -1;		/* where requests are read and answered: dev_fd or a clone */
 
 static double now_ms(void)
 {
@@ -170,9 +177,12 @@ static void note_request(const struct fuse_in_header *in, const void *arg)
 	uint64_t bit = 1ULL << (in->opcode & 63);
 	uint64_t fh = 0;
 
+	cur_unique = in->unique;
 	if (in->unique & PROBE_UNIQUE_RESEND) {
 		S->resent++;
 		S->resent_ops |= bit;
+		if ((in->unique & ~PROBE_UNIQUE_RESEND) == S->hung_unique)
+			S->resent_same_unique++;
 	}
 	if (in->opcode == FUSE_INIT || in->opcode == FUSE_LOOKUP)
 		return;
@@ -210,7 +220,7 @@ static void note_request(const struct fuse_in_header *in, const void *arg)
 
 static ssize_t probe_read(int fd, void *buf, size_t len, void *userdata)
 {
-	ssize_t n = read(fd, buf, len);
+	ssize_t n = read(io_fd >= 0 ? io_fd : fd, buf, len);
 	const struct fuse_in_header *in = buf;
 
 	(void)userdata;
@@ -241,7 +251,7 @@ static ssize_t probe_writev(int fd, struct iovec *iov, int count, void *userdata
 			len += iov[i].iov_len;
 		return len;
 	}
-	return writev(fd, iov, count);
+	return writev(io_fd >= 0 ? io_fd : fd, iov, count);
 }
 
 static const struct fuse_custom_io probe_io = { .read = probe_read, .writev = probe_writev };
@@ -267,7 +277,7 @@ static bool hang(fuse_req_t req, int opcode)
 	if (S->hang_op != opcode)
 		return false;
 	S->hang_op = 0;
-	S->hung_unique = 1;	/* the holder kills us now; the request stays in flight */
+	S->hung_unique = cur_unique;	/* the holder kills us now; the request stays in flight */
 	return true;
 }
 
@@ -454,6 +464,15 @@ static int server_main(int sock, const char *mountpoint)
 			say("synthetic INIT refused");
 			return 1;
 		}
+		if (S->use_clone) {
+			/* As libfuse's clone_fd: a second /dev/fuse file on the connection,
+			 * with its own queue of requests being processed. */
+			io_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+			if (io_fd < 0 || ioctl(io_fd, FUSE_DEV_IOC_CLONE, &dev_fd)) {
+				say("FUSE_DEV_IOC_CLONE: %s", strerror(errno));
+				return 1;
+			}
+		}
 		/* Requests the dead server had read and not answered go back to the queue. */
 		if (write(dev_fd, &resend, sizeof(resend)) != sizeof(resend)) {
 			say("FUSE_NOTIFY_RESEND: %s", strerror(errno));
@@ -485,8 +504,33 @@ static int mp_fd = -1;	/* the mountpoint's directory fd (*at() calls) */
 
 static void fill_page(char *p, int tag)
 {
+	char t[16];
+
+	snprintf(t, sizeof(t), "%07u", (unsigned int)tag % 10000000);
 	for (unsigned int i = 0; i < PAGE; i += 8)
-		snprintf(p + i, 9, "%07d", tag);
+		memcpy(p + i, t, 8);
+}
+
+/* READ_FIXED from @src into @dst, a page of the registered (pinned) buffer; 0 or errno. */
+static int pin_write(struct io_uring *ring, int src, const char *page, char *dst)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int res;
+
+	if (pwrite(src, page, PAGE, 0) != PAGE)
+		return errno;
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_read_fixed(sqe, src, dst, PAGE, 0, 0);
+	res = io_uring_submit_and_wait(ring, 1);
+	if (res < 0)
+		return -res;
+	res = io_uring_wait_cqe(ring, &cqe);
+	if (res < 0)
+		return -res;
+	res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res == PAGE ? 0 : res < 0 ? -res : EIO;
 }
 
 /* The client: one passthrough open of f, mapped, kept across every restart. */
@@ -494,8 +538,11 @@ static void client_main(int cmd_rd, int res_wr)
 {
 	int f = openat(mp_fd, "f", O_RDWR), g = openat(mp_fd, "g", O_RDONLY);
 	char *map, page[PAGE], want[PAGE];
+	struct io_uring ring;
+	struct iovec pin_iov;
 	struct cmd c;
 	struct result r;
+	int src;
 
 	if (f < 0 || g < 0)
 		_exit(10);
@@ -503,6 +550,14 @@ static void client_main(int cmd_rd, int res_wr)
 	if (map == MAP_FAILED)
 		_exit(11);
 	fill_page(map, 1);	/* before any death: must survive every one */
+	/* A long-term pin (FOLL_LONGTERM, as ibv_reg_mr) of pages 192..255, taken once,
+	 * before any death; the kernel writes through it after every restart. */
+	pin_iov.iov_base = map + (size_t)PIN_FIRST * PAGE;
+	pin_iov.iov_len = (size_t)PIN_PAGES * PAGE;
+	src = memfd_create("restartprobe-src", MFD_CLOEXEC);
+	if (src < 0 || io_uring_queue_init(4, &ring, 0) ||
+	    io_uring_register_buffers(&ring, &pin_iov, 1))
+		_exit(14);
 	while (read(cmd_rd, &c, sizeof(c)) == sizeof(c)) {
 		r.err = 0;
 		switch (c.op) {
@@ -534,6 +589,10 @@ static void client_main(int cmd_rd, int res_wr)
 			fill_page(want, 1);
 			if (memcmp(map, want, PAGE))	/* written before the first death */
 				r.err = EBADMSG;
+			/* And through the pin: the kernel reads into the pinned pages. */
+			fill_page(page, 4000 + c.arg);
+			if (!r.err)
+				r.err = pin_write(&ring, src, page, map + (size_t)(PIN_FIRST + c.arg) * PAGE);
 			break;
 		case C_NEWOPEN: {
 			/* A new open, served by this generation, of the file an earlier one
@@ -620,6 +679,14 @@ static pid_t spawn_server(const char *self, const char *mountpoint, int state_fd
 	*dev = fds[1];
 	*stage = fds[2];
 	close(sv[0]);
+	/* Until it serves (it has read the state: use_clone may change after this). */
+	for (double end = now_ms() + 10000; S->ready_gen != g; usleep(100)) {
+		if (now_ms() > end || waitpid(pid, NULL, WNOHANG) == pid) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return -1;
+		}
+	}
 	return pid;
 }
 
@@ -690,7 +757,9 @@ int main(int argc, char *argv[])
 	pid_t server, client = -1, prober = -1;
 	char self[4096];
 	const char *mnt;
-	uint64_t flags;
+	uint64_t flags, resent_in_loop = 0, probe_failed = 0;
+	int probe_errno = 0;
+	double probe_worst = 0;
 	struct result r;
 	struct cmd c;
 	ssize_t n;
@@ -766,7 +835,8 @@ int main(int argc, char *argv[])
 		goto out_client;
 	}
 	printf("backing_id=%d\n", S->backing_id);
-	CHECK(page_is(stage, 0, 1) && page_is(stage, 16, 1000) && page_is(stage, 64, 2000),
+	CHECK(page_is(stage, 0, 1) && page_is(stage, 16, 1000) && page_is(stage, 64, 2000) &&
+	      page_is(stage, PIN_FIRST, 4000),
 	      "writes before the first death did not reach the memfd");
 
 	for (int k = 0; k < kills; k++) {
@@ -817,11 +887,51 @@ int main(int argc, char *argv[])
 		CHECK(page_is(stage, 16 + k + 1, 1000 + k + 1), "kill %d: mapped write lost", k);
 		CHECK(page_is(stage, 64 + k + 1, 2000 + k + 1), "kill %d: old-fd write lost", k);
 		CHECK(page_is(stage, 128 + k + 1, 3000 + k + 1), "kill %d: new-fd write lost", k);
+		CHECK(page_is(stage, PIN_FIRST + k + 1, 4000 + k + 1), "kill %d: pinned write lost", k);
 		CHECK(page_is(stage, 0, 1), "kill %d: page written before the deaths lost", k);
 		if (failed)
 			break;
 	}
 
+	resent_in_loop = S->resent_same_unique;
+	probe_failed = S->probe_enotconn + S->probe_errors;
+	probe_errno = S->probe_last_errno;
+	probe_worst = S->probe_worst_ms;
+	if (!failed) {
+		/* Served through a cloned /dev/fuse file (libfuse's clone_fd): the request
+		 * in flight when that server dies is on the clone's queue, which dies with
+		 * it, although the holder keeps the connection. */
+		pid_t cloned;
+
+		S->use_clone = 1;
+		kill(server, SIGKILL);
+		waitpid(server, NULL, 0);
+		cloned = spawn_server(self, mnt, state_fd, &dev, &stage, kills + 1);
+		S->use_clone = 0;
+		S->hung_unique = 0;
+		S->hang_op = FUSE_GETATTR;
+		c = (struct cmd){ C_GETATTR, 0 };
+		if (cloned < 0 || write(cmd_p[1], &c, sizeof(c)) != sizeof(c) ||
+		    wait_counter(&S->hung_unique, 1, 10000)) {
+			say("clone generation did not start or get the request");
+			failed = 1;
+			server = cloned;
+			goto out_client;
+		}
+		kill(cloned, SIGKILL);
+		waitpid(cloned, NULL, 0);
+		server = spawn_server(self, mnt, state_fd, &dev, &stage, kills + 2);
+		if (server < 0 || read(res_p[0], &r, sizeof(r)) != sizeof(r)) {
+			failed = 1;
+			goto out_client;
+		}
+		printf("inflight_on_cloned_fd_at_death=%s\n", r.err ? strerror(r.err) : "answered");
+		c = (struct cmd){ C_WRITE, kills + 2 };
+		if (write(cmd_p[1], &c, sizeof(c)) != sizeof(c) || read(res_p[0], &r, sizeof(r)) != sizeof(r))
+			r.err = EIO;
+		CHECK(!r.err && page_is(stage, PIN_FIRST + kills + 2, 4000 + kills + 2),
+		      "the mount did not survive the death of a clone_fd server");
+	}
 	if (!failed) {
 		/* A second backing id for the same memfd while an open uses the first. */
 		S->use_new_id = 1;
@@ -859,9 +969,13 @@ int main(int argc, char *argv[])
 	if (answered)	/* kill to the new server's first read of /dev/fuse */
 		printf("restart_ms median=%.2f worst=%.2f\n", restart[answered / 2],
 		       restart[answered - 1]);
-	printf("probes=%llu enotconn=%llu other_errors=%llu worst_ms=%.2f\n",
+	/* Errors counted to the end (the clone phase may fail a stat in flight, see above);
+	 * failed and worst (the longest stat) during the kills. */
+	printf("probes=%llu enotconn=%llu other_errors=%llu failed_during_kills=%llu worst_ms=%.2f\n",
 	       (unsigned long long)S->probes, (unsigned long long)S->probe_enotconn,
-	       (unsigned long long)S->probe_errors, S->probe_worst_ms);
+	       (unsigned long long)S->probe_errors, (unsigned long long)probe_failed,
+	       probe_worst);
+	printf("resent_with_original_unique=%llu\n", (unsigned long long)resent_in_loop);
 	printf("resent=%llu ops=", (unsigned long long)S->resent);
 	print_ops(S->resent_ops);
 	printf("requests_for_earlier_node_ids=%llu ops=", (unsigned long long)S->foreign_nodeid);
@@ -869,10 +983,12 @@ int main(int argc, char *argv[])
 	printf("requests_with_earlier_handles=%llu ops=", (unsigned long long)S->foreign_fh);
 	print_ops(S->foreign_fh_ops);
 	CHECK(answered == kills, "%d of %d in-flight requests answered", answered, kills);
-	CHECK(!S->probe_enotconn && !S->probe_errors, "the mount failed %llu stats (last: %s)",
-	      (unsigned long long)(S->probe_enotconn + S->probe_errors),
-	      strerror(S->probe_last_errno));
-	CHECK(S->resent >= (uint64_t)answered, "fewer resent requests than kills");
+	CHECK(!S->probe_enotconn, "the mount answered ENOTCONN");
+	CHECK(!probe_failed, "the mount failed %llu stats during the kills (last: %s)",
+	      (unsigned long long)probe_failed, strerror(probe_errno));
+	CHECK(resent_in_loop == (uint64_t)answered,
+	      "%llu of %d in-flight requests resent with their unique",
+	      (unsigned long long)resent_in_loop, answered);
 out_client:
 	S->probe_stop = 1;
 	waitpid(prober, NULL, 0);
