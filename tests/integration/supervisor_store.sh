@@ -1,0 +1,43 @@
+#!/bin/bash
+# Issue 15, step 1 of doc/restart.md: the supervisor's descriptor store, alone (not yet
+# wired into rdmafs). A stand-in daemon (tests/helpers/supclient.c) PUTs a memfd and a
+# file carrying an OFD lock, then dies by SIGKILL; the next generation gets the same open
+# file descriptions back (content, offset, the lock still held), bad requests are refused
+# without changing the store, a replaced descriptor and a dropped one (the lock goes) work,
+# a handover starts the next generation, which pages through 300 more; SIGTERM reaches
+# the daemon and the supervisor exits 0 with it.
+. "$(dirname "$0")/lib.sh"
+SUP=${RDMAFS_SUPERVISOR:-$RDMAFS_BUILD/src/rdmafs-supervisor}
+CLIENT=${RDMAFS_SUPCLIENT:-$RDMAFS_BUILD/tests/helpers/rdmafs-supclient}
+"$SUP" -- "$CLIENT" "$T" 2>"$T/sup.log" &
+sup=$!
+_pids+=("$sup")
+wait_for 30 grep -q '^ready=1' "$T/gen2" 2>/dev/null || { cat "$T/sup.log" "$T"/gen* >&2 || true; fail "generation 2 not ready"; }
+for g in 0 1 2; do sed "s/^/# gen$g: /" "$T/gen$g"; done
+want() {	# want GEN KEY=VALUE
+	grep -qx "$2" "$T/gen$1" || fail "generation $1: want $2, got: $(grep "^${2%%=*}=" "$T/gen$1" || echo nothing)"
+}
+want 0 put=0
+want 1 listed=2
+want 1 memfd_content_kept=1
+want 1 file_offset_kept=1
+want 1 lock_kept=1
+want 1 bad_magic_status=-71	# -EPROTO
+want 1 bad_fd_closed=1
+want 1 put_count_mismatch=-22	# -EINVAL
+want 1 drop_unknown=-2		# -ENOENT: nothing dropped
+want 1 store_unchanged=1
+want 1 replace=0
+want 1 drop=0
+want 1 lock_released=1
+want 2 handover_kept=1
+want 2 'paged_list=301 pages=2'
+want 2 paging_ok=1
+death=$(sed -n 's/^death_ms=//p' "$T/gen0")
+start=$(sed -n 's/^start_ms=//p' "$T/gen1")
+note "SIGKILL of generation 0 to generation 1 running: $(awk -v a="$start" -v b="$death" 'BEGIN { printf "%.1f", a - b }') ms"
+kill -TERM "$sup"
+rc=0
+wait "$sup" || rc=$?
+[ $rc -eq 0 ] || { cat "$T/sup.log" >&2; fail "supervisor exited $rc after SIGTERM"; }
+exit 0
