@@ -224,7 +224,7 @@ static int sup_serve_one(int sock, bool nonblock)
 			int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
 			if (k > (int)ARRAY_LEN(fds) - nfds)
-				k = ARRAY_LEN(fds) - nfds;	/* (cannot happen: cbuf holds fewer) */
+				k = ARRAY_LEN(fds) - nfds;	/* (cbuf holds fewer) */
 			memcpy(fds + nfds, CMSG_DATA(c), sizeof(int) * k);
 			nfds += k;
 		}
@@ -283,9 +283,17 @@ static pid_t sup_spawn(char **argv, unsigned int gen, int *sock, int *pidfd)
 	if (pid == 0) {
 		char v[16];
 		sigset_t none;
+		int oom;
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The supervisor's -1000 (sup_harden()) is not the daemon's to keep. */
+		oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		if (oom >= 0) {
+			if (write(oom, "0", 1) != 1)
+				_exit(127);
+			close(oom);
+		}
 		if (fcntl(sv[1], F_SETFD, 0))	/* the one descriptor it inherits */
 			_exit(127);
 		snprintf(v, sizeof(v), "%d", sv[1]);
@@ -334,10 +342,35 @@ static void sup_harden(void)
 		close(fd);
 }
 
+/* A generation died on its own: log it; the seconds to wait before the next start. */
+static double sup_after_crash(unsigned int gen, int status, double lived)
+{
+	static double crashes[SUP_CRASH_BURST];	/* times of the last deaths, oldest first */
+	static unsigned int streak;
+	double now = mono_s(), wait_s = 0;
+
+	if (WIFSIGNALED(status))
+		sup_log("generation %u killed by %s after %.1f s; %zu descriptors kept", gen,
+			strsignal(WTERMSIG(status)), lived, store.n);
+	else
+		sup_log("generation %u exited %d after %.1f s; %zu descriptors kept", gen,
+			WEXITSTATUS(status), lived, store.n);
+	memmove(crashes, crashes + 1, sizeof(crashes) - sizeof(crashes[0]));
+	crashes[SUP_CRASH_BURST - 1] = now;
+	if (crashes[0] && now - crashes[0] < SUP_CRASH_WINDOW_S) {
+		wait_s = 1u << (streak < 5 ? streak : 5);
+		if (wait_s > SUP_BACKOFF_MAX_S)
+			wait_s = SUP_BACKOFF_MAX_S;
+		streak++;
+	} else {
+		streak = 0;
+	}
+	return wait_s;
+}
+
 int main(int argc, char *argv[])
 {
-	double crashes[SUP_CRASH_BURST] = { 0 };
-	unsigned int gen = 0, streak = 0;
+	unsigned int gen = 0;
 	int sigfd, sock = -1, pidfd = -1, stop_sig = 0;
 	sigset_t mask;
 	pid_t pid;
@@ -394,7 +427,8 @@ int main(int argc, char *argv[])
 				int r = sup_serve_one(sock, true);
 
 				if (r < 0 && r != -EAGAIN) {
-					close(sock);	/* closed by the generation: wait for its exit */
+					/* closed by the generation: wait for its exit */
+					close(sock);
 					sock = -1;
 				}
 			}
@@ -426,24 +460,8 @@ int main(int argc, char *argv[])
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_HANDOVER) {
 			sup_log("generation %u handed over; starting generation %u", gen, gen + 1);
 		} else {
-			double now = mono_s(), wait_s = 0;
+			double wait_s = sup_after_crash(gen, status, mono_s() - started);
 
-			if (WIFSIGNALED(status))
-				sup_log("generation %u killed by %s after %.1f s; %zu descriptors kept",
-					gen, strsignal(WTERMSIG(status)), now - started, store.n);
-			else
-				sup_log("generation %u exited %d after %.1f s; %zu descriptors kept",
-					gen, WEXITSTATUS(status), now - started, store.n);
-			memmove(crashes, crashes + 1, sizeof(crashes) - sizeof(crashes[0]));
-			crashes[SUP_CRASH_BURST - 1] = now;
-			if (crashes[0] && now - crashes[0] < SUP_CRASH_WINDOW_S) {
-				wait_s = 1u << (streak < 5 ? streak : 5);
-				if (wait_s > SUP_BACKOFF_MAX_S)
-					wait_s = SUP_BACKOFF_MAX_S;
-				streak++;
-			} else {
-				streak = 0;
-			}
 			if (wait_s) {
 				struct pollfd p = { .fd = sigfd, .events = POLLIN };
 

@@ -101,7 +101,7 @@ struct probe_state {
 	_Atomic uint64_t probe_enotconn;
 	_Atomic uint64_t probe_errors;
 	_Atomic int probe_last_errno;
-	_Atomic double probe_worst_ms;	/* the longest stat: the blackout an unrelated caller sees */
+	_Atomic double probe_worst_ms;	/* the longest stat: an unrelated caller's blackout */
 	_Atomic int probe_stop;
 };
 
@@ -111,7 +111,9 @@ static int dev_fd = -1;
 static int stage_fd = -1;
 static uint8_t looked_up[8];	/* node ids this generation answered a LOOKUP for */
 static _Atomic uint64_t fh_next;
-static uint64_t cur_unique;	/* of the request being handled (one thread) */
+/* The unique of the request this worker thread read last: libfuse's multi-threaded loop
+ * reads and handles a request in the same thread (how rdmafs can key a journal). */
+static __thread uint64_t cur_unique;
 static int io_fd = -1;		/* where requests are read and answered: dev_fd or a clone */
 
 static double now_ms(void)
@@ -220,10 +222,22 @@ static void note_request(const struct fuse_in_header *in, const void *arg)
 
 static ssize_t probe_read(int fd, void *buf, size_t len, void *userdata)
 {
-	ssize_t n = read(io_fd >= 0 ? io_fd : fd, buf, len);
+	static __thread void *locked;
 	const struct fuse_in_header *in = buf;
+	ssize_t n;
 
 	(void)userdata;
+	/*
+	 * The kernel copies a request into this buffer after taking it off the queue; if
+	 * that copy faults while SIGKILL is pending, the fault fails and the kernel ends the
+	 * request with EIO (fuse_dev_do_read()). A buffer locked in memory never faults.
+	 */
+	if (buf != locked && !getenv("RESTARTPROBE_NO_MLOCK")) {
+		if (mlock(buf, len))
+			say("mlock of the request buffer: %s", strerror(errno));
+		locked = buf;
+	}
+	n = read(io_fd >= 0 ? io_fd : fd, buf, len);
 	if (n < (ssize_t)sizeof(*in))
 		return n;
 	if (in->opcode == FUSE_INIT && gen == 0) {
@@ -351,17 +365,21 @@ static void p_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void p_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
-	static char buf[1 << 17];
+	char *buf;
 
 	(void)fi;
 	if (hang(req, FUSE_READ))
 		return;
-	if (size > sizeof(buf))
-		size = sizeof(buf);
 	if (off >= STAGE_SIZE)
 		size = 0;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	memset(buf, ino == G_INO ? 'g' : '?', size);
 	fuse_reply_buf(req, buf, size);
+	free(buf);
 }
 
 static void p_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -418,6 +436,7 @@ static int server_main(int sock, const char *mountpoint)
 {
 	char *argv0[] = { "rdmafs-restartprobe", "-o", "fsname=restartprobe", NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv0);
+	struct fuse_loop_config *loop_cfg;
 	struct fuse_session *se;
 	int fds[3];
 
@@ -480,9 +499,15 @@ static int server_main(int sock, const char *mountpoint)
 		}
 	}
 	close(sock);
+	/* Multi-threaded, without clone_fd (F2 in doc/restart.md), as rdmafs serves. */
+	loop_cfg = fuse_loop_cfg_create();
+	if (!loop_cfg)
+		return 1;
+	fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
+	fuse_loop_cfg_set_max_threads(loop_cfg, 4);
 	S->ready_ms = now_ms();
 	S->ready_gen = gen;
-	fuse_session_loop(se);
+	fuse_session_loop_mt(se, loop_cfg);
 	return 0;
 }
 
@@ -592,7 +617,8 @@ static void client_main(int cmd_rd, int res_wr)
 			/* And through the pin: the kernel reads into the pinned pages. */
 			fill_page(page, 4000 + c.arg);
 			if (!r.err)
-				r.err = pin_write(&ring, src, page, map + (size_t)(PIN_FIRST + c.arg) * PAGE);
+				r.err = pin_write(&ring, src, page,
+						  map + (size_t)(PIN_FIRST + c.arg) * PAGE);
 			break;
 		case C_NEWOPEN: {
 			/* A new open, served by this generation, of the file an earlier one
@@ -623,6 +649,27 @@ static void client_main(int cmd_rd, int res_wr)
 			_exit(12);
 	}
 	_exit(13);
+}
+
+static int cmd_wr = -1, res_rd = -1;	/* the holder's ends of the client's pipes */
+
+/* Ask the client to do @op; 0, or -1 if the client is gone. */
+static int client_send(int op, int arg)
+{
+	struct cmd c = { op, arg };
+
+	return write(cmd_wr, &c, sizeof(c)) == sizeof(c) ? 0 : -1;
+}
+
+/* The result of the client's last command; 0, or -1 if the client is gone. */
+static int client_wait(struct result *r)
+{
+	return read(res_rd, r, sizeof(*r)) == sizeof(*r) ? 0 : -1;
+}
+
+static int client_do(int op, int arg, struct result *r)
+{
+	return client_send(op, arg) ? -1 : client_wait(r);
 }
 
 static void prober_main(void)
@@ -761,7 +808,6 @@ int main(int argc, char *argv[])
 	int probe_errno = 0;
 	double probe_worst = 0;
 	struct result r;
-	struct cmd c;
 	ssize_t n;
 
 	if (argc == 5 && !strcmp(argv[1], "--server")) {
@@ -819,6 +865,8 @@ int main(int argc, char *argv[])
 
 	if (pipe2(cmd_p, O_CLOEXEC) || pipe2(res_p, O_CLOEXEC))
 		return 1;
+	cmd_wr = cmd_p[1];
+	res_rd = res_p[0];
 	client = fork();
 	if (client == 0)
 		client_main(cmd_p[0], res_p[1]);
@@ -827,9 +875,7 @@ int main(int argc, char *argv[])
 		prober_main();
 
 	/* Sanity, before any death: the new open and the writes work, pages reach the memfd. */
-	c = (struct cmd){ C_WRITE, 0 };
-	if (write(cmd_p[1], &c, sizeof(c)) != sizeof(c) || read(res_p[0], &r, sizeof(r)) != sizeof(r) ||
-	    r.err) {
+	if (client_do(C_WRITE, 0, &r) || r.err) {
 		say("client did not start (%s)", strerror(r.err));
 		failed = 1;
 		goto out_client;
@@ -845,8 +891,7 @@ int main(int argc, char *argv[])
 
 		S->hung_unique = 0;
 		S->hang_op = op;
-		c = (struct cmd){ hang_cmds[k % 3], k };
-		if (write(cmd_p[1], &c, sizeof(c)) != sizeof(c))
+		if (client_send(hang_cmds[k % 3], k))
 			break;
 		if (wait_counter(&S->hung_unique, 1, 10000)) {
 			say("kill %d: the %s never reached generation %d", k, opname[op], k);
@@ -863,7 +908,7 @@ int main(int argc, char *argv[])
 			failed = 1;
 			break;
 		}
-		if (read(res_p[0], &r, sizeof(r)) != sizeof(r)) {
+		if (client_wait(&r)) {
 			failed = 1;
 			break;
 		}
@@ -876,18 +921,17 @@ int main(int argc, char *argv[])
 		answered++;
 		/* Mapping and old descriptor still go to the memfd; a new open reuses the id
 		 * generation 0 registered. */
-		c = (struct cmd){ C_WRITE, k + 1 };
-		if (write(cmd_p[1], &c, sizeof(c)) != sizeof(c) || read(res_p[0], &r, sizeof(r)) != sizeof(r))
+		if (client_do(C_WRITE, k + 1, &r))
 			break;
 		CHECK(!r.err, "kill %d: write after the restart: %s", k, strerror(r.err));
-		c = (struct cmd){ C_NEWOPEN, k + 1 };
-		if (write(cmd_p[1], &c, sizeof(c)) != sizeof(c) || read(res_p[0], &r, sizeof(r)) != sizeof(r))
+		if (client_do(C_NEWOPEN, k + 1, &r))
 			break;
 		CHECK(!r.err, "kill %d: new open with the old backing id: %s", k, strerror(r.err));
 		CHECK(page_is(stage, 16 + k + 1, 1000 + k + 1), "kill %d: mapped write lost", k);
 		CHECK(page_is(stage, 64 + k + 1, 2000 + k + 1), "kill %d: old-fd write lost", k);
 		CHECK(page_is(stage, 128 + k + 1, 3000 + k + 1), "kill %d: new-fd write lost", k);
-		CHECK(page_is(stage, PIN_FIRST + k + 1, 4000 + k + 1), "kill %d: pinned write lost", k);
+		CHECK(page_is(stage, PIN_FIRST + k + 1, 4000 + k + 1), "kill %d: pinned write lost",
+		      k);
 		CHECK(page_is(stage, 0, 1), "kill %d: page written before the deaths lost", k);
 		if (failed)
 			break;
@@ -910,8 +954,7 @@ int main(int argc, char *argv[])
 		S->use_clone = 0;
 		S->hung_unique = 0;
 		S->hang_op = FUSE_GETATTR;
-		c = (struct cmd){ C_GETATTR, 0 };
-		if (cloned < 0 || write(cmd_p[1], &c, sizeof(c)) != sizeof(c) ||
+		if (cloned < 0 || client_send(C_GETATTR, 0) ||
 		    wait_counter(&S->hung_unique, 1, 10000)) {
 			say("clone generation did not start or get the request");
 			failed = 1;
@@ -921,13 +964,12 @@ int main(int argc, char *argv[])
 		kill(cloned, SIGKILL);
 		waitpid(cloned, NULL, 0);
 		server = spawn_server(self, mnt, state_fd, &dev, &stage, kills + 2);
-		if (server < 0 || read(res_p[0], &r, sizeof(r)) != sizeof(r)) {
+		if (server < 0 || client_wait(&r)) {
 			failed = 1;
 			goto out_client;
 		}
 		printf("inflight_on_cloned_fd_at_death=%s\n", r.err ? strerror(r.err) : "answered");
-		c = (struct cmd){ C_WRITE, kills + 2 };
-		if (write(cmd_p[1], &c, sizeof(c)) != sizeof(c) || read(res_p[0], &r, sizeof(r)) != sizeof(r))
+		if (client_do(C_WRITE, kills + 2, &r))
 			r.err = EIO;
 		CHECK(!r.err && page_is(stage, PIN_FIRST + kills + 2, 4000 + kills + 2),
 		      "the mount did not survive the death of a clone_fd server");
@@ -935,16 +977,15 @@ int main(int argc, char *argv[])
 	if (!failed) {
 		/* A second backing id for the same memfd while an open uses the first. */
 		S->use_new_id = 1;
-		c = (struct cmd){ C_NEWOPEN, 400 };
-		if (write(cmd_p[1], &c, sizeof(c)) == sizeof(c) && read(res_p[0], &r, sizeof(r)) == sizeof(r))
+		if (!client_do(C_NEWOPEN, 400, &r))
 			printf("new_backing_id=%d open_with_new_id=%s\n", S->new_id,
 			       r.err ? strerror(r.err) : "ok");
 		/* FORGET of a node id generation 0 created: the holder invalidates g's entry
 		 * (it can write notifications on the descriptor it holds), the client closes
 		 * g, and the kernel forgets the inode. */
-		c = (struct cmd){ C_CLOSE_G, 0 };
-		if (write(cmd_p[1], &c, sizeof(c)) == sizeof(c) && read(res_p[0], &r, sizeof(r)) == sizeof(r)) {
-			struct fuse_notify_inval_entry_out e = { .parent = FUSE_ROOT_ID, .namelen = 1 };
+		if (!client_do(C_CLOSE_G, 0, &r)) {
+			struct fuse_notify_inval_entry_out e = { .parent = FUSE_ROOT_ID,
+								 .namelen = 1 };
 			struct fuse_out_header h = { .len = sizeof(h) + sizeof(e) + 2,
 						     .error = FUSE_NOTIFY_INVAL_ENTRY };
 			struct iovec iov[] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { "g", 2 } };
@@ -971,7 +1012,8 @@ int main(int argc, char *argv[])
 		       restart[answered - 1]);
 	/* Errors counted to the end (the clone phase may fail a stat in flight, see above);
 	 * failed and worst (the longest stat) during the kills. */
-	printf("probes=%llu enotconn=%llu other_errors=%llu failed_during_kills=%llu worst_ms=%.2f\n",
+	printf("probes=%llu enotconn=%llu other_errors=%llu failed_during_kills=%llu "
+	       "worst_ms=%.2f\n",
 	       (unsigned long long)S->probes, (unsigned long long)S->probe_enotconn,
 	       (unsigned long long)S->probe_errors, (unsigned long long)probe_failed,
 	       probe_worst);
@@ -992,8 +1034,7 @@ int main(int argc, char *argv[])
 out_client:
 	S->probe_stop = 1;
 	waitpid(prober, NULL, 0);
-	c = (struct cmd){ C_EXIT, 0 };
-	if (write(cmd_p[1], &c, sizeof(c)) == sizeof(c))
+	if (!client_send(C_EXIT, 0))
 		waitpid(client, NULL, 0);
 out_server:
 	if (mp_fd >= 0)

@@ -97,8 +97,8 @@ static int list_all(uint64_t *tags, int *fds, int max, int *pages)
 
 	*pages = 0;
 	do {
-		if (xact(SUP_LIST, NULL, 0, NULL, 0, next, &r, fds + n, &k) || k != (int)r.m.count ||
-		    n + k > max)
+		if (xact(SUP_LIST, NULL, 0, NULL, 0, next, &r, fds + n, &k) ||
+		    k != (int)r.m.count || n + k > max)
 			return -1;
 		memcpy(tags + n, r.m.tags, k * sizeof(uint64_t));
 		n += k;
@@ -219,7 +219,8 @@ int main(int argc, char *argv[])
 			cm->cmsg_type = SCM_RIGHTS;
 			cm->cmsg_len = CMSG_LEN(sizeof(int));
 			memcpy(CMSG_DATA(cm), &p[1], sizeof(int));
-			if (sendmsg(sock, &mh, 0) < 0 || recvmsg(sock, &rmh, 0) < (ssize_t)sizeof(r.m))
+			if (sendmsg(sock, &mh, 0) < 0 ||
+			    recvmsg(sock, &rmh, 0) < (ssize_t)sizeof(r.m))
 				return 1;
 			fprintf(out, "bad_magic_status=%d\n", r.m.status);
 		}
@@ -227,7 +228,8 @@ int main(int argc, char *argv[])
 		fprintf(out, "bad_fd_closed=%d\n", read(p[0], &c, 1) == 0);
 		fprintf(out, "put_count_mismatch=%d\n",
 			xact(SUP_PUT, bad_tags, 2, &p[0], 1, 0, &r, NULL, NULL));
-		fprintf(out, "drop_unknown=%d\n", xact(SUP_DROP, bad_tags, 2, NULL, 0, 0, &r, NULL, NULL));
+		fprintf(out, "drop_unknown=%d\n",
+			xact(SUP_DROP, bad_tags, 2, NULL, 0, 0, &r, NULL, NULL));
 		for (int i = 0; i < n; i++)
 			close(fds[i]);
 		n = list_all(tags, fds, 16, &pages);
@@ -238,7 +240,8 @@ int main(int argc, char *argv[])
 
 		/* Replace the staging, drop the lock: its last descriptor closes. */
 		fresh = memfd_with("world");
-		fprintf(out, "replace=%d\n", xact(SUP_PUT, &t_stage, 1, &fresh, 1, 0, &r, NULL, NULL));
+		fprintf(out, "replace=%d\n",
+			xact(SUP_PUT, &t_stage, 1, &fresh, 1, 0, &r, NULL, NULL));
 		close(fresh);
 		fprintf(out, "drop=%d\n", xact(SUP_DROP, &t_lock, 1, NULL, 0, 0, &r, NULL, NULL));
 		fprintf(out, "lock_released=%d\n", !locked_by_other(fpath));
