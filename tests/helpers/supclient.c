@@ -5,7 +5,9 @@
  *   0: PUTs a memfd and a file holding an OFD lock, then dies by SIGKILL;
  *   1: LISTs them back (same open file descriptions: content, offset, the lock), checks
  *      that bad requests change nothing, replaces one, DROPs the other, hands over (75);
- *   2: LISTs the replaced one, pages through 300 more, waits for SIGTERM, exits 0.
+ *   2: LISTs the replaced one, pages through 300 more, crashes (exit 1);
+ *   3: crashes at once: the third crash within 10 s, so the supervisor waits;
+ *   4: LISTs the replaced one again, waits for SIGTERM, exits 0.
  * Each generation writes its findings as key=value lines to DIR/genN.
  */
 #include <errno.h>
@@ -86,6 +88,38 @@ static int xact(uint16_t op, const uint64_t *tags, uint32_t n, const int *fds, i
 		}
 	}
 	return reply->m.status;
+}
+
+/* Send @len bytes of @buf (with @fd if >= 0) as one message; the reply's status. */
+static int raw(const void *buf, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union msgbuf r;
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(sock, &mh, 0) < 0 || recv(sock, &r, sizeof(r), 0) < (ssize_t)sizeof(r.m))
+		return -EIO;
+	return r.m.status;
+}
+
+/* True if the other end of pipe @rd was closed by everyone (reads EOF). */
+static bool pipe_closed(int rd)
+{
+	char c;
+
+	return read(rd, &c, 1) == 0;
 }
 
 /* Every entry of the store: tags and descriptors (duplicates), at most @max. Count. */
@@ -189,7 +223,6 @@ int main(int argc, char *argv[])
 	if (gen == 1) {
 		uint64_t bad_tags[2] = { t_stage, SUP_TAG(SUP_K_STAGING, 2) };
 		int p[2], fresh, i_stage, i_lock;
-		char c;
 
 		n = list_all(tags, fds, 16, &pages);
 		i_stage = find(tags, n, t_stage);
@@ -201,31 +234,28 @@ int main(int argc, char *argv[])
 		fprintf(out, "file_offset_kept=%d\n", lseek(fds[i_lock], 0, SEEK_CUR) == 123);
 		fprintf(out, "lock_kept=%d\n", locked_by_other(fpath));
 
-		/* A bad message with a descriptor: refused, descriptor closed, store unchanged. */
-		if (pipe2(p, O_CLOEXEC))
-			return 1;
+		/* Bad messages, each with a descriptor: refused, descriptor closed, store
+		 * unchanged. */
 		{
+			static char big[SUP_MSG_MAX + 64];
 			struct sup_msg bad = { .magic = 0xdeadbeef, .version = SUP_VERSION,
-					       .op = SUP_PUT, .count = 0 };
-			char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-			struct iovec iov = { .iov_base = &bad, .iov_len = sizeof(bad) };
-			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-					     .msg_controllen = sizeof(cbuf) };
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			struct iovec riov = { .iov_base = &r, .iov_len = sizeof(r) };
-			struct msghdr rmh = { .msg_iov = &riov, .msg_iovlen = 1 };
-
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &p[1], sizeof(int));
-			if (sendmsg(sock, &mh, 0) < 0 ||
-			    recvmsg(sock, &rmh, 0) < (ssize_t)sizeof(r.m))
+					       .op = SUP_PUT };
+			if (pipe2(p, O_CLOEXEC))
 				return 1;
-			fprintf(out, "bad_magic_status=%d\n", r.m.status);
+			fprintf(out, "bad_magic_status=%d\n", raw(&bad, sizeof(bad), p[1]));
+			bad.magic = SUP_MAGIC;
+			bad.version = SUP_VERSION + 1;
+			fprintf(out, "bad_version_status=%d\n", raw(&bad, sizeof(bad), p[1]));
+			bad.version = SUP_VERSION;
+			bad.op = SUP_LIST;
+			fprintf(out, "list_with_fd_status=%d\n", raw(&bad, sizeof(bad), p[1]));
+			bad.op = 99;
+			fprintf(out, "bad_op_status=%d\n", raw(&bad, sizeof(bad), p[1]));
+			memcpy(big, &bad, sizeof(bad));
+			fprintf(out, "oversized_status=%d\n", raw(big, sizeof(big), p[1]));
+			close(p[1]);
+			fprintf(out, "bad_fd_closed=%d\n", pipe_closed(p[0]));
 		}
-		close(p[1]);
-		fprintf(out, "bad_fd_closed=%d\n", read(p[0], &c, 1) == 0);
 		fprintf(out, "put_count_mismatch=%d\n",
 			xact(SUP_PUT, bad_tags, 2, &p[0], 1, 0, &r, NULL, NULL));
 		fprintf(out, "drop_unknown=%d\n",
@@ -279,6 +309,16 @@ int main(int argc, char *argv[])
 		for (int i = 0; i < n; i++)
 			close(fds[i]);
 		fprintf(out, "paging_ok=%d\n", ok && n == 1);
+		fprintf(out, "death_ms=%.3f\n", now_ms());
+		return 1;	/* a crash: the next starts at once */
+	}
+	if (gen == 3) {
+		fprintf(out, "death_ms=%.3f\n", now_ms());
+		return 1;	/* the third crash within 10 s: the next start is delayed */
+	}
+	if (gen == 4) {
+		n = list_all(tags, fds, 16, &pages);
+		fprintf(out, "kept=%d\n", n == 1 && tags[0] == t_stage && content_is(fds[0], "world"));
 		signal(SIGTERM, on_term);
 		fprintf(out, "ready=1\n");
 		for (;;)

@@ -4,16 +4,18 @@
 # file carrying an OFD lock, then dies by SIGKILL; the next generation gets the same open
 # file descriptions back (content, offset, the lock still held), bad requests are refused
 # without changing the store, a replaced descriptor and a dropped one (the lock goes) work,
-# a handover starts the next generation, which pages through 300 more; SIGTERM reaches
-# the daemon and the supervisor exits 0 with it.
+# a handover starts the next generation, which pages through 300 more; the third crash
+# within 10 s delays the next start by a second; SIGTERM reaches the daemon and the
+# supervisor exits 0 with it.
 . "$(dirname "$0")/lib.sh"
 SUP=${RDMAFS_SUPERVISOR:-$RDMAFS_BUILD/src/rdmafs-supervisor}
 CLIENT=${RDMAFS_SUPCLIENT:-$RDMAFS_BUILD/tests/helpers/rdmafs-supclient}
 "$SUP" -- "$CLIENT" "$T" 2>"$T/sup.log" &
 sup=$!
 _pids+=("$sup")
-wait_for 30 grep -q '^ready=1' "$T/gen2" 2>/dev/null || { cat "$T/sup.log" "$T"/gen* >&2 || true; fail "generation 2 not ready"; }
-for g in 0 1 2; do sed "s/^/# gen$g: /" "$T/gen$g"; done
+wait_for 30 grep -q '^ready=1' "$T/gen4" 2>/dev/null ||
+	{ cat "$T/sup.log" "$T"/gen* >&2 || true; fail "generation 4 not ready"; }
+for g in 0 1 2 3 4; do sed "s/^/# gen$g: /" "$T/gen$g"; done
 want() {	# want GEN KEY=VALUE
 	grep -qx "$2" "$T/gen$1" || fail "generation $1: want $2, got: $(grep "^${2%%=*}=" "$T/gen$1" || echo nothing)"
 }
@@ -23,6 +25,10 @@ want 1 memfd_content_kept=1
 want 1 file_offset_kept=1
 want 1 lock_kept=1
 want 1 bad_magic_status=-71	# -EPROTO
+want 1 bad_version_status=-93	# -EPROTONOSUPPORT
+want 1 list_with_fd_status=-22	# -EINVAL
+want 1 bad_op_status=-95	# -EOPNOTSUPP
+want 1 oversized_status=-90	# -EMSGSIZE
 want 1 bad_fd_closed=1
 want 1 put_count_mismatch=-22	# -EINVAL
 want 1 drop_unknown=-2		# -ENOENT: nothing dropped
@@ -33,9 +39,15 @@ want 1 lock_released=1
 want 2 handover_kept=1
 want 2 'paged_list=301 pages=2'
 want 2 paging_ok=1
-death=$(sed -n 's/^death_ms=//p' "$T/gen0")
-start=$(sed -n 's/^start_ms=//p' "$T/gen1")
-note "SIGKILL of generation 0 to generation 1 running: $(awk -v a="$start" -v b="$death" 'BEGIN { printf "%.1f", a - b }') ms"
+want 4 kept=1
+# gap GEN: ms from generation GEN's death to the start of the next
+gap() {
+	awk -v a="$(sed -n 's/^start_ms=//p' "$T/gen$(($1 + 1))")" \
+		-v b="$(sed -n 's/^death_ms=//p' "$T/gen$1")" 'BEGIN { printf "%.0f", a - b }'
+}
+note "SIGKILL of generation 0 to generation 1 running: $(gap 0) ms"
+note "third crash within 10 s (generation 3) to generation 4 running: $(gap 3) ms"
+[ "$(gap 3)" -ge 950 ] || fail "no back-off after three crashes within 10 s"
 kill -TERM "$sup"
 rc=0
 wait "$sup" || rc=$?
