@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,6 +47,8 @@ struct sup_entry {
 	int fd;			/* owned */
 };
 
+static bool gen_ready;	/* the running generation sent SUP_READY */
+
 /* The store: every descriptor a generation PUT and did not DROP. Unordered. */
 static struct {
 	struct sup_entry *v;
@@ -66,12 +69,17 @@ static void sup_log(const char *fmt, ...)
 	errno = saved;
 }
 
-static double mono_s(void)
+static uint64_t mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static double mono_s(void)
+{
+	return mono_ns() / 1e9;
 }
 
 static ssize_t store_find(uint64_t tag)
@@ -258,6 +266,11 @@ static int sup_serve_one(int sock, bool nonblock)
 		case SUP_DROP:
 			r = sup_drop(&in.m, nfds);
 			break;
+		case SUP_READY:
+			r = in.m.count || nfds ? -EINVAL : 0;
+			if (!r)
+				gen_ready = true;
+			break;
 		default:
 			r = -EOPNOTSUPP;
 		}
@@ -271,8 +284,12 @@ static int sup_serve_one(int sock, bool nonblock)
 	return 0;
 }
 
-/* Start generation @gen of @argv with its end of a new socketpair; its pid, -1 on error. */
-static pid_t sup_spawn(char **argv, unsigned int gen, int *sock, int *pidfd)
+/*
+ * Start generation @gen of @argv with its end of a new socketpair; its pid, -1 on error.
+ * @died: when the previous generation's exit was seen (ns), @backoff_ms waited since.
+ */
+static pid_t sup_spawn(char **argv, unsigned int gen, uint64_t died, unsigned int backoff_ms,
+		       int *sock, int *pidfd)
 {
 	int sv[2];
 	pid_t pid;
@@ -281,7 +298,7 @@ static pid_t sup_spawn(char **argv, unsigned int gen, int *sock, int *pidfd)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		char v[16];
+		char v[32];
 		sigset_t none;
 		int oom;
 
@@ -300,6 +317,12 @@ static pid_t sup_spawn(char **argv, unsigned int gen, int *sock, int *pidfd)
 		setenv(SUP_ENV_FD, v, 1);
 		snprintf(v, sizeof(v), "%u", gen);
 		setenv(SUP_ENV_GEN, v, 1);
+		if (gen) {
+			snprintf(v, sizeof(v), "%" PRIu64, died);
+			setenv(SUP_ENV_DIED, v, 1);
+			snprintf(v, sizeof(v), "%u", backoff_ms);
+			setenv(SUP_ENV_BACKOFF, v, 1);
+		}
 		execvp(argv[0], argv);
 		sup_log("exec %s: %s", argv[0], strerror(errno));
 		_exit(127);
@@ -342,19 +365,26 @@ static void sup_harden(void)
 		close(fd);
 }
 
-/* A generation died on its own: log it; the seconds to wait before the next start. */
-static double sup_after_crash(unsigned int gen, int status, double lived)
+/*
+ * A generation died on its own: log it; the seconds to wait before the next start. Only
+ * deaths before SUP_READY count: a daemon killed while serving comes back at once.
+ */
+static double sup_after_crash(unsigned int gen, int status, double lived, bool ready)
 {
-	static double crashes[SUP_CRASH_BURST];	/* times of the last deaths, oldest first */
+	static double crashes[SUP_CRASH_BURST];	/* times of the last such deaths, oldest first */
 	static unsigned int streak;
 	double now = mono_s(), wait_s = 0;
 
 	if (WIFSIGNALED(status))
-		sup_log("generation %u killed by %s after %.1f s; %zu descriptors kept", gen,
-			strsignal(WTERMSIG(status)), lived, store.n);
+		sup_log("generation %u killed by %s after %.1f s%s; %zu descriptors kept", gen,
+			strsignal(WTERMSIG(status)), lived, ready ? "" : " (not ready)", store.n);
 	else
-		sup_log("generation %u exited %d after %.1f s; %zu descriptors kept", gen,
-			WEXITSTATUS(status), lived, store.n);
+		sup_log("generation %u exited %d after %.1f s%s; %zu descriptors kept", gen,
+			WEXITSTATUS(status), lived, ready ? "" : " (not ready)", store.n);
+	if (ready) {
+		streak = 0;
+		return 0;
+	}
 	memmove(crashes, crashes + 1, sizeof(crashes) - sizeof(crashes[0]));
 	crashes[SUP_CRASH_BURST - 1] = now;
 	if (crashes[0] && now - crashes[0] < SUP_CRASH_WINDOW_S) {
@@ -370,7 +400,8 @@ static double sup_after_crash(unsigned int gen, int status, double lived)
 
 int main(int argc, char *argv[])
 {
-	unsigned int gen = 0;
+	unsigned int gen = 0, backoff_ms = 0;
+	uint64_t died = 0;
 	int sigfd, sock = -1, pidfd = -1, stop_sig = 0;
 	sigset_t mask;
 	pid_t pid;
@@ -400,7 +431,8 @@ int main(int argc, char *argv[])
 		double started = mono_s();
 		int status;
 
-		pid = sup_spawn(argv + 1, gen, &sock, &pidfd);
+		gen_ready = false;
+		pid = sup_spawn(argv + 1, gen, died, backoff_ms, &sock, &pidfd);
 		if (pid < 0) {
 			sup_log("cannot start generation %u of %s: %s", gen, argv[1],
 				strerror(errno));
@@ -441,6 +473,8 @@ int main(int argc, char *argv[])
 		if (sock >= 0)
 			close(sock);
 		sock = -1;
+		died = mono_ns();
+		backoff_ms = 0;
 		if (waitpid(pid, &status, 0) != pid) {
 			sup_log("wait for generation %u: %s", gen, strerror(errno));
 			break;
@@ -460,18 +494,20 @@ int main(int argc, char *argv[])
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_HANDOVER) {
 			sup_log("generation %u handed over; starting generation %u", gen, gen + 1);
 		} else {
-			double wait_s = sup_after_crash(gen, status, mono_s() - started);
+			double wait_s = sup_after_crash(gen, status, mono_s() - started,
+							gen_ready);
 
 			if (wait_s) {
 				struct pollfd p = { .fd = sigfd, .events = POLLIN };
 
-				sup_log("%d deaths within %d s: next start in %.0f s",
+				sup_log("%d start-up deaths within %d s: next start in %.0f s",
 					SUP_CRASH_BURST, SUP_CRASH_WINDOW_S, wait_s);
 				if (poll(&p, 1, (int)(wait_s * 1000)) == 1) {
 					sup_log("stopped while backing off");
 					store_close_all();
 					return 1;
 				}
+				backoff_ms = (unsigned int)(wait_s * 1000);
 			}
 		}
 		gen++;

@@ -23,11 +23,19 @@
 
 #define SUP_ENV_FD "RDMAFS_SUPERVISOR_FD"
 #define SUP_ENV_GEN "RDMAFS_SUPERVISOR_GEN"
+/* Generations after the first: CLOCK_MONOTONIC (ns) when the supervisor saw the previous
+ * one exit (the start of the blackout), and the back-off it waited (ms) before this one. */
+#define SUP_ENV_DIED "RDMAFS_SUPERVISOR_DIED_NS"
+#define SUP_ENV_BACKOFF "RDMAFS_SUPERVISOR_BACKOFF_MS"
 
 /* Exit status of a daemon generation, as the supervisor reads it. */
 #define SUP_EXIT_DONE 0			/* unmounted: the supervisor closes all and exits */
 #define SUP_EXIT_HANDOVER 75		/* start the next generation now (upgrade) */
-/* Anything else, or death by a signal: a crash; the next generation starts (backoff). */
+/*
+ * Anything else, or death by a signal: a crash; the next generation starts at once, unless
+ * this was the third generation within 10 s to die before SUP_READY (a start-up crash
+ * loop): then it waits 1 s, 2 s, ... up to 30 s.
+ */
 
 enum sup_op {
 	/* daemon -> supervisor; tags[i] names fd i. An existing tag is replaced (its old
@@ -39,6 +47,9 @@ enum sup_op {
 	 * descriptors (duplicates: the store keeps its own), arg = index of the next page,
 	 * 0 after the last. */
 	SUP_LIST = 3,
+	/* The generation serves: its death from now on is not a start-up failure and does not
+	 * count towards the crash back-off. No tags. Reply: 0. */
+	SUP_READY = 4,
 };
 
 /*

@@ -7,7 +7,8 @@
  *      that bad requests change nothing, replaces one, DROPs the other, hands over (75);
  *   2: LISTs the replaced one, pages through 300 more, crashes (exit 1);
  *   3: crashes at once: the third crash within 10 s, so the supervisor waits;
- *   4: LISTs the replaced one again, waits for SIGTERM, exits 0.
+ *   4: says it is ready (SUP_READY), then crashes: the next starts at once;
+ *   5: LISTs the replaced one again, waits for SIGTERM, exits 0.
  * Each generation writes its findings as key=value lines to DIR/genN.
  */
 #include <errno.h>
@@ -206,6 +207,9 @@ int main(int argc, char *argv[])
 		return 1;
 	setvbuf(out, NULL, _IONBF, 0);
 	fprintf(out, "start_ms=%.3f\n", now_ms());
+	if (getenv(SUP_ENV_DIED))	/* the supervisor's view: its death to our start */
+		fprintf(out, "since_death_ms=%.0f\nbackoff_ms=%s\n",
+			now_ms() - atof(getenv(SUP_ENV_DIED)) / 1e6, getenv(SUP_ENV_BACKOFF));
 
 	if (gen == 0) {
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -317,8 +321,16 @@ int main(int argc, char *argv[])
 		return 1;	/* the third crash within 10 s: the next start is delayed */
 	}
 	if (gen == 4) {
+		/* Serving: a death from now on is no start-up failure, no back-off. */
+		fprintf(out, "ready_status=%d\n",
+			xact(SUP_READY, NULL, 0, NULL, 0, 0, &r, NULL, NULL));
+		fprintf(out, "death_ms=%.3f\n", now_ms());
+		return 1;
+	}
+	if (gen == 5) {
 		n = list_all(tags, fds, 16, &pages);
-		fprintf(out, "kept=%d\n", n == 1 && tags[0] == t_stage && content_is(fds[0], "world"));
+		fprintf(out, "kept=%d\n",
+			n == 1 && tags[0] == t_stage && content_is(fds[0], "world"));
 		signal(SIGTERM, on_term);
 		fprintf(out, "ready=1\n");
 		for (;;)
