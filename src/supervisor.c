@@ -360,7 +360,8 @@ static void sup_harden(void)
 		sup_log("mlockall: %s", strerror(errno));
 	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "-1000", 5) != 5)
-		sup_log("oom_score_adj: %s", strerror(errno));
+		sup_log("oom_score_adj -1000: %s (the OOM killer may choose the supervisor)",
+			strerror(errno));
 	if (fd >= 0)
 		close(fd);
 }

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supervisor.h"
+
 /* Debian 12's <linux/fuse.h> is protocol 7.38: what 7.40 added (Linux 6.9). */
 #ifndef FUSE_DEV_IOC_BACKING_OPEN
 struct fuse_backing_map {
@@ -84,6 +86,7 @@ struct probe_state {
 	/* Server -> holder */
 	_Atomic int ready_gen;	/* generation that finished its (real or synthetic) INIT */
 	_Atomic double ready_ms;	/* when (CLOCK_MONOTONIC) */
+	_Atomic pid_t server_pid;	/* of that generation (supervised: not our child) */
 	_Atomic uint64_t hung_unique;	/* the unique of the request left unanswered */
 	_Atomic uint64_t resent_same_unique;	/* resent with that unique (| RESEND bit) */
 	_Atomic uint64_t resent;		/* requests with FUSE_UNIQUE_RESEND set */
@@ -115,6 +118,7 @@ static _Atomic uint64_t fh_next;
  * reads and handles a request in the same thread (how rdmafs can key a journal). */
 static __thread uint64_t cur_unique;
 static int io_fd = -1;		/* where requests are read and answered: dev_fd or a clone */
+static bool supervised;		/* run by rdmafs-supervisor: descriptors go to its store */
 
 static double now_ms(void)
 {
@@ -170,6 +174,79 @@ static int recv_fds(int sock, int *fds, int n)
 		return -EPROTO;
 	memcpy(fds, CMSG_DATA(c), sizeof(int) * n);
 	return 0;
+}
+
+/* ---- the supervisor's store (src/supervisor.h), supervised mode ---- */
+
+#define TAG_DEVFUSE SUP_TAG(SUP_K_DEVFUSE, 0)
+#define TAG_STAGE SUP_TAG(SUP_K_STAGING, 1)
+
+union sup_buf {
+	struct sup_msg m;
+	char buf[SUP_MSG_MAX];
+};
+
+/* One request to the supervisor; its reply status (descriptors of a LIST into @rfds). */
+static int sup_xact(int sock, uint16_t op, const uint64_t *tags, uint32_t n, const int *fds,
+		    union sup_buf *r, int *rfds, int max_rfds)
+{
+	union sup_buf q = { .m = { .magic = SUP_MAGIC, .version = SUP_VERSION, .op = op,
+				   .count = n } };
+	char cbuf[CMSG_SPACE(sizeof(int) * 8)] = { 0 };
+	struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q.m) + n * sizeof(uint64_t) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (n > 8)
+		return -EINVAL;
+	if (n)
+		memcpy(q.m.tags, tags, n * sizeof(uint64_t));
+	if (fds) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	}
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+		return -errno;
+	iov = (struct iovec){ .iov_base = r, .iov_len = sizeof(*r) };
+	mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) < (ssize_t)sizeof(r->m))
+		return -EPROTO;
+	c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_type == SCM_RIGHTS) {
+		int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (k > max_rfds || k != (int)r->m.count)
+			return -EPROTO;
+		memcpy(rfds, CMSG_DATA(c), sizeof(int) * k);
+	}
+	return r->m.status;
+}
+
+/* The /dev/fuse and staging descriptors an earlier generation put in the store. */
+static int sup_take_back(int sock, int *dev, int *stage)
+{
+	union sup_buf r;
+	int fds[8], n;
+
+	n = sup_xact(sock, SUP_LIST, NULL, 0, NULL, &r, fds, 8);
+	if (n < 0)
+		return n;
+	*dev = *stage = -1;
+	for (uint32_t i = 0; i < r.m.count; i++) {
+		if (r.m.tags[i] == TAG_DEVFUSE)
+			*dev = fds[i];
+		else if (r.m.tags[i] == TAG_STAGE)
+			*stage = fds[i];
+		else
+			close(fds[i]);
+	}
+	return *dev >= 0 && *stage >= 0 ? 0 : -ENOENT;
 }
 
 /* ---- the server ---- */
@@ -440,8 +517,14 @@ static int server_main(int sock, const char *mountpoint)
 	struct fuse_session *se;
 	int fds[3];
 
-	if (recv_fds(sock, fds, gen == 0 ? 1 : 3))
+	if (supervised) {	/* state and staging inherited; the rest from the store */
+		fds[0] = atoi(getenv("RESTARTPROBE_STATE_FD"));
+		fds[2] = atoi(getenv("RESTARTPROBE_STAGE_FD"));
+		if (gen > 0 && sup_take_back(sock, &fds[1], &fds[2]))
+			return 1;
+	} else if (recv_fds(sock, fds, gen == 0 ? 1 : 3)) {
 		return 1;
+	}
 	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	if (S == MAP_FAILED)
 		return 1;
@@ -449,7 +532,7 @@ static int server_main(int sock, const char *mountpoint)
 	if (!se)
 		return 1;
 	if (gen == 0) {
-		stage_fd = memfd_create("restartprobe-stage", MFD_CLOEXEC);
+		stage_fd = supervised ? fds[2] : memfd_create("restartprobe-stage", MFD_CLOEXEC);
 		if (stage_fd < 0 || ftruncate(stage_fd, STAGE_SIZE))
 			return 1;
 		if (fuse_session_mount(se, mountpoint))
@@ -460,8 +543,15 @@ static int server_main(int sock, const char *mountpoint)
 		/* The holder keeps the connection (and the staging) alive from now on. */
 		fds[1] = dev_fd;
 		fds[2] = stage_fd;
-		if (send_fds(sock, fds + 1, 2))
+		if (supervised) {
+			const uint64_t tags[2] = { TAG_DEVFUSE, TAG_STAGE };
+			union sup_buf r;
+
+			if (sup_xact(sock, SUP_PUT, tags, 2, fds + 1, &r, NULL, 0))
+				return 1;
+		} else if (send_fds(sock, fds + 1, 2)) {
 			return 1;
+		}
 	} else {
 		struct {
 			struct fuse_in_header h;
@@ -498,6 +588,12 @@ static int server_main(int sock, const char *mountpoint)
 			return 3;
 		}
 	}
+	if (supervised) {
+		union sup_buf r;
+
+		if (sup_xact(sock, SUP_READY, NULL, 0, NULL, &r, NULL, 0))
+			return 1;
+	}
 	close(sock);
 	/* Multi-threaded, without clone_fd (F2 in doc/restart.md), as rdmafs serves. */
 	loop_cfg = fuse_loop_cfg_create();
@@ -506,9 +602,14 @@ static int server_main(int sock, const char *mountpoint)
 	fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
 	fuse_loop_cfg_set_max_threads(loop_cfg, 4);
 	S->ready_ms = now_ms();
+	S->server_pid = getpid();
 	S->ready_gen = gen;
 	fuse_session_loop_mt(se, loop_cfg);
-	return 0;
+	/* Unmounted (the kernel's read failed): done, which a supervisor takes as the end. */
+	fuse_loop_cfg_destroy(loop_cfg);
+	fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	return SUP_EXIT_DONE;
 }
 
 /* ---- the holder (this process), the client and the prober ---- */
@@ -695,6 +796,15 @@ static void prober_main(void)
 	_exit(0);
 }
 
+/* Wait until generation @g serves; its pid, or -1 if @watch (our child) exits first. */
+static pid_t wait_ready(int g, pid_t watch)
+{
+	for (double end = now_ms() + 10000; S->ready_gen != g; usleep(100))
+		if (now_ms() > end || waitpid(watch, NULL, WNOHANG) == watch)
+			return -1;
+	return S->server_pid;
+}
+
 static pid_t spawn_server(const char *self, const char *mountpoint, int state_fd, int *dev,
 			  int *stage, int g)
 {
@@ -727,14 +837,49 @@ static pid_t spawn_server(const char *self, const char *mountpoint, int state_fd
 	*stage = fds[2];
 	close(sv[0]);
 	/* Until it serves (it has read the state: use_clone may change after this). */
-	for (double end = now_ms() + 10000; S->ready_gen != g; usleep(100)) {
-		if (now_ms() > end || waitpid(pid, NULL, WNOHANG) == pid) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			return -1;
-		}
+	if (wait_ready(g, pid) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
 	}
 	return pid;
+}
+
+static pid_t supervisor = -1;	/* supervised mode: rdmafs-supervisor, our child */
+
+/*
+ * Supervised mode: start rdmafs-supervisor, which runs the server generations and keeps
+ * /dev/fuse and the staging memfd in its store (not us: we keep only what we check).
+ */
+static pid_t start_supervised(const char *sup, const char *self, const char *mnt,
+			      int state, int stage)
+{
+	char v[16];
+
+	supervisor = fork();
+	if (supervisor == 0) {
+		snprintf(v, sizeof(v), "%d", state);
+		setenv("RESTARTPROBE_STATE_FD", v, 1);
+		snprintf(v, sizeof(v), "%d", stage);
+		setenv("RESTARTPROBE_STAGE_FD", v, 1);
+		execl(sup, sup, "--", self, "--sup-server", mnt, (char *)NULL);
+		_exit(127);
+	}
+	return supervisor < 0 ? -1 : wait_ready(0, supervisor);
+}
+
+/* Supervised mode: stop the last generation and the supervisor (0 if it exits 0). */
+static int stop_supervised(void)
+{
+	int status = -1;
+
+	/* After the unmount the server's read fails: it exits 0, and so does the supervisor. */
+	for (double end = now_ms() + 10000; now_ms() < end; usleep(1000))
+		if (waitpid(supervisor, &status, WNOHANG) == supervisor)
+			return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+	kill(supervisor, SIGTERM);
+	waitpid(supervisor, &status, 0);
+	return -1;
 }
 
 static int wait_counter(_Atomic uint64_t *c, uint64_t min, double timeout_ms)
@@ -807,6 +952,7 @@ int main(int argc, char *argv[])
 	uint64_t flags, resent_in_loop = 0, probe_failed = 0;
 	int probe_errno = 0;
 	double probe_worst = 0;
+	const char *sup_path = NULL;
 	struct result r;
 	ssize_t n;
 
@@ -814,9 +960,21 @@ int main(int argc, char *argv[])
 		gen = atoi(argv[2]);
 		return server_main(atoi(argv[3]), argv[4]);
 	}
+	if (argc == 3 && !strcmp(argv[1], "--sup-server") && getenv(SUP_ENV_FD) &&
+	    getenv(SUP_ENV_GEN)) {
+		supervised = true;
+		gen = atoi(getenv(SUP_ENV_GEN));
+		return server_main(atoi(getenv(SUP_ENV_FD)), argv[2]);
+	}
 	gen = -1;
+	if (argc > 2 && !strcmp(argv[1], "--supervised")) {
+		sup_path = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: %s MOUNTPOINT [KILLS]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--supervised RDMAFS_SUPERVISOR] MOUNTPOINT [KILLS]\n",
+			argv[0]);
 		return 2;
 	}
 	mnt = argv[1];
@@ -828,7 +986,8 @@ int main(int argc, char *argv[])
 	if (n <= 0)
 		return 1;
 	self[n] = 0;
-	state_fd = memfd_create("restartprobe-state", MFD_CLOEXEC);
+	/* Supervised: the supervisor and its generations inherit both memfds. */
+	state_fd = memfd_create("restartprobe-state", sup_path ? 0 : MFD_CLOEXEC);
 	if (state_fd < 0 || ftruncate(state_fd, sizeof(*S)))
 		return 1;
 	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
@@ -836,7 +995,12 @@ int main(int argc, char *argv[])
 		return 1;
 	S->ready_gen = -1;
 
-	server = spawn_server(self, mnt, state_fd, &dev, &stage, 0);
+	if (sup_path) {
+		stage = memfd_create("restartprobe-stage", 0);
+		server = stage < 0 ? -1 : start_supervised(sup_path, self, mnt, state_fd, stage);
+	} else {
+		server = spawn_server(self, mnt, state_fd, &dev, &stage, 0);
+	}
 	if (server < 0) {
 		say("generation 0 did not mount %s", mnt);
 		return 1;
@@ -901,8 +1065,12 @@ int main(int argc, char *argv[])
 		/* The request is read by the server and unanswered: kill it now. */
 		t0 = now_ms();
 		kill(server, SIGKILL);
-		waitpid(server, NULL, 0);
-		server = spawn_server(self, mnt, state_fd, &dev, &stage, k + 1);
+		if (sup_path) {	/* the supervisor notices and starts the next */
+			server = wait_ready(k + 1, supervisor);
+		} else {
+			waitpid(server, NULL, 0);
+			server = spawn_server(self, mnt, state_fd, &dev, &stage, k + 1);
+		}
 		if (server < 0) {
 			say("kill %d: generation %d did not start", k, k + 1);
 			failed = 1;
@@ -941,7 +1109,7 @@ int main(int argc, char *argv[])
 	probe_failed = S->probe_enotconn + S->probe_errors;
 	probe_errno = S->probe_last_errno;
 	probe_worst = S->probe_worst_ms;
-	if (!failed) {
+	if (!failed && !sup_path) {	/* (needs control of the spawn and /dev/fuse) */
 		/* Served through a cloned /dev/fuse file (libfuse's clone_fd): the request
 		 * in flight when that server dies is on the clone's queue, which dies with
 		 * it, although the holder keeps the connection. */
@@ -983,7 +1151,7 @@ int main(int argc, char *argv[])
 		/* FORGET of a node id generation 0 created: the holder invalidates g's entry
 		 * (it can write notifications on the descriptor it holds), the client closes
 		 * g, and the kernel forgets the inode. */
-		if (!client_do(C_CLOSE_G, 0, &r)) {
+		if (!sup_path && !client_do(C_CLOSE_G, 0, &r)) {
 			struct fuse_notify_inval_entry_out e = { .parent = FUSE_ROOT_ID,
 								 .namelen = 1 };
 			struct fuse_out_header h = { .len = sizeof(h) + sizeof(e) + 2,
@@ -1041,7 +1209,14 @@ out_server:
 		close(mp_fd);
 	if (umount2(mnt, MNT_DETACH))
 		say("umount %s: %s", mnt, strerror(errno));
-	kill(server, SIGKILL);
-	waitpid(server, NULL, 0);
+	if (sup_path) {
+		if (supervisor > 0 && stop_supervised() && !failed) {
+			say("the supervisor did not exit 0 after the unmount");
+			failed = 1;
+		}
+	} else {
+		kill(server, SIGKILL);
+		waitpid(server, NULL, 0);
+	}
 	return failed;
 }
