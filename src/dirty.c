@@ -6,7 +6,6 @@
 #include "rdmafsd.h"
 
 #include <stdlib.h>
-#include <string.h>
 /* Inlined: the chunk hash is the scan's inner loop (header-only use of libxxhash). */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -76,13 +75,6 @@ uint64_t dirty_hash(const void *p, size_t len)
 	return h == DIRTY_FP_NONE ? 1 : h;
 }
 
-uint64_t dirty_chunk_hash(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t i)
-{
-	uint64_t off = i * dm->chunk_size;
-
-	return dirty_hash((const char *)base + off, MIN((uint64_t)dm->chunk_size, size - off));
-}
-
 void dirty_set(struct dirty_map *dm, uint64_t i, uint64_t fp)
 {
 	if (i < dm->nchunks)
@@ -93,20 +85,4 @@ void dirty_invalidate(struct dirty_map *dm, uint64_t first, uint64_t last)
 {
 	for (uint64_t i = first; i <= last && i < dm->nchunks; i++)
 		dm->fp[i] = DIRTY_FP_NONE;
-}
-
-uint64_t dirty_scan(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t *bits)
-{
-	uint64_t n = (size + dm->chunk_size - 1) / dm->chunk_size, changed = 0;
-
-	memset(bits, 0, (n + 63) / 64 * sizeof(*bits));
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t committed = i < dm->nchunks ? dm->fp[i] : DIRTY_FP_NONE;
-
-		if (dirty_chunk_hash(dm, base, size, i) != committed) {
-			bits[i / 64] |= 1ull << (i % 64);
-			changed++;
-		}
-	}
-	return changed;
 }

@@ -382,18 +382,10 @@ void dirty_destroy(struct dirty_map *dm);
 /* Resize to cover @size bytes; new chunks have no committed content. */
 int dirty_resize(struct dirty_map *dm, uint64_t size);
 uint64_t dirty_hash(const void *p, size_t len);
-/* Fingerprint of chunk @i of a buffer of @size bytes starting at chunk 0. */
-uint64_t dirty_chunk_hash(const struct dirty_map *dm, const void *base, uint64_t size, uint64_t i);
 /* Record @fp as the committed fingerprint of chunk @i. */
 void dirty_set(struct dirty_map *dm, uint64_t i, uint64_t fp);
 /* Forget the committed content of chunks [first, last]. */
 void dirty_invalidate(struct dirty_map *dm, uint64_t first, uint64_t last);
-/*
- * Scan @size bytes at @base: for each chunk whose fingerprint differs from the committed
- * one, set its bit in @bits (caller-allocated, nchunks bits). Returns changed chunks.
- */
-uint64_t dirty_scan(const struct dirty_map *dm, const void *base, uint64_t size,
-		    uint64_t *bits);
 
 /* ---- flusher: snapshot, io_uring writes, fdatasync, retries ---- */
 
