@@ -53,7 +53,7 @@ int conf_parse_size(const char *s, bool allow_pct, uint64_t *out)
 
 		if (!allow_pct || end[1] || v == 0 || v > 100 || pages <= 0)
 			return -EINVAL;
-		*out = (uint64_t)pages * psz / 100 * v;
+		*out = (uint64_t)pages * psz * v / 100;	/* exact: 50% is half */
 		return 0;
 	}
 	unsigned shift = 0;
@@ -389,7 +389,8 @@ static int on_ini_line(void *user, const char *section, const char *name, const 
 
 int conf_load_file(struct conf *c, const char *file, char *err, size_t errlen)
 {
-	struct load_ctx lc = { .c = c };
+	struct conf tmp = *c;	/* bad input changes nothing: *c is set only on success */
+	struct load_ctx lc = { .c = &tmp };
 	FILE *f;
 	int r;
 
@@ -404,8 +405,10 @@ int conf_load_file(struct conf *c, const char *file, char *err, size_t errlen)
 	lc.f = f;
 	r = ini_parse_stream(read_line, &lc, on_ini_line, &lc);
 	fclose(f);
-	if (r == 0)
+	if (r == 0) {
+		*c = tmp;
 		return 0;
+	}
 	/* A syntax error on an earlier line than the handler's first error comes first. */
 	if (r > 0)
 		snprintf(err, errlen, "%s:%d: %s", file, r,

@@ -5,12 +5,15 @@
  * the kernel gave: huge page mappings from /proc/self/smaps, and whether a long-term pin
  * (io_uring_register_buffers, the pin ibv_reg_mr takes) is accepted.
  *
- *   mapcheck [--write BYTE] [--fill BYTE] [--register] [--close] [--hold SECONDS] FILE
+ *   mapcheck [--write BYTE] [--fill BYTE] [--register] [--close | --close-after]
+ *            [--hold SECONDS] FILE
  *
  * Prints one line: "size=N pmd_kb=N kernel_page_kb=N register=ok|<errno name>".
  * --write BYTE: map writable and set the first byte of every 4 KiB to BYTE.
  * --fill BYTE: map writable and set every byte to BYTE.
  * --close: close the file right after mapping it (the mapping and pin stay).
+ * --close-after: close it after the stores (the mapping and pin stay; the daemon saw a
+ * writable open while they were made).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -68,6 +71,8 @@ int main(int argc, char **argv)
 			reg = 1;
 		else if (!strcmp(argv[i], "--close"))
 			cl = 1;
+		else if (!strcmp(argv[i], "--close-after"))
+			cl = 2;
 		else if (!strcmp(argv[i], "--hold"))
 			hold = atoi(argv[++i]);
 		else
@@ -103,7 +108,7 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	if (cl)
+	if (cl == 1)
 		close(fd);
 	volatile char sink = 0;
 
@@ -115,6 +120,8 @@ int main(int argc, char **argv)
 		else
 			sink += p[off];
 	}
+	if (cl == 2)
+		close(fd);
 	const char *regs = "no";
 	char regbuf[32];
 

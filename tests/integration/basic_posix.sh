@@ -18,7 +18,7 @@ touch -d '2001-02-03 04:05:06' "$M/d/g"; [ "$(stat -c %Y "$S/d/g")" = "$(date -d
 [ "$(stat -c %Y "$M/d/g")" = "$(stat -c %Y "$S/d/g")" ] || fail "mtime through the mount"
 
 # xattrs: set, get, list, remove, both ways.
-command -v setfattr >/dev/null || skip "setfattr missing (attr package)"
+command -v setfattr >/dev/null || fail "setfattr missing (scripts/setup installs attr)"
 setfattr -n user.k -v v "$M/d/g" || fail "setxattr"
 [ "$(getfattr --only-values -n user.k "$S/d/g")" = v ] || fail "xattr not in backing"
 setfattr -n user.b -v w "$S/d/g"
@@ -86,7 +86,7 @@ chmod 755 "$T"
 mkdir -m 1777 "$M/pub"
 mkdir -m 755 "$M/priv"
 as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
-command -v setpriv >/dev/null || skip "setpriv missing"
+command -v setpriv >/dev/null || fail "setpriv missing (scripts/setup installs util-linux)"
 as_user sh -c "echo x >'$M/pub/file' && mkdir '$M/pub/dir' && ln -s file '$M/pub/sl' && mkfifo '$M/pub/ff'" ||
 	fail "unprivileged create in a 1777 folder"
 for o in file dir sl ff; do

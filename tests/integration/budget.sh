@@ -13,7 +13,8 @@ require_passthrough
 
 exec 3<>"$M/small"	# staged (fits), stays open
 exec 4<>"$M/big"	# over the budget: not staged, but opens
-grep -q "staging_budget reached, not staged" "$DAEMON_LOG" || fail "no log line for the unstaged open"
+[ "$(stat_field "$M/small" staged)" = true ] || fail "the file that fits is not staged"
+[ "$(stat_field "$M/big" staged)" = false ] || fail "the file over the budget is staged"
 "$HELPER" pwrite "$M/big" 100000 50000 3 >/dev/null || fail "write to the unstaged file"
 "$HELPER" pwrite "$T/big" 100000 50000 3 >/dev/null
 cmp -s "$M/big" "$T/big" || fail "unstaged file reads differ"

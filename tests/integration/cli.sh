@@ -55,6 +55,7 @@ expect_refusal "mountpoint" "$S" "$T/nomnt" -f
 
 # And a good command line does mount.
 mount_rdmafs "$S" "$M" -o conf="$T/good.conf"
-grep -q "chunk_size=16384 flush_interval=7s" "$DAEMON_LOG" || fail "config file not applied"
+[ "$(stat_field "$M" chunk_size)" = 16384 ] || fail "config file not applied (chunk_size)"
+[ "$(stat_field "$M" flush_interval)" = 7 ] || fail "config file not applied (flush_interval)"
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 check_daemon_log

@@ -4,7 +4,7 @@
 # a group-executable set-gid in the backing file, a write by root keeps them, as on ext4.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
-command -v setpriv >/dev/null || skip "setpriv missing"
+command -v setpriv >/dev/null || fail "setpriv missing (scripts/setup installs util-linux)"
 S=$T/src M=$T/mnt
 mount_rdmafs "$S" "$M" -o flush_interval=0,flush_on_close=yes
 chmod 755 "$T"

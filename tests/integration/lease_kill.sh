@@ -12,7 +12,8 @@ start_holder "$M/f" --ignore
 
 truncate -s 8192 "$M/f" 2>"$T/trunc.err" &
 tpid=$!
-sleep 0.5
+# the holder (--ignore) prints 'notice' when the break reaches it, and keeps its pin
+wait_for 10 holder_said notice || fail "holder got no notice: $(cat "$T/holder.out")"
 kill -0 "$tpid" 2>/dev/null || fail "truncate did not wait for the holder"
 t0=$(date +%s.%N)
 kill -9 "$HOLDER_PID"

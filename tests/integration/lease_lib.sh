@@ -2,10 +2,11 @@
 # A holder is tests/lease_holder (librdmafs' rdmafs_lease + a long-term pin).
 
 LEASE_HOLDER=$RDMAFS_BUILD/tests/lease_holder
-[ -x "$LEASE_HOLDER" ] || skip "lease_holder not built (needs librdmafs)"
+[ -x "$LEASE_HOLDER" ] || fail "$LEASE_HOLDER not built"
 
 # start_holder FILE [lease_holder options]: HOLDER_PID, output in $T/holder.out; waits for
-# 'ready'; skips when the pin is refused (no passthrough).
+# 'ready'. Every lease test mounts with passthrough (lease_mount skips without it), so a
+# refused pin is a failure, not a skip.
 start_holder() {
 	local f=$1 i
 	shift
@@ -18,12 +19,12 @@ start_holder() {
 		if ! kill -0 "$HOLDER_PID" 2>/dev/null; then
 			local rc=0
 			wait "$HOLDER_PID" || rc=$?
-			[ $rc -eq 2 ] && skip "long-term pin refused (no FUSE passthrough?): $(cat "$T/holder.out")"
+			[ $rc -eq 2 ] && fail "long-term pin refused on a passthrough mount: $(cat "$T/holder.out")"
 			fail "holder exited ($rc) before ready: $(cat "$T/holder.out")"
 		fi
 		sleep 0.05
 	done
-	fail "holder not ready: $(cat "$T/holder.out")"
+	fail "holder not ready in 5 s: $(cat "$T/holder.out")"
 }
 
 # wait_holder: the holder's exit code (0 released, 42 SIGBUS, ...).

@@ -16,14 +16,11 @@ kill -TERM "$DAEMON_PID"
 rc=0
 wait "$DAEMON_PID" || rc=$?
 elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
-# main.c exits 1 after a signal (fuse_session_loop_mt returns the signal number): accept
-# it, but the final commit must have succeeded.
-[ $rc = 0 ] || [ $rc = 1 ] || fail "daemon exit code $rc"
-grep -q "all changes committed" "$DAEMON_LOG" || fail "final commit not done"
+# SIGTERM is a clean stop: exit 0 says the final commit succeeded (1 if it did not).
+[ $rc = 0 ] || fail "daemon exit code $rc"
 between "$elapsed" 0 10 || fail "shutdown took ${elapsed}s"
 wait_holder || true	# its close may see the connection gone
 holder_said notice || fail "holder got no notice at shutdown: $(cat "$T/holder.out")"
-grep -q "shutdown: breaking 1 lease" "$DAEMON_LOG" || fail "shutdown break not logged"
 umount "$T/mnt" 2>/dev/null || true
 cmp -s "$T/ref" "$T/src/f" || fail "backing file differs after shutdown"
 note "shutdown with a leased file took ${elapsed}s"

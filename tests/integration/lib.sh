@@ -147,6 +147,24 @@ wait_for() {
 	done
 }
 
+# stat_field PATH KEY: KEY of `rdmafsctl stat --json PATH` (a file, or a mount's sums);
+# KEY may name a nested one (lease_stats.breaks); booleans as true/false, null as null.
+stat_field() {
+	"$RDMAFSCTL" stat --json "$1" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)[0]
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(json.dumps(v) if v is None or isinstance(v, bool) else v)' "$2"
+}
+
+# metric MNT NAME: the value of the counter NAME in `rdmafsctl metrics MNT` (daemon-wide;
+# one daemon per mount in these tests). 0 if it is not there.
+metric() {
+	"$RDMAFSCTL" metrics --no-scan "$1" |
+		awk -v n="$2" 'index($1, n "{") == 1 { v = $2 } END { print v + 0 }'
+}
+
 # is_mounted DIR: DIR is a mount point in /proc/mounts.
 is_mounted() {
 	awk -v m="$(realpath -m "$1")" '$2 == m {f=1} END {exit !f}' /proc/mounts

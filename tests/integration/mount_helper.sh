@@ -11,7 +11,7 @@ if [ -z "${RDMAFS_IN_NS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/
 fi
 . "$(dirname "$0")/lib.sh"
 require_mount_env
-command -v mount.fuse3 >/dev/null || skip "mount.fuse3 missing (fuse3 package)"
+command -v mount.fuse3 >/dev/null || fail "mount.fuse3 missing (scripts/setup installs fuse3)"
 S=$T/src M=$T/mnt
 mkdir -p "$S" "$M" "$T/bin"
 [ -n "${RDMAFS_IN_NS:-}" ] || skip "needs unshare(1) for a private mount namespace"

@@ -22,7 +22,7 @@ grep -q "pool of 2048 kB pages too small" "$DAEMON_LOG" || fail "no pool log lin
 grep -q "hugetlb_fallback=no: open refused" "$DAEMON_LOG" || fail "no refusal log line"
 # a file that fits still works, and the pool is back to what it was afterwards
 exec 4<>"$M/small"
-grep -q "mode=hugetlb" "$DAEMON_LOG" || fail "small file not staged in hugetlb"
+[ "$(stat_field "$M/small" staging)" = hugetlb ] || fail "small file not staged in hugetlb"
 [ "$(cat $HP_FREE)" -lt "$free" ] || fail "no huge page allocated at staging time"
 exec 4>&-
 unmount_rdmafs "$M" || fail "daemon exit code $?"
@@ -33,12 +33,16 @@ check_daemon_log 'hugetlb_fallback=no: open refused'
 mount_rdmafs "$S" "$M" -o staging=hugetlb,hugetlb_fallback=yes,log_level=debug
 exec 3<>"$M/big" || fail "open with hugetlb_fallback=yes failed"
 grep -q "staging it in shmem" "$DAEMON_LOG" || fail "no fallback log line"
-grep -q "mode=shmem" "$DAEMON_LOG" || fail "not staged in shmem"
+[ "$(stat_field "$M/big" staging)" = shmem ] || fail "not staged in shmem"
 ls "$M" >/dev/null
-if grep -q "passthrough enabled" "$DAEMON_LOG"; then
+pinned=no
+if [ "$(stat_field "$M" passthrough)" = true ]; then
 	out=$("$MAPCHECK" --register "$M/big")
 	grep -q "register=ok" <<<"$out" || fail "fallback file cannot be pinned: $out"
+	pinned=yes
 fi
 exec 3>&-
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 check_daemon_log
+# An optional part that could not run is a skip, not a pass.
+[ $pinned = yes ] || skip "pool and fallback passed; pin of the fallback not tested: no FUSE passthrough"

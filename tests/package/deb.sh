@@ -65,6 +65,14 @@ for f in /usr/sbin/rdmafs /usr/bin/rdmafsctl /usr/lib/tmpfiles.d/rdmafs.conf \
 	[ -e "$f" ] || fail "$f not installed"
 done
 grep -qx /etc/rdmafs/rdmafs.conf /var/lib/dpkg/info/rdmafs.conffiles || fail "rdmafs.conf is not a conffile"
+# The wire format is private (not ABI); test and peer tools are not installed; the daemon
+# links only what it uses (json-c is rdmafsctl's).
+[ ! -e /usr/include/rdmafs/proto.h ] || fail "the wire-format header is installed"
+for t in rdmafs-pinwrite rdma_target rdma_writer rdma_regprobe; do
+	! dpkg -S "/usr/bin/$t" >/dev/null 2>&1 || fail "test tool $t is installed"
+done
+! ldd /usr/sbin/rdmafs | grep -q libjson-c || fail "the daemon links json-c"
+ldd /usr/bin/rdmafsctl | grep -q libjson-c || fail "rdmafsctl does not link json-c"
 [ "$(pkg-config --modversion rdmafs)" = 0.1.0 ] || fail "pkg-config rdmafs"
 ! ldd /usr/sbin/rdmafs | grep -q libfuse3 || fail "rdmafs links a shared libfuse3"
 # The postinst ran systemd-tmpfiles (if the host has it): /run/rdmafs root:root 0755.

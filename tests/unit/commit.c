@@ -3,7 +3,8 @@
  * tests/unit/commit.c - the real commit (commit.c's scan, snapshot, io_uring writes and
  * fdatasync through staging_create/commit_file, no model of it): every chunk_size
  * against every io_size, fdatasync of size changes and hole punches, pages the kernel
- * dropped from staging, and random writes/resizes checked against the backing file.
+ * dropped from staging, random writes/resizes checked against the backing file, change
+ * detection by content, and a writer racing the commits' snapshots.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -340,6 +342,94 @@ static void test_random(void **state)
 	}
 }
 
+/* Detection is by content: a write that restores the committed bytes leaves it clean. */
+static void test_content_not_writes(void **state)
+{
+	set("chunk_size", "4K");
+	flusher_shutdown();
+	commit_exit();
+	struct inode *ino = make_file("c", 3 * 4096 + 100, 1);
+	struct staged *st = stage(ino);
+	unsigned char old, x;
+
+	assert_int_equal(commit_file(st), 0);
+	assert_false(commit_is_dirty(st));
+	assert_int_equal(pread(st->memfd, &old, 1, 5000), 1);
+	x = old ^ 0xff;
+	assert_int_equal(pwrite(st->memfd, &x, 1, 5000), 1);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(pwrite(st->memfd, &old, 1, 5000), 1);
+	assert_false(commit_is_dirty(st));
+	/* The partial last chunk too; and growth by one byte is a change. */
+	assert_int_equal(pwrite(st->memfd, &x, 1, 3 * 4096 + 99), 1);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
+	assert_same(st, "c");
+	assert_int_equal(pwrite(st->memfd, &x, 1, 3 * 4096 + 100), 1);
+	assert_true(commit_is_dirty(st));
+	assert_int_equal(commit_file(st), 0);
+	assert_same(st, "c");
+	assert_false(commit_is_dirty(st));
+	unstage(ino, st);
+}
+
+/* A "device" that keeps storing into the staging memory while commits run. */
+struct racer {
+	unsigned char *map;
+	size_t size;
+	volatile bool stop;
+	unsigned long stores;
+};
+
+static void *race_stores(void *arg)
+{
+	struct racer *r = arg;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	while (!r->stop) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		r->map[x % r->size] = (unsigned char)(x >> 56);
+		r->stores++;
+	}
+	return NULL;
+}
+
+/*
+ * Commits whose snapshots race further stores (what a pinned NIC does): a chunk stored
+ * into after its snapshot is found dirty again by the next commit, never lost. After the
+ * stores stop, one commit makes the backing file equal staging and nothing is dirty.
+ */
+static void test_stores_race_commits(void **state)
+{
+	size_t size = 4 << 20;
+
+	set("chunk_size", "4K");
+	set("io_size", "64K");
+	flusher_shutdown();
+	commit_exit();
+	struct inode *ino = make_file("race", size, 3);
+	struct staged *st = stage(ino);
+	struct racer r = { .size = size };
+	pthread_t t;
+	unsigned commits = 0;
+
+	r.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
+	assert_true(r.map != MAP_FAILED);
+	assert_int_equal(pthread_create(&t, NULL, race_stores, &r), 0);
+	for (; commits < 20; commits++)
+		assert_int_equal(commit_file(st), 0);
+	r.stop = true;
+	pthread_join(t, NULL);
+	assert_true(r.stores > 0);
+	assert_int_equal(commit_file(st), 0);
+	assert_false(commit_is_dirty(st));
+	assert_same(st, "race");
+	munmap(r.map, size);
+	unstage(ino, st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +438,8 @@ int main(void)
 		cmocka_unit_test(test_lost_page),
 		cmocka_unit_test(test_no_holes),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_content_not_writes),
+		cmocka_unit_test(test_stores_race_commits),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

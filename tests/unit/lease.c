@@ -133,8 +133,10 @@ struct holder {
 	int notified;
 	int release_after_ms;		/* < 0: never */
 	bool release_inline;		/* lease_release() from inside notify() */
+	pid_t kill_at_notice;		/* SIGKILL this holder process when notified */
 	pthread_t thr;
 	bool thr_started;
+	int thr_err;			/* pthread_create() in notify(): checked by holder_join() */
 };
 
 static void *release_later(void *arg)
@@ -151,16 +153,21 @@ static void holder_notify(void *arg)
 	struct holder *h = arg;
 
 	__atomic_add_fetch(&h->notified, 1, __ATOMIC_SEQ_CST);
-	if (h->release_inline) {
+	if (h->kill_at_notice) {
+		kill(h->kill_at_notice, SIGKILL);
+	} else if (h->release_inline) {
 		lease_release(h->l);
 	} else if (h->release_after_ms >= 0 && !h->thr_started) {
-		h->thr_started = true;
-		assert_int_equal(pthread_create(&h->thr, NULL, release_later, h), 0);
+		/* notify() runs on the breaker's thread: no cmocka assertion here (they
+		 * longjmp to the main thread's test); holder_join() checks on the main one. */
+		h->thr_err = pthread_create(&h->thr, NULL, release_later, h);
+		h->thr_started = !h->thr_err;
 	}
 }
 
 static void holder_join(struct holder *h)
 {
+	assert_int_equal(h->thr_err, 0);
 	if (h->thr_started)
 		pthread_join(h->thr, NULL);
 	h->thr_started = false;
@@ -377,26 +384,20 @@ static void test_holder_death_during_break(void **state)
 	struct holder h = { .release_after_ms = -1 };
 	struct lease_stats s0, s1;
 	uint64_t t0;
-	pid_t killer;
 
 	test_conf.lease_break_time = 10;
 	lease_stats(&s0);
+	/* The holder dies when the break reaches it (notify), never releasing. */
+	h.kill_at_notice = c.pid;
 	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
-	killer = fork();
-	if (killer == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		usleep(200 * 1000);
-		kill(c.pid, SIGKILL);
-		_exit(0);
-	}
 	t0 = now_ns();
 	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) < 2);
 	lease_stats(&s1);
 	assert_int_equal(s1.deaths - s0.deaths, 1);
 	assert_int_equal(s1.denies, s0.denies);
+	assert_int_equal(h.notified, 1);
 	lease_break_done(&test_st);
-	waitpid(killer, NULL, 0);
 	reap_child(&c, 0);
 	lease_release(h.l);	/* the control connection notices EOF later */
 }
@@ -641,9 +642,18 @@ static void test_shutdown(void **state)
 }
 
 /* A thread's id (or an fd-less daemon: EMFILE) makes pidfd_open fail: no lease (issue 12). */
+struct parked {
+	pid_t tid;
+	int wfd;		/* the tid is written here once known */
+};
+
 static void *park(void *arg)
 {
-	*(pid_t *)arg = gettid();
+	struct parked *p = arg;
+
+	p->tid = gettid();
+	if (write(p->wfd, "t", 1) != 1)
+		return NULL;
 	pause();
 	return NULL;
 }
@@ -651,14 +661,21 @@ static void *park(void *arg)
 static void test_no_pidfd_no_lease(void **state)
 {
 	struct lease_stats before, after;
+	struct parked p = { 0 };
 	pthread_t thr;
-	pid_t tid = 0;
+	pid_t tid;
+	int fds[2];
+	char c;
 
 	(void)state;
 	lease_stats(&before);
-	assert_int_equal(pthread_create(&thr, NULL, park, &tid), 0);
-	while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
-		usleep(1000);
+	assert_int_equal(pipe(fds), 0);
+	p.wfd = fds[1];
+	assert_int_equal(pthread_create(&thr, NULL, park, &p), 0);
+	assert_int_equal(read(fds[0], &c, 1), 1);	/* the thread has its tid */
+	close(fds[0]);
+	close(fds[1]);
+	tid = p.tid;
 	errno = 0;
 	assert_null(lease_add(&test_st, tid, SIGUSR1, NULL, NULL));
 	assert_true(errno == EINVAL || errno == ENOENT);	/* ENOENT since Linux 6.9 */

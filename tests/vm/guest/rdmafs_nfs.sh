@@ -12,7 +12,7 @@
 
 HELPER=$RDMAFS_BUILD/tests/rdmafs-testhelper
 CTL=$RDMAFS_BUILD/tools/rdmafsctl
-[ -x "$HELPER" ] || skip "no $HELPER (build with -Dtests=true)"
+[ -x "$HELPER" ] || skip "no $HELPER (build with -Dtests=enabled)"
 for t in rpc.nfsd rpc.mountd exportfs mount.nfs4; do
 	command -v $t >/dev/null || fail "$t missing on the host (scripts/setup installs nfs-kernel-server)"
 done

@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * supervisor.c - owns the descriptors that must outlive a daemon generation (the store,
+ * doc/restart.md) and the generations themselves: starts the daemon, keeps what it PUTs,
+ * hands all of it to the next generation after a death or a handover, and does nothing
+ * else, so that it does not die. Protocol: supervisor.h.
+ *
+ *   rdmafs-supervisor [--] COMMAND [ARG...]
+ *
+ * Single thread, one poll loop, no allocation in steady state but the store's array.
+ * Not yet wired into rdmafs (issue 15, step 1 of doc/restart.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supervisor.h"
+
+#define SUP_CRASH_WINDOW_S 10	/* this many crashes within this many seconds: back off */
+#define SUP_CRASH_BURST 3
+#define SUP_BACKOFF_MAX_S 30
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A message of the largest size, aligned for its header. */
+union sup_buf {
+	struct sup_msg m;
+	char buf[SUP_MSG_MAX];
+};
+
+struct sup_entry {
+	uint64_t tag;
+	int fd;			/* owned */
+};
+
+static bool gen_ready;	/* the running generation sent SUP_READY */
+
+/* The store: every descriptor a generation PUT and did not DROP. Unordered. */
+static struct {
+	struct sup_entry *v;
+	size_t n, cap;
+} store;
+
+static void sup_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sup_log(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	fputs("rdmafs-supervisor: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	errno = saved;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static double mono_s(void)
+{
+	return mono_ns() / 1e9;
+}
+
+static ssize_t store_find(uint64_t tag)
+{
+	for (size_t i = 0; i < store.n; i++)
+		if (store.v[i].tag == tag)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void store_close_all(void)
+{
+	for (size_t i = 0; i < store.n; i++)
+		close(store.v[i].fd);
+	store.n = 0;
+}
+
+static void close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* PUT: all or nothing. Takes ownership of @fds on success. */
+static int sup_put(const struct sup_msg *m, const int *fds, int nfds)
+{
+	size_t added = 0;
+
+	if (m->count == 0 || m->count != (uint32_t)nfds)
+		return -EINVAL;
+	for (uint32_t i = 0; i < m->count; i++) {
+		for (uint32_t j = 0; j < i; j++)
+			if (m->tags[j] == m->tags[i])
+				return -EINVAL;	/* one tag twice: which fd would win? */
+		if (store_find(m->tags[i]) < 0)
+			added++;
+	}
+	if (store.n + added > SUP_MAX_ENTRIES)
+		return -ENOSPC;
+	if (store.n + added > store.cap) {
+		size_t cap = store.cap ? store.cap : 64;
+		struct sup_entry *v;
+
+		while (cap < store.n + added)
+			cap *= 2;
+		v = realloc(store.v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		store.v = v;
+		store.cap = cap;
+	}
+	for (uint32_t i = 0; i < m->count; i++) {
+		ssize_t at = store_find(m->tags[i]);
+
+		if (at >= 0) {
+			close(store.v[at].fd);
+			store.v[at].fd = fds[i];
+		} else {
+			store.v[store.n].tag = m->tags[i];
+			store.v[store.n].fd = fds[i];
+			store.n++;
+		}
+	}
+	return 0;
+}
+
+/* DROP: every tag must be known, else nothing is closed. */
+static int sup_drop(const struct sup_msg *m, int nfds)
+{
+	if (m->count == 0 || nfds)
+		return -EINVAL;
+	for (uint32_t i = 0; i < m->count; i++)
+		if (store_find(m->tags[i]) < 0)
+			return -ENOENT;
+	for (uint32_t i = 0; i < m->count; i++) {
+		ssize_t at = store_find(m->tags[i]);
+
+		if (at < 0)	/* the same tag twice in one DROP */
+			continue;
+		close(store.v[at].fd);
+		store.v[at] = store.v[--store.n];
+	}
+	return 0;
+}
+
+static int sup_send(int sock, struct sup_msg *m, const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * SUP_MAX_FDS)];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) + m->count * sizeof(uint64_t) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	m->magic = SUP_MAGIC;
+	m->version = SUP_VERSION;
+	m->reserved = 0;
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static void sup_list(int sock, const struct sup_msg *req, int nfds, union sup_buf *out)
+{
+	int fds[SUP_MAX_FDS];
+	size_t first = req->arg, n = 0;
+
+	out->m = (struct sup_msg){ .op = SUP_LIST };
+	if (req->count || nfds) {
+		out->m.status = -EINVAL;
+	} else {
+		for (; first + n < store.n && n < SUP_MAX_FDS; n++) {
+			out->m.tags[n] = store.v[first + n].tag;
+			fds[n] = store.v[first + n].fd;
+		}
+		out->m.count = n;
+		out->m.arg = first + n < store.n ? (uint32_t)(first + n) : 0;
+	}
+	if (sup_send(sock, &out->m, fds, (int)n))
+		sup_log("list reply: %s", strerror(errno));
+}
+
+/*
+ * One request from the daemon. Returns 0, or -errno when the socket is done (EOF, the
+ * peer gone, or nothing queued with @nonblock).
+ */
+static int sup_serve_one(int sock, bool nonblock)
+{
+	union sup_buf in, out;
+	char cbuf[CMSG_SPACE(sizeof(int) * (SUP_MAX_FDS + 3))];
+	struct iovec iov = { .iov_base = in.buf, .iov_len = sizeof(in.buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	int fds[SUP_MAX_FDS + 3], nfds = 0, r;
+	struct cmsghdr *c;
+	ssize_t len;
+
+	len = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | (nonblock ? MSG_DONTWAIT : 0));
+	if (len < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			if (k > (int)ARRAY_LEN(fds) - nfds)
+				k = ARRAY_LEN(fds) - nfds;	/* (cbuf holds fewer) */
+			memcpy(fds + nfds, CMSG_DATA(c), sizeof(int) * k);
+			nfds += k;
+		}
+	}
+	if (len == 0 && !nfds)
+		return -EPIPE;	/* the generation closed its end */
+
+	r = 0;
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		r = -EMSGSIZE;
+	else if ((size_t)len < sizeof(struct sup_msg) || in.m.magic != SUP_MAGIC ||
+		 in.m.reserved || in.m.status)
+		r = -EPROTO;
+	else if (in.m.version != SUP_VERSION)
+		r = -EPROTONOSUPPORT;
+	else if (in.m.count > SUP_MAX_FDS ||
+		 (size_t)len != sizeof(struct sup_msg) + in.m.count * sizeof(uint64_t))
+		r = -EBADMSG;
+	if (!r && in.m.op == SUP_LIST) {
+		sup_list(sock, &in.m, nfds, &out);
+		close_fds(fds, nfds);
+		return 0;
+	}
+	if (!r) {
+		switch (in.m.op) {
+		case SUP_PUT:
+			r = sup_put(&in.m, fds, nfds);
+			if (!r)
+				nfds = 0;	/* the store owns them now */
+			break;
+		case SUP_DROP:
+			r = sup_drop(&in.m, nfds);
+			break;
+		case SUP_READY:
+			r = in.m.count || nfds ? -EINVAL : 0;
+			if (!r)
+				gen_ready = true;
+			break;
+		default:
+			r = -EOPNOTSUPP;
+		}
+	}
+	close_fds(fds, nfds);
+	out.m = (struct sup_msg){ .op = (size_t)len >= sizeof(struct sup_msg) ? in.m.op : 0,
+				  .status = r };
+	if (r && r != -ENOENT)
+		sup_log("request op=%u refused: %s", out.m.op, strerror(-r));
+	sup_send(sock, &out.m, NULL, 0);
+	return 0;
+}
+
+/*
+ * Start generation @gen of @argv with its end of a new socketpair; its pid, -1 on error.
+ * @died: when the previous generation's exit was seen (ns), @backoff_ms waited since.
+ */
+static pid_t sup_spawn(char **argv, unsigned int gen, uint64_t died, unsigned int backoff_ms,
+		       int *sock, int *pidfd)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char v[32];
+		sigset_t none;
+		int oom;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The supervisor's -1000 (sup_harden()) is not the daemon's to keep. */
+		oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		if (oom >= 0) {
+			if (write(oom, "0", 1) != 1)
+				_exit(127);
+			close(oom);
+		}
+		if (fcntl(sv[1], F_SETFD, 0))	/* the one descriptor it inherits */
+			_exit(127);
+		snprintf(v, sizeof(v), "%d", sv[1]);
+		setenv(SUP_ENV_FD, v, 1);
+		snprintf(v, sizeof(v), "%u", gen);
+		setenv(SUP_ENV_GEN, v, 1);
+		if (gen) {
+			snprintf(v, sizeof(v), "%" PRIu64, died);
+			setenv(SUP_ENV_DIED, v, 1);
+			snprintf(v, sizeof(v), "%u", backoff_ms);
+			setenv(SUP_ENV_BACKOFF, v, 1);
+		}
+		execvp(argv[0], argv);
+		sup_log("exec %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return -1;
+	}
+	*pidfd = pidfd_open(pid, 0);
+	if (*pidfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return -1;
+	}
+	*sock = sv[0];
+	return pid;
+}
+
+/* Best effort: what keeps the supervisor alive under memory pressure (root only). */
+static void sup_harden(void)
+{
+	struct rlimit rl;
+	int fd;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (geteuid() != 0)
+		return;
+	/* ONFAULT: lock what is touched, populate nothing (sanitizers reserve a lot). */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
+		sup_log("mlockall: %s", strerror(errno));
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "-1000", 5) != 5)
+		sup_log("oom_score_adj -1000: %s (the OOM killer may choose the supervisor)",
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * A generation died on its own: log it; the seconds to wait before the next start. Only
+ * deaths before SUP_READY count: a daemon killed while serving comes back at once.
+ */
+static double sup_after_crash(unsigned int gen, int status, double lived, bool ready)
+{
+	static double crashes[SUP_CRASH_BURST];	/* times of the last such deaths, oldest first */
+	static unsigned int streak;
+	double now = mono_s(), wait_s = 0;
+
+	if (WIFSIGNALED(status))
+		sup_log("generation %u killed by %s after %.1f s%s; %zu descriptors kept", gen,
+			strsignal(WTERMSIG(status)), lived, ready ? "" : " (not ready)", store.n);
+	else
+		sup_log("generation %u exited %d after %.1f s%s; %zu descriptors kept", gen,
+			WEXITSTATUS(status), lived, ready ? "" : " (not ready)", store.n);
+	if (ready) {
+		streak = 0;
+		return 0;
+	}
+	memmove(crashes, crashes + 1, sizeof(crashes) - sizeof(crashes[0]));
+	crashes[SUP_CRASH_BURST - 1] = now;
+	if (crashes[0] && now - crashes[0] < SUP_CRASH_WINDOW_S) {
+		wait_s = 1u << (streak < 5 ? streak : 5);
+		if (wait_s > SUP_BACKOFF_MAX_S)
+			wait_s = SUP_BACKOFF_MAX_S;
+		streak++;
+	} else {
+		streak = 0;
+	}
+	return wait_s;
+}
+
+int main(int argc, char *argv[])
+{
+	unsigned int gen = 0, backoff_ms = 0;
+	uint64_t died = 0;
+	int sigfd, sock = -1, pidfd = -1, stop_sig = 0;
+	sigset_t mask;
+	pid_t pid;
+
+	if (argc > 1 && !strcmp(argv[1], "--")) {
+		argv++;
+		argc--;
+	}
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: rdmafs-supervisor [--] COMMAND [ARG...]\n");
+		return 2;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		sup_log("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	sup_harden();
+
+	for (;;) {
+		double started = mono_s();
+		int status;
+
+		gen_ready = false;
+		pid = sup_spawn(argv + 1, gen, died, backoff_ms, &sock, &pidfd);
+		if (pid < 0) {
+			sup_log("cannot start generation %u of %s: %s", gen, argv[1],
+				strerror(errno));
+			break;
+		}
+		for (bool exited = false; !exited;) {
+			struct pollfd p[3] = { { .fd = sigfd, .events = POLLIN },
+					       { .fd = pidfd, .events = POLLIN },
+					       { .fd = sock, .events = POLLIN } };
+
+			if (poll(p, sock >= 0 ? 3 : 2, -1) < 0 && errno != EINTR)
+				break;
+			if (p[0].revents & POLLIN) {
+				struct signalfd_siginfo si;
+
+				if (read(sigfd, &si, sizeof(si)) == sizeof(si) &&
+				    si.ssi_signo != SIGPIPE) {
+					/* A stop asked of us is the daemon's to do (it commits). */
+					stop_sig = si.ssi_signo;
+					pidfd_send_signal(pidfd, stop_sig, NULL, 0);
+				}
+			}
+			if (sock >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+				int r = sup_serve_one(sock, true);
+
+				if (r < 0 && r != -EAGAIN) {
+					/* closed by the generation: wait for its exit */
+					close(sock);
+					sock = -1;
+				}
+			}
+			if (p[1].revents & POLLIN)
+				exited = true;
+		}
+		/* What it sent before dying still counts (a PUT just before a crash). */
+		while (sock >= 0 && sup_serve_one(sock, true) == 0)
+			;
+		if (sock >= 0)
+			close(sock);
+		sock = -1;
+		died = mono_ns();
+		backoff_ms = 0;
+		if (waitpid(pid, &status, 0) != pid) {
+			sup_log("wait for generation %u: %s", gen, strerror(errno));
+			break;
+		}
+		close(pidfd);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_DONE) {
+			store_close_all();
+			return 0;
+		}
+		if (stop_sig) {
+			sup_log("generation %u stopped (%s) after %s: not restarting", gen,
+				WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exit status",
+				strsignal(stop_sig));
+			store_close_all();
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_HANDOVER) {
+			sup_log("generation %u handed over; starting generation %u", gen, gen + 1);
+		} else {
+			double wait_s = sup_after_crash(gen, status, mono_s() - started,
+							gen_ready);
+
+			if (wait_s) {
+				struct pollfd p = { .fd = sigfd, .events = POLLIN };
+
+				sup_log("%d start-up deaths within %d s: next start in %.0f s",
+					SUP_CRASH_BURST, SUP_CRASH_WINDOW_S, wait_s);
+				if (poll(&p, 1, (int)(wait_s * 1000)) == 1) {
+					sup_log("stopped while backing off");
+					store_close_all();
+					return 1;
+				}
+				backoff_ms = (unsigned int)(wait_s * 1000);
+			}
+		}
+		gen++;
+	}
+	store_close_all();
+	return 1;
+}
