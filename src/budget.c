@@ -61,11 +61,12 @@ static bool evictable_locked(struct staged *victim)
  * are free; returns the bytes freed. Only clean files with no open, no lease and no
  * writer (sealed, or sealable now) go: never a dirty, open or leased one. Inode locks of
  * the victims are only tried (the caller may hold @self's), so a busy file is skipped.
- * For the budget (@need) the caller holds its own commit_lock (truncate, fallocate,
- * daemon-served write, fill): a victim's commit_lock is only tried too, else two growing
+ * Without @wait the caller holds its own commit_lock (a growing truncate, fallocate or
+ * daemon-served write): a victim's commit_lock is only tried too, else two growing
  * files, each the other's victim, would wait for each other for ever.
  */
-static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit)
+static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit,
+			  bool wait)
 {
 	struct lru_filter f = { .self = self, .need = need, .commit = commit };
 	uint64_t freed = 0;
@@ -90,8 +91,8 @@ static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool
 			continue;
 		if (commit && ino->st == victim && !ino->nopen && !staging_known_clean(victim))
 			commit_file(victim);	/* over resident_max: make it clean */
-		if (need ? pthread_mutex_trylock(&victim->commit_lock) == 0 :
-			   pthread_mutex_lock(&victim->commit_lock) == 0) {
+		if (need && !wait ? pthread_mutex_trylock(&victim->commit_lock) == 0 :
+				    pthread_mutex_lock(&victim->commit_lock) == 0) {
 			bool go = evictable_locked(victim);
 
 			pthread_mutex_unlock(&victim->commit_lock);
@@ -130,7 +131,7 @@ size_t budget_trim(struct inode *self, bool commit, size_t limit)
 	size_t over = over_resident();
 
 	if (over)
-		evict_lru(0, self, MIN(over, limit), commit);
+		evict_lru(0, self, MIN(over, limit), commit, true);
 	return over_resident();
 }
 
@@ -152,9 +153,9 @@ static void make_room(struct inode *ino)
 		budget_trim(ino, true, 2);
 }
 
-static uint64_t evict_bytes(uint64_t need, struct inode *self)
+static uint64_t evict_bytes(uint64_t need, struct inode *self, bool wait)
 {
-	return evict_lru(need, self, 0, false);
+	return evict_lru(need, self, 0, false, wait);
 }
 
 bool budget_release_if_idle(struct staged *st)

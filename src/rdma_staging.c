@@ -98,12 +98,11 @@ static void alloc_growth_locked(struct staged *st, uint64_t size);
 static int relative_path(struct inode *ino, char *buf, size_t len);
 
 /*
- * Charge @st @bytes (its page-rounded size) instead of what it was charged so far. Growth
- * that does not fit evicts idle staging of other files first (not @self: its lock is
- * held), then fails with -ENOSPC; with @force (growth that already happened, e.g. a
- * passthrough write past EOF) it is charged anyway.
+ * staging_budget_set(); @wait: the caller holds no commit_lock (a file being staged), so
+ * eviction may wait for a victim's.
  */
-int staging_budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force)
+static int budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force,
+		      bool wait)
 {
 	for (int tries = 0;; tries++) {
 		uint64_t need = 0;
@@ -119,9 +118,14 @@ int staging_budget_set(struct staged *st, uint64_t bytes, struct inode *self, bo
 		pthread_mutex_unlock(&slist.lock);
 		if (!need)
 			return 0;
-		if (tries || !staging_pol.evict || !staging_pol.evict(need, self))
+		if (tries || !staging_pol.evict || !staging_pol.evict(need, self, wait))
 			return -ENOSPC;
 	}
+}
+
+int staging_budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force)
+{
+	return budget_set(st, bytes, self, force, false);
 }
 
 int staging_size(struct staged *st, uint64_t *size)
@@ -522,7 +526,7 @@ int staging_create(struct inode *ino, struct staged **out)
 		if (r)
 			goto err_free;
 	}
-	r = staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), ino, false);
+	r = budget_set(st, ALIGN_UP(size, staging_page_size(st)), ino, false, true);
 	if (r)
 		goto err_free;
 	st->dm = dirty_create(cfg->chunk_size);

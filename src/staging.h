@@ -197,9 +197,10 @@ void staging_count(size_t *count, size_t *resident_max);
  * them: each may be NULL (nothing evicted, no lease).
  */
 struct staging_policy {
-	/* Free @need bytes of other files' staging (not @self); bytes freed. The caller
-	 * holds its own commit_lock (and maybe @self's ino->lock). */
-	uint64_t (*evict)(uint64_t need, struct inode *self);
+	/* Free @need bytes of other files' staging (not @self); bytes freed. The caller may
+	 * hold @self's ino->lock; with !@wait it holds its own commit_lock, so a victim's
+	 * commit_lock is only tried (two files, each the other's victim, would deadlock). */
+	uint64_t (*evict)(uint64_t need, struct inode *self, bool wait);
 	/* Before @self is staged (ino->lock held): keep the number of staged files bounded. */
 	void (*make_room)(struct inode *self);
 	/* Live leases on @st: a leased file is never sealed. */

@@ -28,7 +28,8 @@ extern struct staging_policy staging_pol;
  * Charge @st @bytes (its page-rounded size) instead of what it was charged so far. Growth
  * that does not fit evicts idle staging of other files first (not @self: its lock is
  * held), then fails with -ENOSPC; with @force (growth that already happened, e.g. a
- * passthrough write past EOF) it is charged anyway.
+ * passthrough write past EOF) it is charged anyway. Without @force the caller holds its
+ * commit_lock.
  */
 int staging_budget_set(struct staged *st, uint64_t bytes, struct inode *self, bool force);
 /* Resize staging to @size (from @old); the caller holds commit_lock. */
