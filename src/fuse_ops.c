@@ -915,6 +915,18 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 			fi->backing_id = ino->backing_id;
 			ino->bk_opens++;
 			h->passthrough = true;
+			if (st && writable && staging_serves_writes(st)) {
+				/*
+				 * mmap still maps the staging memfd (the kernel checks
+				 * passthrough first), but FOPEN_DIRECT_IO overrides it for
+				 * read, write and splice: writes come to us, and growth
+				 * past staging_budget gets ENOSPC (op_write_buf()). The
+				 * kernel takes the inode lock exclusively for a write past
+				 * EOF, shared for the others.
+				 */
+				fi->direct_io = 1;
+				fi->parallel_direct_writes = 1;
+			}
 		} else {
 			/* Served by the daemon; direct I/O keeps the kernel's page cache out
 			 * of an inode that other opens pass through. */
@@ -1233,7 +1245,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_fil
 	fuse_reply_err(req, -r);
 }
 
-/* Daemon-served I/O: only when the kernel does not pass the file through. */
+/*
+ * Daemon-served I/O: when the kernel does not pass the file through, and writable opens
+ * of shmem staging with budget_enforce=strict (open_common()).
+ */
 static void op_read(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -1281,10 +1296,21 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, o
 		return;
 	}
 
+	if (h->st) {
+		/* Growth is charged to staging_budget first; a short count where it ends. */
+		n = staging_write_begin(h->st, off, out.buf[0].size);
+		if (n < 0) {
+			fuse_reply_err(req, -n);
+			return;
+		}
+		out.buf[0].size = n;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = h->st ? h->st->memfd : h->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
+	if (h->st)
+		staging_write_end(h->st, off, n);
 	if (n < 0)
 		fuse_reply_err(req, -n);
 	else
