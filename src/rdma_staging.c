@@ -579,6 +579,8 @@ ssize_t staging_write_begin(struct staged *st, uint64_t off, size_t len)
 	if (!len)
 		return 0;
 	staging_note_change(st);	/* as a writable open does for passthrough writes */
+	if (end <= __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+		return len;		/* in place (alloc_size <= size): no syscall */
 	r = staging_size(st, &old);
 	if (r)
 		return r;
@@ -624,6 +626,8 @@ void staging_write_end(struct staged *st, uint64_t off, ssize_t n)
 {
 	uint64_t size;
 
+	if (n >= 0 && off + n <= __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+		return;			/* in place */
 	if (staging_size(st, &size))
 		return;
 	pthread_mutex_lock(&st->lock);
