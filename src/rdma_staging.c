@@ -519,9 +519,11 @@ static void budget_note_growth(struct staged *st, uint64_t size)
 	if (relative_path(st->ino, path, sizeof(path)))
 		snprintf(path, sizeof(path), "(path unknown)");
 	log_warn("staging ino=%" PRIu64 " %s grew to %" PRIu64 " bytes by write(2): %" PRIu64
-		 " bytes staged, over staging_budget=%" PRIu64 " (%s staging cannot refuse "
-		 "such writes, see doc/staging.md)", (uint64_t)st->ino->src_ino, path, size, used,
-		 cfg->staging_budget, conf_staging_name(st->mode));
+		 " bytes staged, over staging_budget=%" PRIu64 " (%s staging, budget_enforce=%s: "
+		 "writes passed through or by a map fd are not refused, see doc/staging.md)",
+		 (uint64_t)st->ino->src_ino, path, size, used, cfg->staging_budget,
+		 conf_staging_name(st->mode),
+		 cfg->budget_enforce == BUDGET_STRICT ? "strict" : "deferred");
 }
 
 void staging_watch_growth(struct staged *st)
