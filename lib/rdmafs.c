@@ -292,6 +292,7 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->scanned_bytes = w->scanned_bytes;
 	st->lost_pages = w->lost_pages;
 	st->syncs = w->syncs;
+	st->budget_refusals = w->budget_refusals;
 	st->last_commit.tv_sec = w->last_commit_sec;
 	st->last_commit.tv_nsec = w->last_commit_nsec;
 	st->last_error_time = w->last_error_sec;

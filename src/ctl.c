@@ -541,6 +541,7 @@ static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool sc
 	w->scanned_bytes += fs.scanned_bytes;
 	w->lost_pages += fs.lost_pages;
 	w->syncs += fs.syncs;
+	w->budget_refusals += fs.budget_refusals;
 	if (fs.last_commit.tv_sec > w->last_commit_sec ||
 	    (fs.last_commit.tv_sec == w->last_commit_sec &&
 	     (uint32_t)fs.last_commit.tv_nsec > w->last_commit_nsec)) {

@@ -31,6 +31,8 @@ enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 /* flush_on_close: what close(2) of a writable descriptor does (see rdmafs(8)). */
 enum flush_close { FLUSH_CLOSE_NO, FLUSH_CLOSE_ASYNC, FLUSH_CLOSE_YES };
+/* budget_enforce: when shmem staging growth by write(2) is charged (see rdmafs.conf(5)). */
+enum budget_enforce { BUDGET_STRICT, BUDGET_DEFERRED };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
@@ -47,6 +49,7 @@ struct conf {
 	struct staging_rule staging_rules[CONF_MAX_STAGING_RULES];
 	unsigned nstaging_rules;
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
+	enum budget_enforce budget_enforce;
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
 	enum flush_close flush_on_close;
@@ -187,6 +190,7 @@ struct flush_stats {
 	struct timespec last_error_time;
 	uint64_t lost_pages;		/* staging pages found lost by the kernel (not committed) */
 	uint64_t syncs;			/* fdatasyncs of the backing file */
+	uint64_t budget_refusals;	/* writes refused (ENOSPC): staging_budget reached */
 };
 
 struct dirty_map;
@@ -293,6 +297,25 @@ int staging_size(struct staged *st, uint64_t *size);
  */
 ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
 ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
+/*
+ * A write(2) of @len bytes at @off the daemon serves into shmem or thp staging: charges
+ * its growth to staging_budget before it happens and allocates the hole before @off.
+ * Returns how many bytes to write (fewer than @len where the budget ends within the
+ * range) or -errno: -ENOSPC when nothing fits (counted in stats.budget_refusals, logged
+ * once per episode naming the file). The caller writes into st->memfd, then calls
+ * staging_write_end() with what it wrote (or -errno). The kernel's FUSE inode lock orders
+ * growing writes against each other, truncate and fallocate.
+ */
+ssize_t staging_write_begin(struct staged *st, uint64_t off, size_t len);
+void staging_write_end(struct staged *st, uint64_t off, ssize_t n);
+/*
+ * budget_enforce=strict: writable opens of shmem staging keep passthrough for mmap but
+ * have read and write served by the daemon (FOPEN_DIRECT_IO), which charges growth.
+ */
+static inline bool staging_serves_writes(const struct staged *st)
+{
+	return st->mode == STAGING_SHMEM && cfg->budget_enforce == BUDGET_STRICT;
+}
 /* True if opens of @st must be served by the daemon (passthrough refuses hugetlb). */
 static inline bool staging_no_passthrough(const struct staged *st)
 {

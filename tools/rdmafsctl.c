@@ -310,6 +310,7 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 	json_object_object_add(o, "scanned_bytes", json_object_new_uint64(s->scanned_bytes));
 	json_object_object_add(o, "lost_pages", json_object_new_uint64(s->lost_pages));
 	json_object_object_add(o, "syncs", json_object_new_uint64(s->syncs));
+	json_object_object_add(o, "budget_refusals", json_object_new_uint64(s->budget_refusals));
 	json_object_object_add(o, "commit_bandwidth", json_object_new_double(bandwidth(s)));
 	if (s->last_commit.tv_sec) {
 		snprintf(t, sizeof(t), "%lld.%09ld", (long long)s->last_commit.tv_sec,
