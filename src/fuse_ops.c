@@ -378,6 +378,39 @@ out:
 	inode_fd_put(ino);
 }
 
+/*
+ * A change made through the mount (rename, link, chmod, chown, utimes) moved the backing
+ * file's ctime (or mtime) of staged @ino: record the backing file's new times and size,
+ * so that its next open does not take rdmafs's own change for one made behind its back
+ * (which staged a clean resident copy again, or refused a writer and a truncate with
+ * EBUSY while the release of a previous open was still on its way).
+ */
+static void note_own_change(struct inode *ino)
+{
+	pthread_mutex_lock(&ino->lock);
+	if (ino->st) {
+		pthread_mutex_lock(&ino->st->lock);
+		staging_note_backing(ino->st);
+		pthread_mutex_unlock(&ino->st->lock);
+	}
+	pthread_mutex_unlock(&ino->lock);
+}
+
+/* note_own_change() of the file @name in @dirfd, if rdmafs knows it. */
+static void note_own_change_at(int dirfd, const char *name)
+{
+	struct inode *ino;
+	struct stat sb;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+		return;
+	ino = inode_find(sb.st_dev, sb.st_ino);
+	if (!ino)
+		return;
+	note_own_change(ino);
+	inode_unref(ino);
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int valid,
 		       struct fuse_file_info *fi)
 {
@@ -445,6 +478,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *attr, int vali
 			staging_put(st);
 		}
 	}
+	if (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		     FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))
+		note_own_change(ino);
 	r = stat_inode(ino, &out);
 	if (r)
 		goto reply_r;
@@ -535,6 +571,8 @@ static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const ch
 	if (fd >= 0)
 		inode_fd_put(ino);
 	if (!r)
+		note_own_change(ino);
+	if (!r)
 		r = do_lookup(ino_of(newparent), newname, &e);
 	if (r)
 		fuse_reply_err(req, -r);
@@ -609,6 +647,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t
 	if (!(flags & RENAME_EXCHANGE))
 		keep_if_open(nfd, newname);	/* replaced */
 	e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
+	if (!e)
+		note_own_change_at(nfd, newname);
+	if (!e && (flags & RENAME_EXCHANGE))
+		note_own_change_at(fd, name);
 	inode_fd_put(ino_of(np));
 	inode_fd_put(ino_of(p));
 	fuse_reply_err(req, e);

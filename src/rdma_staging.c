@@ -1770,8 +1770,10 @@ int staging_truncate(struct staged *st, uint64_t size)
 	if (size < old)
 		budget_set(st, ALIGN_UP(size, page_size_of(st)), NULL, true);
 	pthread_mutex_lock(&st->lock);
-	if (!r)
+	if (!r) {
 		st->committed_size = size;
+		staging_note_backing(st);	/* our own truncate: not a change behind us */
+	}
 	if (size <= st->lost_from)
 		st->lost_from = UINT64_MAX;	/* the lost pages are cut off */
 	if (size < old) {
