@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ctl.c - owns the control socket of a mount: RDMAFS_RUNDIR/<escaped mountpoint>@<dev>.sock,
- * its epoll thread and its connections (limits, idle sweep, the lease a connection is).
+ * ctl.c - owns the control socket of a mount (its name: ctl_socket.c), its epoll thread
+ * and its connections (limits, idle sweep, the lease a connection is).
  *
  * One epoll thread accepts, reads and decodes (lib/proto.c, pure); it never blocks. Valid
  * requests go to the worker pool (ctl_worker.c), whose handlers (ctl_flush.c, ctl_stat.c,
@@ -21,12 +21,12 @@
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl_auth.h"
 #include "ctl_closer.h"
 #include "ctl_conn.h"
+#include "ctl_socket.h"
 #include "ctl_worker.h"
 #include "rdmafs/proto.h"
 
@@ -64,8 +64,6 @@ static struct {
 	int lfd, epfd, tfd, efd;
 	bool thread_started;
 	pthread_t thread;
-	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	ino_t sock_ino;
 	char mountpoint[PATH_MAX];
 	dev_t mnt_dev;
 	int reserve_fd;			/* /dev/null, given up to drain accept() at EMFILE */
@@ -567,85 +565,6 @@ static int mount_dev(const char *mnt, dev_t *dev)
 	return found;
 }
 
-/*
- * RDMAFS_RUNDIR as we need it: a directory of ours that no one else can write (clients
- * send their files to whatever listens in it). Created 0755 if missing; never trusted as
- * found (a symlink, another owner, group or world write is refused).
- */
-static int rundir_check(void)
-{
-	struct stat sb;
-	int r;
-
-	if (mkdir(RDMAFS_RUNDIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	if (lstat(RDMAFS_RUNDIR, &sb) < 0)
-		return -errno;
-	r = rdmafs_proto_rundir_trusted(&sb, geteuid());
-	if (r)
-		log_err("ctl: %s (mode %04o, uid %u) is not a directory of uid %u that only it "
-			"can write: no control socket", RDMAFS_RUNDIR, (unsigned)(sb.st_mode & 07777),
-			(unsigned)sb.st_uid, (unsigned)geteuid());
-	return r;
-}
-
-/*
- * A socket already at our path: one whose daemon died is removed; a live one (it accepts
- * a connection) is never taken over. 0 if the name is free now, or -errno.
- */
-static int sock_path_free(const char *path, const struct sockaddr_un *sa)
-{
-	struct stat sb;
-	int fd, r;
-
-	if (lstat(path, &sb) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(sb.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
-	close(fd);
-	if (r != ECONNREFUSED && r != ENOENT)
-		return -EADDRINUSE;	/* accepted, or a full backlog: alive */
-	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-static int listen_socket(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat sb;
-	int fd, r;
-
-	r = rdmafs_proto_sock_path(RDMAFS_RUNDIR, ctl.mountpoint, major(ctl.mnt_dev),
-				   minor(ctl.mnt_dev), ctl.sock_path, sizeof(ctl.sock_path));
-	if (r)
-		return r;
-	r = rundir_check();
-	if (r)
-		return r;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	memcpy(sa.sun_path, ctl.sock_path, strlen(ctl.sock_path) + 1);
-	r = sock_path_free(ctl.sock_path, &sa);
-	if (r) {
-		close(fd);
-		return r;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(ctl.sock_path, 0666) < 0 ||	/* peers are checked per request */
-	    listen(fd, 64) < 0 || stat(ctl.sock_path, &sb) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	ctl.sock_ino = sb.st_ino;
-	ctl.lfd = fd;
-	return 0;
-}
-
 static int epoll_add(int fd, void *tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
@@ -669,11 +588,12 @@ int ctl_init(const char *mountpoint, const char *source)
 		return r;
 	}
 	ctl_auth_init(ctl.mountpoint, ctl.mnt_dev);
-	r = listen_socket();
-	if (r) {
-		log_err("ctl: socket %s: %s", ctl.sock_path, strerror(-r));
+	r = ctl_socket_listen(ctl.mountpoint, ctl.mnt_dev);
+	if (r < 0) {
+		log_err("ctl: socket %s: %s", ctl_socket_path(), strerror(-r));
 		return r;
 	}
+	ctl.lfd = r;
 	ctl.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ctl.epfd = epoll_create1(EPOLL_CLOEXEC);
 	ctl.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -697,7 +617,7 @@ int ctl_init(const char *mountpoint, const char *source)
 	if (r)
 		goto err;
 	ctl.thread_started = true;
-	log_info("ctl: control socket %s", ctl.sock_path);
+	log_info("ctl: control socket %s", ctl_socket_path());
 	return 0;
 err:
 	log_err("ctl: start-up: %s", strerror(-r));
@@ -720,17 +640,13 @@ void ctl_stop(void)
 
 void ctl_exit(void)
 {
-	struct stat sb;
-
 	ctl_stop();
 	/* Jobs nobody ran, then every connection (leases are released). */
 	ctl_workers_exit();
 	while (ctl.conns)
 		conn_close(ctl.conns);
 	if (ctl.lfd >= 0) {
-		/* Only our own socket: a newer daemon may have taken the name. */
-		if (stat(ctl.sock_path, &sb) == 0 && sb.st_ino == ctl.sock_ino)
-			unlink(ctl.sock_path);
+		ctl_socket_remove();
 		close(ctl.lfd);
 	}
 	if (ctl.epfd >= 0)
