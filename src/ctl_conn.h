@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * ctl_conn.h - a control client's connection, as the request handlers see it (owned by
- * ctl.c: the connection list, its limits, epoll arming and the connection's lease handle).
+ * ctl_conn.h - a control client's connection (ctl_conn.c: the connection list, its limits,
+ * epoll arming and the connection's lease handle): what the epoll thread (ctl.c) and the
+ * request handlers do with one.
  */
 #ifndef RDMAFS_CTL_CONN_H
 #define RDMAFS_CTL_CONN_H
@@ -14,6 +15,31 @@
 
 struct ctl_conn;
 struct lease;
+
+/* ---- the epoll thread (ctl.c) ---- */
+
+/* Connections are armed in @epfd (EPOLLONESHOT, data.ptr the connection). Before any add. */
+void ctl_conns_init(int epfd);
+/* An accepted socket @fd (owned from here): admitted or closed. 0, or -errno if refused. */
+int ctl_conn_add(int fd);
+int ctl_conn_fd(const struct ctl_conn *c);
+/* Arm @c for its next request. */
+void ctl_conn_arm(struct ctl_conn *c);
+/* Take @c off the list and out of epoll; release its lease. Idempotent. */
+void ctl_conn_close(struct ctl_conn *c);
+/*
+ * A request arrived on @c with decode result @err: noted as activity. Returns @err, or
+ * -EBUSY for a lease connection (it only waits for its break or close).
+ */
+int ctl_conn_request(struct ctl_conn *c, int err);
+/* A job for @c is queued: it holds a reference, and @c is not idle meanwhile. */
+void ctl_conn_queued(struct ctl_conn *c);
+/* Close connections silent for a minute that hold no lease and wait for nothing. */
+void ctl_conns_sweep_idle(void);
+/* At exit, after the workers stopped: close every connection (leases are released). */
+void ctl_conns_close_all(void);
+
+/* ---- the workers and request handlers ---- */
 
 /* SO_PEERCRED of the client, taken at accept. */
 const struct ucred *ctl_conn_cred(const struct ctl_conn *c);
