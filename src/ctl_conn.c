@@ -300,11 +300,13 @@ int ctl_conn_add(int fd)
 	socklen_t sl = sizeof(struct ucred);
 	struct ctl_conn *c = calloc(1, sizeof(*c));
 	bool admit;
+	int r;
 
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
+		r = c ? -errno : -ENOMEM;
 		free(c);
 		close(fd);
-		return -ENOMEM;
+		return r;
 	}
 	pthread_mutex_lock(&conns.lock);
 	admit = admit_locked(&c->cred);
