@@ -448,9 +448,15 @@ static int map_ro(struct staged *st, uint64_t size)
 	}
 	if (!size)
 		return 0;
-	/* thp files are never sealed, and thp_try_freeze()'s write lease is refused while
-	 * any read-only open exists: map through the memfd itself. */
-	if (st->mode == STAGING_THP) {
+	/*
+	 * thp files are never sealed, and thp_try_freeze()'s write lease is refused while
+	 * any read-only open exists: map through the memfd itself. shmem: a private read-only
+	 * mapping of the memfd's own file maps the page cache's pages (nothing is ever
+	 * copied: no store is made through it) and counts neither as a writable mapping
+	 * (F_SEAL_WRITE) nor as another open (staging_open_elsewhere()'s write lease).
+	 * hugetlb: a private mapping would reserve pool pages; a read-only open is used.
+	 */
+	if (st->mode != STAGING_HUGETLB) {
 		fd = dup(st->memfd);
 	} else {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
@@ -459,7 +465,8 @@ static int map_ro(struct staged *st, uint64_t size)
 	if (fd < 0)
 		return -errno;
 	size = ALIGN_UP(size, page_size_of(st));
-	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	p = mmap(NULL, size, PROT_READ, st->mode == STAGING_SHMEM ? MAP_PRIVATE : MAP_SHARED,
+		 fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -1320,6 +1327,38 @@ static void staging_detach(struct staged *st)
  * munmap (a memfd seal does): holders must take an rdmafs lease (see doc/staging.md).
  * "sealed" is then our own promise: no writer exists, and opens go through open_common.
  */
+/*
+ * True unless a write lease on the staging file can be granted: some file other than ours
+ * is open on it, for writing (a passthrough open, or a writable shared mapping, which keeps
+ * the backing file it maps open after close(2) and the FUSE RELEASE) or for reading. Our
+ * own view of it is a private mapping (staging_sync_map()), which counts as neither. A
+ * memfd's own descriptor is not counted as open for writing, so shmem staging is probed
+ * through a reopened one. The lease is dropped at once; an opener that raced it waits that
+ * long (SIGIO, which a break sends us, is ignored: main()). Errors answer true (keep
+ * scanning). hugetlb staging is served by the daemon: its opens are counted already.
+ */
+bool staging_open_elsewhere(struct staged *st)
+{
+	char path[64];
+	int fd = st->memfd;
+	bool busy;
+
+	if (st->mode == STAGING_HUGETLB)
+		return false;
+	if (st->mode == STAGING_SHMEM) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", st->memfd);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return true;
+	}
+	busy = fcntl(fd, F_SETLEASE, F_WRLCK) < 0;
+	if (!busy)
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	if (fd != st->memfd)
+		close(fd);
+	return busy;
+}
+
 static bool thp_try_freeze(struct staged *st)
 {
 	if (fcntl(st->memfd, F_SETLEASE, F_WRLCK) < 0) {
