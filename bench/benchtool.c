@@ -621,6 +621,230 @@ static int cmd_fillproto(int argc, char **argv)
 	return 0;
 }
 
+/* ---- stress: an fsstress-like mixed workload ---- */
+
+enum { S_CREATE, S_WRITE, S_READ, S_TRUNC, S_RENAME, S_UNLINK, S_MKDIR, S_STAT, S_FSYNC,
+       S_NOPS };
+static const char *const stress_names[S_NOPS] = {
+	"create", "write", "read", "truncate", "rename", "unlink", "mkdir", "stat", "fsync"
+};
+/* relative frequencies, out of 100 (fsstress's defaults weigh reads, writes and
+ * namespace operations alike; fsync is rare) */
+static const unsigned stress_weight[S_NOPS] = { 14, 20, 16, 5, 6, 10, 3, 24, 2 };
+
+#define STRESS_FILES 2000	/* per process: above it creates turn into unlinks */
+#define STRESS_DIRS 64
+
+struct sfile { unsigned dir, id; };
+
+static void stress_path(char *b, size_t n, const char *root, unsigned dir, unsigned id)
+{
+	snprintf(b, n, "%s/d%u/f%u", root, dir, id);
+}
+
+/* One process: random operations over its own tree ROOT for @secs; counts per op. */
+static void stress_child(const char *root, double secs, uint64_t seed, uint64_t *count)
+{
+	static struct sfile files[STRESS_FILES];
+	unsigned nfiles = 0, ndirs = 1, next_id = 0;
+	char a[4200], b[4200], *buf = aligned_alloc(4096, 65536);
+	double end = now() + secs;
+	struct stat sb;
+
+	rng ^= seed * 0x9e3779b97f4a7c15ull;
+	if (!buf)
+		die("alloc");
+	fill_random(buf, 65536);
+	snprintf(a, sizeof(a), "%s/d0", root);
+	if (mkdir(root, 0755) < 0)
+		die(root);
+	if (mkdir(a, 0755) < 0)
+		die(a);
+	for (unsigned long n = 0;; n++) {
+		if (!(n % 64) && now() >= end)
+			break;
+		unsigned r = rnd() % 100, op = 0;
+
+		while (r >= stress_weight[op])
+			r -= stress_weight[op++];
+		if (op == S_CREATE && nfiles == STRESS_FILES)
+			op = S_UNLINK;
+		if (op == S_MKDIR && ndirs == STRESS_DIRS)
+			op = S_STAT;
+		if (op != S_CREATE && op != S_MKDIR && !nfiles)
+			op = S_CREATE;
+		unsigned k = nfiles ? rnd() % nfiles : 0;
+		struct sfile *f = &files[k];
+		size_t len = 1 + rnd() % 16384;
+		off_t off = rnd() % (256 << 10);
+		int fd;
+
+		if (op != S_CREATE && op != S_MKDIR)
+			stress_path(a, sizeof(a), root, f->dir, f->id);
+		switch (op) {
+		case S_CREATE:
+			f = &files[nfiles];
+			f->dir = rnd() % ndirs;
+			f->id = next_id++;
+			stress_path(a, sizeof(a), root, f->dir, f->id);
+			fd = open(a, O_CREAT | O_EXCL | O_WRONLY, 0644);
+			if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd) < 0)
+				die(a);
+			nfiles++;
+			break;
+		case S_WRITE:
+			fd = open(a, O_WRONLY);
+			if (fd < 0 || pwrite(fd, buf, len, off) != (ssize_t)len || close(fd) < 0)
+				die(a);
+			break;
+		case S_READ:
+			fd = open(a, O_RDONLY);
+			if (fd < 0 || pread(fd, buf, len, off) < 0 || close(fd) < 0)
+				die(a);
+			break;
+		case S_TRUNC:
+			if (truncate(a, rnd() % (256 << 10)) < 0)
+				die(a);
+			break;
+		case S_RENAME:
+			f->dir = rnd() % ndirs;
+			f->id = next_id++;
+			stress_path(b, sizeof(b), root, f->dir, f->id);
+			if (rename(a, b) < 0)
+				die(a);
+			break;
+		case S_UNLINK:
+			if (unlink(a) < 0)
+				die(a);
+			files[k] = files[--nfiles];
+			break;
+		case S_MKDIR:
+			snprintf(a, sizeof(a), "%s/d%u", root, ndirs);
+			if (mkdir(a, 0755) < 0)
+				die(a);
+			ndirs++;
+			break;
+		case S_STAT:
+			if (stat(a, &sb) < 0)
+				die(a);
+			break;
+		case S_FSYNC:
+			fd = open(a, O_WRONLY);
+			if (fd < 0 || fsync(fd) < 0 || close(fd) < 0)
+				die(a);
+			break;
+		}
+		count[op]++;
+	}
+	free(buf);
+}
+
+/*
+ * stress DIR NPROC SECONDS [SEED]: NPROC processes, each over its own tree DIR/p<i>
+ * (64 folders, up to 2,000 files), run random create (write up to 16 KiB), write, read,
+ * truncate, rename, unlink, mkdir, stat and fsync for SECONDS; operations per second.
+ */
+static int cmd_stress(int argc, char **argv)
+{
+	unsigned nproc = parse_size(argv[1]);
+	double secs = atof(argv[2]), t;
+	uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 0) : 1, total[S_NOPS] = { 0 }, sum = 0;
+	int pfd[2];
+	char root[2048];
+
+	if (mkdir(argv[0], 0755) < 0 && errno != EEXIST)
+		die(argv[0]);
+	if (pipe(pfd) < 0)
+		die("pipe");
+	t = now();
+	for (unsigned i = 0; i < nproc; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (!pid) {
+			uint64_t count[S_NOPS] = { 0 };
+
+			close(pfd[0]);
+			snprintf(root, sizeof(root), "%s/p%u", argv[0], i);
+			stress_child(root, secs, seed * 1000 + i + 1, count);
+			if (write(pfd[1], count, sizeof(count)) != sizeof(count))
+				_exit(1);
+			_exit(0);
+		}
+	}
+	close(pfd[1]);
+	for (unsigned i = 0; i < nproc; i++) {
+		uint64_t count[S_NOPS];
+		int st;
+
+		if (read(pfd[0], count, sizeof(count)) != sizeof(count))
+			fprintf(stderr, "benchtool: a stress process failed\n"), exit(1);
+		for (int k = 0; k < S_NOPS; k++)
+			total[k] += count[k];
+		wait(&st);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			fprintf(stderr, "benchtool: a stress process failed\n"), exit(1);
+	}
+	t = now() - t;
+	for (int k = 0; k < S_NOPS; k++)
+		sum += total[k];
+	printf("nproc=%u seconds=%.3f", nproc, t);
+	for (int k = 0; k < S_NOPS; k++)
+		printf(" %s=%" PRIu64, stress_names[k], total[k]);
+	printf(" ops=%" PRIu64 " ops_s=%.0f\n", sum, sum / t);
+	return 0;
+}
+
+/*
+ * reopen FILE SECONDS: open FILE (existing) for writing, write 1 byte at a random
+ * offset, close; repeated for SECONDS. Rounds per second.
+ */
+static int cmd_reopen(int argc, char **argv)
+{
+	double secs = atof(argv[1]), t0 = now(), t;
+	struct stat sb;
+	unsigned long n = 0;
+
+	if (stat(argv[0], &sb) < 0 || !sb.st_size)
+		die(argv[0]);
+	do {
+		int fd = open(argv[0], O_WRONLY);
+		char c = (char)n;
+
+		if (fd < 0 || pwrite(fd, &c, 1, rnd() % sb.st_size) != 1 || close(fd) < 0)
+			die(argv[0]);
+		n++;
+		t = now() - t0;
+	} while (t < secs);
+	printf("n=%lu seconds=%.3f per_s=%.1f\n", n, t, n / t);
+	return 0;
+}
+
+/*
+ * smallfiles DIR SECONDS [MAX]: create DIR/s<i>, write 4 KiB, close; repeated for SECONDS
+ * (at most MAX files, default 100000). Files per second.
+ */
+static int cmd_smallfiles(int argc, char **argv)
+{
+	double secs = atof(argv[1]), t0 = now(), t;
+	unsigned long max = argc > 2 ? parse_size(argv[2]) : 100000, n = 0;
+	char a[4200], buf[4096];
+
+	fill_random(buf, sizeof(buf));
+	do {
+		snprintf(a, sizeof(a), "%s/s%lu", argv[0], n);
+		int fd = open(a, O_CREAT | O_EXCL | O_WRONLY, 0644);
+
+		if (fd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf) || close(fd) < 0)
+			die(a);
+		n++;
+		t = now() - t0;
+	} while (t < secs && n < max);
+	printf("n=%lu seconds=%.3f per_s=%.1f\n", n, t, n / t);
+	return 0;
+}
+
 /* hold FILE...: open each for writing and keep them open until stdin closes */
 static int cmd_hold(int argc, char **argv)
 {
@@ -651,6 +875,9 @@ static const struct {
 	{ "copy", cmd_copy, 3, "anon|map FILE SIZE [--pid P]" },
 	{ "hold", cmd_hold, 1, "FILE..." },
 	{ "fillproto", cmd_fillproto, 2, "FILE map|bounce" },
+	{ "stress", cmd_stress, 3, "DIR NPROC SECONDS [SEED]" },
+	{ "reopen", cmd_reopen, 2, "FILE SECONDS" },
+	{ "smallfiles", cmd_smallfiles, 2, "DIR SECONDS [MAX]" },
 };
 
 int main(int argc, char **argv)

@@ -24,36 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "smaps.h"
+
 static double now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static long smaps_kb(void *addr, const char *key)
-{
-	char line[512], start[32];
-	long sum = 0, v;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	snprintf(start, sizeof(start), "%lx-", (unsigned long)addr);
-	while (f && fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':'), *sp = strchr(line, ' ');
-
-		if (sp && (!colon || sp < colon)) {
-			in = !strncmp(line, start, strlen(start));
-			continue;
-		}
-		if (in && !strncmp(line, key, strlen(key)) && line[strlen(key)] == ':' &&
-		    sscanf(line + strlen(key) + 1, "%ld", &v) == 1)
-			sum += v;
-	}
-	if (f)
-		fclose(f);
-	return sum;
 }
 
 static char *map_aligned(int fd, size_t len)
@@ -119,8 +97,8 @@ int main(int argc, char **argv)
 			sink += p[off];
 		t = now_ms() - t;
 		best_fault = t < best_fault ? t : best_fault;
-		page_kb = smaps_kb(p, "KernelPageSize");
-		pmd_kb = smaps_kb(p, "ShmemPmdMapped") + smaps_kb(p, "FilePmdMapped");
+		page_kb = smaps_field(p, "KernelPageSize", 0);
+		pmd_kb = smaps_field(p, "ShmemPmdMapped", 0) + smaps_field(p, "FilePmdMapped", 0);
 		/* CPU random access: 4M reads, each address depending on the previous load (a
 		 * latency chain, as in a pointer chase): a TLB miss adds its page walk */
 		uint64_t x = 88172645463325252ull, acc = 0;

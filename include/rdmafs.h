@@ -56,7 +56,7 @@ struct rdmafs_stat {
 	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
 	uint64_t lost_pages;		/* staged pages the kernel dropped: not committed, EIO */
 	uint64_t syncs;			/* fdatasyncs of the backing file(s) by commits */
-	uint64_t reserved[1];
+	uint64_t budget_refusals;	/* writes refused with ENOSPC: staging_budget reached */
 };
 
 /* Outcome of a mount-wide flush or evict. */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libmount.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -34,8 +36,13 @@ static uint32_t next_seq(void)
 static int mount_of_fd(int fd, char *mnt, size_t size, unsigned *maj, unsigned *min)
 {
 	char path[64], *line = NULL;
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs = NULL, *k;
+	const char *fstype, *target;
 	size_t cap = 0;
-	int mnt_id = -1, r = -EXDEV;
+	int mnt_id = -1, r;
+	dev_t dev;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
@@ -46,36 +53,36 @@ static int mount_of_fd(int fd, char *mnt, size_t size, unsigned *maj, unsigned *
 		if (sscanf(line, "mnt_id: %d", &mnt_id) == 1)
 			break;
 	fclose(f);
-	if (mnt_id < 0) {
-		free(line);
-		return -ENOTSUP;
-	}
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f) {
-		r = -errno;
-		free(line);
-		return r;
-	}
-	while (getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX], fstype[64], *dash;
-		int id;
-
-		if (sscanf(line, "%d %*u %u:%u %*s %4095s", &id, maj, min, mp) != 4 || id != mnt_id)
-			continue;
-		dash = strstr(line, " - ");
-		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strcmp(fstype, "fuse.rdmafs"))
-			break;	/* not an rdmafs mount */
-		rdmafs_proto_unescape(mp);
-		if (strlen(mp) >= size) {
-			r = -ENAMETOOLONG;
-			break;
-		}
-		strcpy(mnt, mp);
-		r = 0;
-		break;
-	}
 	free(line);
-	fclose(f);
+	if (mnt_id < 0)
+		return -ENOTSUP;
+	tb = mnt_new_table();
+	it = mnt_new_iter(MNT_ITER_FORWARD);
+	r = tb && it ? mnt_table_parse_file(tb, "/proc/self/mountinfo") : -ENOMEM;
+	if (r) {
+		r = r < 0 ? r : -EINVAL;
+		goto out;
+	}
+	while (!fs && mnt_table_next_fs(tb, it, &k) == 0)
+		if (mnt_fs_get_id(k) == mnt_id)
+			fs = k;
+	fstype = fs ? mnt_fs_get_fstype(fs) : NULL;
+	target = fs ? mnt_fs_get_target(fs) : NULL;
+	if (!fstype || !target || strcmp(fstype, "fuse.rdmafs")) {
+		r = -EXDEV;	/* not an rdmafs mount */
+		goto out;
+	}
+	if (strlen(target) >= size) {
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	strcpy(mnt, target);
+	dev = mnt_fs_get_devno(fs);
+	*maj = major(dev);
+	*min = minor(dev);
+out:
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
 	return r;
 }
 
@@ -238,6 +245,63 @@ out:
 	return r;
 }
 
+/*
+ * A request whose reply comes in pages (LEASE_LIST, FILES): on one connection to x->fd's
+ * mount (or @path's when x->fd < 0), ask page after page from record 0 (x->arg) until the
+ * daemon names no next one. @fill turns each wire record into an element of @elem_size
+ * bytes (zeroed before) of the array put in *@out. Returns the number of elements or
+ * -errno (then *@out is NULL).
+ */
+static int request_pages(const char *path, struct xact *x, size_t elem_size,
+			 void (*fill)(void *elem, const void *rec), void **out)
+{
+	size_t rec_size = (size_t)rdmafs_proto_rec_size(x->op);
+	uint32_t per_msg = (RDMAFS_MSG_MAX - sizeof(struct rdmafs_reply)) / rec_size;
+	char *w = calloc(per_msg, rec_size), *v = NULL;
+	size_t n = 0;
+	int sock, r = 0;
+
+	*out = NULL;
+	if (!w)
+		return -ENOMEM;
+	sock = x->fd >= 0 ? connect_fd(x->fd) : connect_path(path);
+	if (sock < 0) {
+		free(w);
+		return sock;
+	}
+	for (uint32_t first = 0;;) {
+		char *nv;
+
+		x->arg = (int32_t)first;
+		x->recs = w;
+		x->max_recs = per_msg;
+		r = xact(sock, x);
+		if (r)
+			break;
+		nv = realloc(v, (n + x->count + 1) * elem_size);
+		if (!nv) {
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		for (uint32_t i = 0; i < x->count; i++, n++) {
+			memset(v + n * elem_size, 0, elem_size);
+			fill(v + n * elem_size, w + i * rec_size);
+		}
+		if (!x->next || x->next <= first || n > INT_MAX / 2)
+			break;
+		first = x->next;
+	}
+	close(sock);
+	free(w);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	return (int)n;
+}
+
 /* Connect to @fd's mount (or @path's when @fd < 0), run one request, hang up. */
 static int request(const char *path, struct xact *x)
 {
@@ -292,6 +356,7 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->scanned_bytes = w->scanned_bytes;
 	st->lost_pages = w->lost_pages;
 	st->syncs = w->syncs;
+	st->budget_refusals = w->budget_refusals;
 	st->last_commit.tv_sec = w->last_commit_sec;
 	st->last_commit.tv_nsec = w->last_commit_nsec;
 	st->last_error_time = w->last_error_sec;
@@ -401,56 +466,27 @@ int rdmafs_lease(int fd, int signo)
 	return sock;	/* the connection is the lease */
 }
 
+static void fill_lease(void *elem, const void *rec)
+{
+	struct rdmafs_lease_info *v = elem;
+	const struct rdmafs_wire_lease *w = rec;
+
+	v->ino = w->src_ino;
+	v->pid = w->pid;
+	v->signo = w->signo;
+	v->breaking = w->state == 1;
+	memcpy(v->path, w->path, sizeof(v->path));
+	v->path[sizeof(v->path) - 1] = 0;
+}
+
 int rdmafs_lease_list(const char *path, int fd, struct rdmafs_lease_info **out)
 {
-	struct rdmafs_wire_lease *w = calloc(RDMAFS_LEASE_PER_MSG, sizeof(*w));
-	struct rdmafs_lease_info *v = NULL;
-	size_t n = 0;
-	int sock, r = 0;
+	struct xact x = { .op = RDMAFS_OP_LEASE_LIST, .fd = fd };
+	void *v;
+	int n = request_pages(path, &x, sizeof(**out), fill_lease, &v);
 
-	*out = NULL;
-	if (!w)
-		return -ENOMEM;
-	sock = fd >= 0 ? connect_fd(fd) : connect_path(path);
-	if (sock < 0) {
-		free(w);
-		return sock;
-	}
-	for (uint32_t first = 0;;) {
-		struct xact x = { .op = RDMAFS_OP_LEASE_LIST, .fd = fd, .arg = (int32_t)first,
-				  .recs = w, .max_recs = RDMAFS_LEASE_PER_MSG };
-		struct rdmafs_lease_info *nv;
-
-		r = xact(sock, &x);
-		if (r)
-			break;
-		nv = realloc(v, (n + x.count + 1) * sizeof(*v));
-		if (!nv) {
-			r = -ENOMEM;
-			break;
-		}
-		v = nv;
-		for (uint32_t i = 0; i < x.count; i++, n++) {
-			memset(&v[n], 0, sizeof(v[n]));
-			v[n].ino = w[i].src_ino;
-			v[n].pid = w[i].pid;
-			v[n].signo = w[i].signo;
-			v[n].breaking = w[i].state == 1;
-			memcpy(v[n].path, w[i].path, sizeof(v[n].path));
-			v[n].path[sizeof(v[n].path) - 1] = 0;
-		}
-		if (!x.next || x.next <= first || n > INT_MAX / 2)
-			break;
-		first = x.next;
-	}
-	close(sock);
-	free(w);
-	if (r) {
-		free(v);
-		return r;
-	}
 	*out = v;
-	return (int)n;
+	return n;
 }
 
 int rdmafs_lease_break(int fd)
@@ -547,68 +583,40 @@ int rdmafs_metrics(const char *path, unsigned flags, struct rdmafs_metrics *m)
 	return 0;
 }
 
+static void fill_file(void *elem, const void *rec)
+{
+	struct rdmafs_file_info *v = elem;
+	const struct rdmafs_wire_file *w = rec;
+
+	v->ino = w->src_ino;
+	v->size = w->size;
+	v->staged_bytes = w->staged_bytes;
+	v->dirty_bytes = w->dirty_bytes == RDMAFS_DIRTY_UNKNOWN ? RDMAFS_DIRTY_NOT_KNOWN :
+								   w->dirty_bytes;
+	v->committed_bytes = w->committed_bytes;
+	v->commits = w->commits;
+	v->failures = w->failures;
+	v->commit_ns = w->commit_ns;
+	v->opens = w->opens;
+	v->opens_w = w->opens_w;
+	v->leases = w->leases;
+	v->flags = w->flags;
+	v->pending_error = w->pending_error;
+	v->staging_mode = w->staging_mode;
+	memcpy(v->path, w->path, sizeof(v->path));
+	v->path[sizeof(v->path) - 1] = 0;
+}
+
 int rdmafs_files(const char *path, unsigned flags, struct rdmafs_file_info **out)
 {
-	struct rdmafs_wire_file *w = calloc(RDMAFS_FILES_PER_MSG, sizeof(*w));
-	struct rdmafs_file_info *v = NULL;
-	size_t n = 0;
-	int sock, r = 0;
+	struct xact x = { .op = RDMAFS_OP_FILES, .fd = -1,
+			  .flags = (flags & RDMAFS_NO_SCAN) ? RDMAFS_METRICS_NOSCAN : 0 };
 
-	*out = NULL;
-	if (flags & ~RDMAFS_NO_SCAN)
-		return free(w), -EINVAL;
-	if (!w)
-		return -ENOMEM;
-	sock = connect_path(path);
-	if (sock < 0) {
-		free(w);
-		return sock;
-	}
-	for (uint32_t first = 0;;) {
-		struct xact x = { .op = RDMAFS_OP_FILES, .fd = -1, .arg = (int32_t)first,
-				  .flags = (flags & RDMAFS_NO_SCAN) ? RDMAFS_METRICS_NOSCAN : 0,
-				  .recs = w, .max_recs = RDMAFS_FILES_PER_MSG };
-		struct rdmafs_file_info *nv;
+	void *v = NULL;
+	int n = -EINVAL;
 
-		r = xact(sock, &x);
-		if (r)
-			break;
-		nv = realloc(v, (n + x.count + 1) * sizeof(*v));
-		if (!nv) {
-			r = -ENOMEM;
-			break;
-		}
-		v = nv;
-		for (uint32_t i = 0; i < x.count; i++, n++) {
-			memset(&v[n], 0, sizeof(v[n]));
-			v[n].ino = w[i].src_ino;
-			v[n].size = w[i].size;
-			v[n].staged_bytes = w[i].staged_bytes;
-			v[n].dirty_bytes = w[i].dirty_bytes == RDMAFS_DIRTY_UNKNOWN ?
-						   RDMAFS_DIRTY_NOT_KNOWN : w[i].dirty_bytes;
-			v[n].committed_bytes = w[i].committed_bytes;
-			v[n].commits = w[i].commits;
-			v[n].failures = w[i].failures;
-			v[n].commit_ns = w[i].commit_ns;
-			v[n].opens = w[i].opens;
-			v[n].opens_w = w[i].opens_w;
-			v[n].leases = w[i].leases;
-			v[n].flags = w[i].flags;
-			v[n].pending_error = w[i].pending_error;
-			v[n].staging_mode = w[i].staging_mode;
-			memcpy(v[n].path, w[i].path, sizeof(v[n].path));
-			v[n].path[sizeof(v[n].path) - 1] = 0;
-		}
-		if (!x.next || x.next <= first || n > INT_MAX / 2)
-			break;
-		first = x.next;
-	}
-	close(sock);
-	free(w);
-	if (r) {
-		free(v);
-		return r;
-	}
+	if (!(flags & ~RDMAFS_NO_SCAN))
+		n = request_pages(path, &x, sizeof(**out), fill_file, &v);
 	*out = v;
-	return (int)n;
+	return n;
 }

@@ -124,6 +124,7 @@ static int parse_enum(const char *s, const char *const *names, size_t n, int *ou
 static const char *const staging_names[] = { "shmem", "thp", "hugetlb" };
 static const char *const expire_names[] = { "deny", "revoke" };
 static const char *const tri_names[] = { "auto", "on", "off" };
+static const char *const enforce_names[] = { "strict", "deferred" };
 static const char *const close_names[] = { "no", "async", "yes" };
 static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
 
@@ -152,6 +153,8 @@ static const struct key keys[] = {
 	{ "staging_paths", K_RULES, OFF(staging_rules), 0, 0, NULL, 0,
 	  "PATTERN:MODE, ... with MODE shmem | thp | hugetlb" },
 	{ "staging_budget", K_SIZE_PCT, OFF(staging_budget), 0, 0, NULL, 0, "size or % of RAM" },
+	{ "budget_enforce", K_ENUM, OFF(budget_enforce), 0, 0, ENUM(enforce_names),
+	  "strict | deferred" },
 	{ "chunk_size", K_POW2, OFF(chunk_size), 4, 64 << 10, NULL, 0, "power of two, 4K..64M" },
 	{ "flush_interval", K_UINT, OFF(flush_interval), 0, 86400, NULL, 0, "seconds, 0 = off" },
 	{ "flush_on_close", K_ENUM, OFF(flush_on_close), 0, 0, ENUM(close_names),

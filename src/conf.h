@@ -15,6 +15,8 @@ enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 /* flush_on_close: what close(2) of a writable descriptor does (see rdmafs(8)). */
 enum flush_close { FLUSH_CLOSE_NO, FLUSH_CLOSE_ASYNC, FLUSH_CLOSE_YES };
+/* budget_enforce: when shmem staging growth by write(2) is charged (see rdmafs.conf(5)). */
+enum budget_enforce { BUDGET_STRICT, BUDGET_DEFERRED };
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* One staging_paths rule: files whose path matches @pattern are staged in @mode. */
@@ -31,6 +33,7 @@ struct conf {
 	struct staging_rule staging_rules[CONF_MAX_STAGING_RULES];
 	unsigned nstaging_rules;
 	uint64_t staging_budget;	/* bytes; resolved from a size or a % of RAM */
+	enum budget_enforce budget_enforce;
 	uint32_t chunk_size;		/* bytes, power of two, >= 4 KiB */
 	unsigned flush_interval;	/* seconds; 0 = no periodic write-back */
 	enum flush_close flush_on_close;

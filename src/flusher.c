@@ -40,8 +40,9 @@ static bool retry_due(struct staged *st)
 }
 
 /*
- * Who may write @st now: a writable open (a writable mapping through the mount keeps its
- * open until munmap), a writable map fd handed out by the control socket, a lease holder.
+ * Who may write @st now: a writable open, a writable mapping (with passthrough the kernel
+ * sends RELEASE at close(2) while a mapping stays: it is seen as the staging file still
+ * open elsewhere), a writable map fd handed out by the control socket, a lease holder.
  * None of them: after a commit, nothing can change it (but a long-term pin that outlived
  * its munmap without a lease: see doc/staging.md).
  */
@@ -54,9 +55,14 @@ static bool writers_left(struct staged *st)
 	w = ino->st != st || ino->nopen_w;
 	pthread_mutex_unlock(&ino->lock);
 	if (!w) {
+		bool sealed;
+
 		pthread_mutex_lock(&st->lock);
 		w = st->may_change;
+		sealed = st->sealed;
 		pthread_mutex_unlock(&st->lock);
+		if (!w && !sealed)
+			w = staging_open_elsewhere(st);
 	}
 	return w || lease_count(st);
 }

@@ -22,6 +22,7 @@ struct lease {
 	pid_t pid;
 	int pidfd;			/* owned; a lease without one is refused */
 	int signo;
+	char path[LEASE_PATH_MAX];	/* the holder's name of the file, for listings */
 	void (*notify)(void *arg);
 	void *arg;
 	struct timespec since;		/* CLOCK_REALTIME when granted */
@@ -216,8 +217,8 @@ static void end_break_locked(struct staged *st)
 			l->notified = false;
 }
 
-struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
-			void *arg)
+struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *path,
+			void (*notify)(void *arg), void *arg)
 {
 	struct lease *l;
 	int err = 0;
@@ -247,6 +248,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(
 	l->st = st;
 	l->pid = pid;
 	l->signo = signo;
+	snprintf(l->path, sizeof(l->path), "%s", path ? path : "");
 	l->notify = notify;
 	l->arg = arg;
 	clock_gettime(CLOCK_REALTIME, &l->since);
@@ -401,10 +403,12 @@ size_t lease_list(struct staged *st, struct lease_info *out, size_t max)
 	for (struct lease *l = lt.head; l; l = l->next) {
 		if (!matches(l, st))
 			continue;
-		if (n < max)
+		if (n < max) {
 			out[n] = (struct lease_info){ .ino = ino_nr(l->st), .pid = l->pid,
 						      .signo = l->signo, .since = l->since,
 						      .breaking = l->notified };
+			memcpy(out[n].path, l->path, sizeof(out[n].path));
+		}
 		n++;
 	}
 	pthread_mutex_unlock(&lt.lock);

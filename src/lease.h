@@ -15,18 +15,21 @@ struct staged;
 
 struct lease;
 
+#define LEASE_PATH_MAX 256		/* a holder's name of its file, as listed */
+
 /*
  * Add a lease on @st for the process @pid. @notify(@arg) is called once when a break
  * starts (from the breaking thread, without locks of ours held; once per break, however
  * many breakers wait, and again for a later break after a denied one); @signo, if not 0,
- * is sent to @pid right after it (through a pidfd: never to a recycled pid). The caller
+ * is sent to @pid right after it (through a pidfd: never to a recycled pid). @path (may
+ * be NULL) is how the holder named the file, for lease_list(). The caller
  * holds an open of the file (so its staging cannot be dropped meanwhile) and owns the
  * returned lease until lease_release(). NULL with errno: EINVAL (bad pid or signo), ESRCH
  * (@pid is gone), EAGAIN (a break of @st is under way: try again after it), ESHUTDOWN
  * (the daemon is stopping), ENOMEM.
  */
-struct lease *lease_add(struct staged *st, pid_t pid, int signo, void (*notify)(void *arg),
-			void *arg);
+struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *path,
+			void (*notify)(void *arg), void *arg);
 /*
  * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
  * (also a lease already dropped by a revoke or a noticed death). Safe from @notify itself;
@@ -66,6 +69,7 @@ struct lease_info {
 	int signo;
 	struct timespec since;		/* CLOCK_REALTIME when granted */
 	bool breaking;			/* notified of a break not yet over */
+	char path[LEASE_PATH_MAX];	/* as given to lease_add(), "" if none; may be cut */
 };
 /*
  * Holders of @st (NULL: of every file), at most @max into @out (may be NULL if @max is 0).

@@ -336,6 +336,9 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		fprintf(stderr, "rdmafs: bad mount options; see %s --help\n", argv[0]);
 		goto out_inodes;
 	}
+	/* A lease we probe with (staging_open_elsewhere) may be broken meanwhile: the kernel
+	 * then sends SIGIO, whose default action would end the daemon. */
+	signal(SIGIO, SIG_IGN);
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
 	if (fuse_session_mount(se, mountpoint)) {

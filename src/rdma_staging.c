@@ -179,9 +179,15 @@ int staging_map_ro(struct staged *st, uint64_t size)
 	}
 	if (!size)
 		return 0;
-	/* thp files are never sealed, and thp_try_freeze()'s write lease is refused while
-	 * any read-only open exists: map through the memfd itself. */
-	if (st->mode == STAGING_THP) {
+	/*
+	 * thp files are never sealed, and thp_try_freeze()'s write lease is refused while
+	 * any read-only open exists: map through the memfd itself. shmem: a private read-only
+	 * mapping of the memfd's own file maps the page cache's pages (nothing is ever
+	 * copied: no store is made through it) and counts neither as a writable mapping
+	 * (F_SEAL_WRITE) nor as another open (staging_open_elsewhere()'s write lease).
+	 * hugetlb: a private mapping would reserve pool pages; a read-only open is used.
+	 */
+	if (st->mode != STAGING_HUGETLB) {
 		fd = dup(st->memfd);
 	} else {
 		fd = open(proc_fd_path(path, st->memfd), O_RDONLY | O_CLOEXEC);
@@ -189,7 +195,8 @@ int staging_map_ro(struct staged *st, uint64_t size)
 	if (fd < 0)
 		return -errno;
 	size = ALIGN_UP(size, staging_page_size(st));
-	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	p = mmap(NULL, size, PROT_READ, st->mode == STAGING_SHMEM ? MAP_PRIVATE : MAP_SHARED,
+		 fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -249,9 +256,11 @@ static void budget_note_growth(struct staged *st, uint64_t size)
 	if (relative_path(st->ino, path, sizeof(path)))
 		snprintf(path, sizeof(path), "(path unknown)");
 	log_warn("staging ino=%" PRIu64 " %s grew to %" PRIu64 " bytes by write(2): %" PRIu64
-		 " bytes staged, over staging_budget=%" PRIu64 " (%s staging cannot refuse "
-		 "such writes, see doc/staging.md)", (uint64_t)st->ino->src_ino, path, size, used,
-		 cfg->staging_budget, conf_staging_name(st->mode));
+		 " bytes staged, over staging_budget=%" PRIu64 " (%s staging, budget_enforce=%s: "
+		 "writes passed through or by a map fd are not refused, see doc/staging.md)",
+		 (uint64_t)st->ino->src_ino, path, size, used, cfg->staging_budget,
+		 conf_staging_name(st->mode),
+		 cfg->budget_enforce == BUDGET_STRICT ? "strict" : "deferred");
 }
 
 void staging_watch_growth(struct staged *st)
@@ -266,6 +275,109 @@ void staging_watch_growth(struct staged *st)
 		staging_note_change(st);
 	}
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* The most @st may be charged now without passing staging_budget (whole pages). */
+static uint64_t budget_room(struct staged *st)
+{
+	uint64_t others, room;
+
+	pthread_mutex_lock(&slist.lock);
+	others = slist.used - MIN(st->charged, slist.used);
+	room = others < cfg->staging_budget ? cfg->staging_budget - others : 0;
+	pthread_mutex_unlock(&slist.lock);
+	return ALIGN_DOWN(room, staging_page_size(st));
+}
+
+/* A write past the budget refused: count it, log it once per episode naming the file. */
+static void budget_refused(struct staged *st, uint64_t off, uint64_t len)
+{
+	char path[PATH_MAX];
+	bool logged;
+
+	pthread_mutex_lock(&st->lock);
+	st->stats.budget_refusals++;
+	logged = st->over_budget_logged;
+	st->over_budget_logged = true;
+	pthread_mutex_unlock(&st->lock);
+	if (logged)
+		return;
+	if (relative_path(st->ino, path, sizeof(path)))
+		snprintf(path, sizeof(path), "(path unknown)");
+	log_notice("write ino=%" PRIu64 " %s off=%" PRIu64 " len=%" PRIu64 ": refused (ENOSPC), "
+		   "staging_budget=%" PRIu64 " reached (%" PRIu64 " bytes staged); logged once "
+		   "until a growth of this file fits again", (uint64_t)st->ino->src_ino, path, off,
+		   len, cfg->staging_budget, staging_bytes_used());
+}
+
+ssize_t staging_write_begin(struct staged *st, uint64_t off, size_t len)
+{
+	uint64_t ps = staging_page_size(st), old, end = off + len, room;
+	int r;
+
+	if (!len)
+		return 0;
+	staging_note_change(st);	/* as a writable open does for passthrough writes */
+	if (end <= __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+		return len;		/* in place (alloc_size <= size): no syscall */
+	r = staging_size(st, &old);
+	if (r)
+		return r;
+	if (end <= old)
+		return len;		/* in place: nothing to charge */
+	/* No commit_lock held here: eviction may wait for a victim's (budget_set()). */
+	r = budget_set(st, ALIGN_UP(end, ps), st->ino, false, true);
+	if (r == -ENOSPC) {
+		/* Write what fits, as a full filesystem does; the next write gets ENOSPC. */
+		room = budget_room(st);
+		if (room > off && room > old) {
+			len = room - off;
+			end = room;
+			r = budget_set(st, end, st->ino, false, true);
+		}
+	}
+	if (r) {
+		budget_refused(st, off, end - off);
+		return r;
+	}
+	pthread_mutex_lock(&st->lock);
+	st->over_budget_logged = false;		/* the episode is over: growth fits */
+	alloc_growth_locked(st, old);		/* growth nobody told us of, first */
+	pthread_mutex_unlock(&st->lock);
+	if (off > old) {
+		/* The hole before the write: allocated now (see staging_mem_write_zeros()). */
+		r = staging_mem_write_zeros(st->memfd, old, off);
+		if (r) {
+			if (ftruncate(st->memfd, old) < 0)
+				log_warn("staging ino=%" PRIu64 ": cannot undo a resize: %s",
+					 (uint64_t)st->ino->src_ino, strerror(errno));
+			staging_budget_set(st, ALIGN_UP(old, ps), NULL, true);
+			return r;
+		}
+		pthread_mutex_lock(&st->lock);
+		if (st->alloc_size >= old)
+			st->alloc_size = off;
+		pthread_mutex_unlock(&st->lock);
+	}
+	return len;
+}
+
+void staging_write_end(struct staged *st, uint64_t off, ssize_t n)
+{
+	uint64_t size;
+
+	if (n >= 0 && off + n <= __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
+		return;			/* in place */
+	if (staging_size(st, &size))
+		return;
+	pthread_mutex_lock(&st->lock);
+	/* write(2) leaves its pages dirty: never dropped, like those staging_mem_alloc() makes */
+	if (n > 0 && st->alloc_size >= off && st->alloc_size < MIN(off + n, size))
+		st->alloc_size = MIN(off + n, size);
+	pthread_mutex_unlock(&st->lock);
+	/* A short or failed write grew staging less than was charged. */
+	if (ALIGN_UP(size, staging_page_size(st)) < __atomic_load_n(&st->charged, __ATOMIC_RELAXED))
+		staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), NULL, true);
 }
 
 int staging_check_lost(struct staged *st, uint64_t off, uint64_t len)

@@ -27,6 +27,7 @@ struct flush_stats {
 	struct timespec last_error_time;
 	uint64_t lost_pages;		/* staging pages found lost by the kernel (not committed) */
 	uint64_t syncs;			/* fdatasyncs of the backing file */
+	uint64_t budget_refusals;	/* writes refused (ENOSPC): staging_budget reached */
 };
 
 struct dirty_map;
@@ -133,6 +134,30 @@ int staging_size(struct staged *st, uint64_t *size);
  */
 ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
 ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
+/*
+ * True if a file other than the daemon's is open on @st's staging file: a writable open,
+ * or a writable mapping that outlived its descriptor (probed with a write lease).
+ */
+bool staging_open_elsewhere(struct staged *st);
+/*
+ * A write(2) of @len bytes at @off the daemon serves into shmem or thp staging: charges
+ * its growth to staging_budget before it happens and allocates the hole before @off.
+ * Returns how many bytes to write (fewer than @len where the budget ends within the
+ * range) or -errno: -ENOSPC when nothing fits (counted in stats.budget_refusals, logged
+ * once per episode naming the file). The caller writes into st->memfd, then calls
+ * staging_write_end() with what it wrote (or -errno). The kernel's FUSE inode lock orders
+ * growing writes against each other, truncate and fallocate.
+ */
+ssize_t staging_write_begin(struct staged *st, uint64_t off, size_t len);
+void staging_write_end(struct staged *st, uint64_t off, ssize_t n);
+/*
+ * budget_enforce=strict: writable opens of shmem staging keep passthrough for mmap but
+ * have read and write served by the daemon (FOPEN_DIRECT_IO), which charges growth.
+ */
+static inline bool staging_serves_writes(const struct staged *st)
+{
+	return st->mode == STAGING_SHMEM && cfg->budget_enforce == BUDGET_STRICT;
+}
 /* True if opens of @st must be served by the daemon (passthrough refuses hugetlb). */
 static inline bool staging_no_passthrough(const struct staged *st)
 {

@@ -70,6 +70,11 @@ int staging_mem_create(struct staged *st);
  * one; @populate: read-fault them too (see staging_mem.c). 0 or -errno.
  */
 int staging_mem_alloc(struct staged *st, int fd, uint64_t from, uint64_t to, bool populate);
+/*
+ * Write zeros to [from, to) of staging file @fd (its size is @from), growing it: growth
+ * the daemon makes itself (see staging_mem.c). 0 or -errno.
+ */
+int staging_mem_write_zeros(int fd, uint64_t from, uint64_t to);
 /* Set the size of staging file @fd from @old to @size, allocating growth. 0 or -errno. */
 int staging_mem_resize(struct staged *st, int fd, uint64_t old, uint64_t size,
 		       bool populate);

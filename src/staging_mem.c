@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /*
@@ -183,9 +184,46 @@ int staging_mem_alloc(struct staged *st, int fd, uint64_t from, uint64_t to, boo
 }
 
 /*
+ * Write zeros to [from, to) of staging file @fd, growing it from @from (its size): the
+ * pages are allocated, uptodate and dirty, as staging_mem_alloc() with populate makes
+ * them, at 0.6 of its cost (no fallocate pass, no page-table walk; bench/run "grow"). Only
+ * for growth the daemon makes itself: the kernel holds the FUSE inode lock over setattr,
+ * fallocate and a growing write, so no write(2) can put bytes past @from meanwhile, and
+ * no mapping can store past the end of the file. Growth nobody told us of may hold data:
+ * staging_mem_alloc() there. Returns 0 or -errno (-ENOSPC: out of memory or thp tmpfs
+ * full).
+ */
+int staging_mem_write_zeros(int fd, uint64_t from, uint64_t to)
+{
+	static const char zpage[4096] __attribute__((aligned(4096)));
+	struct iovec iov[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(iov); i++)
+		iov[i] = (struct iovec){ .iov_base = (void *)zpage, .iov_len = sizeof(zpage) };
+	while (from < to) {
+		uint64_t left = to - from;
+		int n = MIN(left / sizeof(zpage), ARRAY_SIZE(iov));
+		ssize_t w;
+
+		if (!n) {	/* the tail of a page */
+			n = 1;
+			iov[0].iov_len = left;
+		}
+		w = pwritev(fd, iov, n, from);
+		iov[0].iov_len = sizeof(zpage);
+		if (w < 0)
+			return errno == ENOMEM ? -ENOSPC : -errno;
+		if (w == 0)
+			return -ENOSPC;
+		from += w;
+	}
+	return 0;
+}
+
+/*
  * Set the size of staging file @fd from @old to @size (logical sizes). Growth allocates
- * its pages now (staging_mem_alloc(), @populate as there). hugetlb: whole pages, and growth
- * allocates them now (fallocate), so that a short pool fails here with -ENOSPC instead of
+ * its pages now (staging_mem_write_zeros(); without @populate staging_mem_alloc(), the
+ * caller then writes every byte). hugetlb: whole pages, and growth allocates them now (fallocate), so that a short pool fails here with -ENOSPC instead of
  * a SIGBUS at a later fault.
  */
 int staging_mem_resize(struct staged *st, int fd, uint64_t old, uint64_t size,
@@ -200,11 +238,13 @@ int staging_mem_resize(struct staged *st, int fd, uint64_t old, uint64_t size,
 	if (st->mode == STAGING_HUGETLB && zfrom < zto &&
 	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, zfrom, zto - zfrom) < 0)
 		return -errno;
-	if (pnew != pold && ftruncate(fd, pnew) < 0)
+	if (pnew > pold && populate && st->mode != STAGING_HUGETLB)
+		r = staging_mem_write_zeros(fd, pold, pnew);	/* grows the file as it goes */
+	else if (pnew != pold && ftruncate(fd, pnew) < 0)
 		return -errno;
-	if (pnew <= pold)
+	else if (pnew <= pold)
 		return 0;
-	if (st->mode == STAGING_HUGETLB)
+	else if (st->mode == STAGING_HUGETLB)
 		r = fallocate(fd, 0, pold, pnew - pold) < 0 ? -errno : 0;
 	else
 		r = staging_mem_alloc(st, fd, pold, pnew, populate);

@@ -101,8 +101,10 @@ int staging_truncate(struct staged *st, uint64_t size)
 	if (size < old)
 		staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), NULL, true);
 	pthread_mutex_lock(&st->lock);
-	if (!r)
+	if (!r) {
 		st->committed_size = size;
+		staging_note_backing(st);	/* our own truncate: not a change behind us */
+	}
 	if (size <= st->lost_from)
 		st->lost_from = UINT64_MAX;	/* the lost pages are cut off */
 	if (size < old) {
@@ -192,10 +194,14 @@ int staging_fallocate(struct staged *st, int mode, off_t off, off_t len)
 			if (r)
 				goto out;
 		}
+		/* Growth past the old end is written with zeros by staging_set_size() (below). */
+		uint64_t fend = (mode & FALLOC_FL_KEEP_SIZE) ? end : MIN(end, old);
+
 		if (st->mode == STAGING_HUGETLB) {
 			/* Whole pages up to the new size are allocated when it grows (below);
 			 * the hugetlb pages of the rest are allocated already. */
-		} else if (fallocate(st->memfd, mode, off, len) < 0) {
+		} else if ((uint64_t)off < fend &&
+			   fallocate(st->memfd, mode | FALLOC_FL_KEEP_SIZE, off, fend - off) < 0) {
 			r = -errno;
 			goto out;
 		}

@@ -16,6 +16,37 @@
 #include <unistd.h>
 
 /*
+ * True unless a write lease on the staging file can be granted: some file other than ours
+ * is open on it, for writing (a passthrough open, or a writable shared mapping, which keeps
+ * the backing file it maps open after close(2) and the FUSE RELEASE) or for reading. Our
+ * own view of it is a private mapping (staging_map_ro()), which counts as neither. A
+ * memfd's own descriptor is not counted as open for writing, so shmem staging is probed
+ * through a reopened one. The lease is dropped at once; an opener that raced it waits that
+ * long (SIGIO, which a break sends us, is ignored: main()). Errors answer true (keep
+ * scanning). hugetlb staging is served by the daemon: its opens are counted already.
+ */
+bool staging_open_elsewhere(struct staged *st)
+{
+	char path[PROC_FD_PATH_MAX];
+	int fd = st->memfd;
+	bool busy;
+
+	if (st->mode == STAGING_HUGETLB)
+		return false;
+	if (st->mode == STAGING_SHMEM) {
+		fd = open(proc_fd_path(path, st->memfd), O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return true;
+	}
+	busy = fcntl(fd, F_SETLEASE, F_WRLCK) < 0;
+	if (!busy)
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	if (fd != st->memfd)
+		close(fd);
+	return busy;
+}
+
+/*
  * thp files cannot be sealed (tmpfs files carry F_SEAL_SEAL; only memfds take seals).
  * The nearest thing user space can learn: a write lease is granted only while no other
  * file is open for writing on the inode, and a writable shared mapping keeps its

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <libmount.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -84,23 +85,6 @@ static void human(uint64_t v, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 "B", v);
 	else
 		snprintf(buf, size, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
-}
-
-/* Undo /proc/self/mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape_mountinfo(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = 0;
 }
 
 /* ---- flush ---- */
@@ -310,6 +294,7 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 	json_object_object_add(o, "scanned_bytes", json_object_new_uint64(s->scanned_bytes));
 	json_object_object_add(o, "lost_pages", json_object_new_uint64(s->lost_pages));
 	json_object_object_add(o, "syncs", json_object_new_uint64(s->syncs));
+	json_object_object_add(o, "budget_refusals", json_object_new_uint64(s->budget_refusals));
 	json_object_object_add(o, "commit_bandwidth", json_object_new_double(bandwidth(s)));
 	if (s->last_commit.tv_sec) {
 		snprintf(t, sizeof(t), "%lld.%09ld", (long long)s->last_commit.tv_sec,
@@ -443,41 +428,38 @@ struct mount_info {
 /* rdmafs mounts from /proc/self/mountinfo (all, or the one of device @dev if not 0). */
 static int list_mounts(dev_t dev, struct mount_info **out)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct libmnt_table *tb = mnt_new_table();
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
 	struct mount_info *v = NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	int n = 0;
+	struct libmnt_fs *fs;
+	int n = 0, r;
 
 	*out = NULL;
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX], fstype[64], src[PATH_MAX], *dash;
-		unsigned maj, min;
+	r = tb && it ? mnt_table_parse_file(tb, "/proc/self/mountinfo") : -ENOMEM;
+	while (!r && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *fstype = mnt_fs_get_fstype(fs), *mp = mnt_fs_get_target(fs);
+		const char *src = mnt_fs_get_source(fs);
 		struct mount_info *nv;
 
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
+		if (!fstype || !mp || strcmp(fstype, "fuse.rdmafs"))
 			continue;
-		dash = strstr(line, " - ");
-		if (!dash || sscanf(dash, " - %63s %4095s", fstype, src) != 2 ||
-		    strcmp(fstype, "fuse.rdmafs"))
-			continue;
-		if (dev && makedev(maj, min) != dev)
+		if (dev && mnt_fs_get_devno(fs) != dev)
 			continue;
 		nv = realloc(v, (n + 1) * sizeof(*v));
 		if (!nv)
 			break;
 		v = nv;
-		unescape_mountinfo(mp);
-		unescape_mountinfo(src);
 		snprintf(v[n].mnt, sizeof(v[n].mnt), "%s", mp);
-		snprintf(v[n].source, sizeof(v[n].source), "%s", src);
-		v[n].dev = makedev(maj, min);
+		snprintf(v[n].source, sizeof(v[n].source), "%s", src ? src : "");
+		v[n].dev = mnt_fs_get_devno(fs);
 		n++;
 	}
-	free(line);
-	fclose(f);
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	if (r) {
+		free(v);
+		return r < 0 ? r : -EINVAL;
+	}
 	*out = v;
 	return n;
 }

@@ -111,7 +111,8 @@ struct rdmafs_wire_stat {
 	uint64_t lease_granted, lease_breaks, lease_denies, lease_revokes, lease_deaths;
 	uint64_t lost_pages;		/* staged pages the kernel dropped (never committed) */
 	uint64_t syncs;			/* fdatasyncs of backing files, lifetime */
-	uint8_t reserved[16];
+	uint64_t budget_refusals;	/* writes refused with ENOSPC: staging_budget reached */
+	uint8_t reserved[8];
 };
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */

@@ -28,31 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Sum of @key over the smaps block of the mapping that starts at @addr. */
-static long smaps_field(void *addr, const char *key)
-{
-	char line[512], start[32];
-	long sum = -1, v;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	snprintf(start, sizeof(start), "%lx-", (unsigned long)addr);
-	while (fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':'), *sp = strchr(line, ' ');
-
-		if (sp && (!colon || sp < colon)) {	/* a mapping's header line */
-			in = !strncmp(line, start, strlen(start));
-			continue;
-		}
-		if (in && !strncmp(line, key, strlen(key)) && line[strlen(key)] == ':' &&
-		    sscanf(line + strlen(key) + 1, "%ld", &v) == 1)
-			sum = (sum < 0 ? 0 : sum) + v;
-	}
-	fclose(f);
-	return sum;
-}
+#include "smaps.h"
 
 int main(int argc, char **argv)
 {
@@ -137,9 +113,8 @@ int main(int argc, char **argv)
 		/* the ring (and pin) lives until exit */
 	}
 	printf("size=%zu pmd_kb=%ld kernel_page_kb=%ld register=%s\n", len,
-	       smaps_field(p, "ShmemPmdMapped") + (smaps_field(p, "FilePmdMapped") > 0 ?
-						    smaps_field(p, "FilePmdMapped") : 0),
-	       smaps_field(p, "KernelPageSize"), regs);
+	       smaps_field(p, "ShmemPmdMapped", -1) + smaps_field(p, "FilePmdMapped", 0),
+	       smaps_field(p, "KernelPageSize", -1), regs);
 	fflush(stdout);
 	if (hold)
 		sleep(hold);

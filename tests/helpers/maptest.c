@@ -19,30 +19,7 @@
 #include <unistd.h>
 
 #include "rdmafs.h"
-
-static long smaps_kb(void *addr, const char *key)
-{
-	char line[512], start[32];
-	long sum = 0, v;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	snprintf(start, sizeof(start), "%lx-", (unsigned long)addr);
-	while (f && fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':'), *sp = strchr(line, ' ');
-
-		if (sp && (!colon || sp < colon)) {
-			in = !strncmp(line, start, strlen(start));
-			continue;
-		}
-		if (in && !strncmp(line, key, strlen(key)) && line[strlen(key)] == ':' &&
-		    sscanf(line + strlen(key) + 1, "%ld", &v) == 1)
-			sum += v;
-	}
-	if (f)
-		fclose(f);
-	return sum;
-}
+#include "smaps.h"
 
 int main(int argc, char **argv)
 {
@@ -70,8 +47,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t off = 0; off < len; off += 4096)
 		((volatile char *)p)[off];
-	kps = smaps_kb(p, "KernelPageSize");
-	pmd = smaps_kb(p, "ShmemPmdMapped") + smaps_kb(p, "FilePmdMapped");
+	kps = smaps_field(p, "KernelPageSize", 0);
+	pmd = smaps_field(p, "ShmemPmdMapped", 0) + smaps_field(p, "FilePmdMapped", 0);
 	r = io_uring_queue_init(4, &ring, 0);
 	iov.iov_base = p;
 	iov.iov_len = len;

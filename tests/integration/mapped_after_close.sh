@@ -3,9 +3,7 @@
 # file within flush_interval, like any other change (DESIGN.md: periodic write-back bounds
 # the data at risk). With FUSE passthrough the kernel sends RELEASE at close(2) although
 # the mapping stays, so the daemon must not take "no open" for "no writer".
-# KNOWN FAILURE (found in issue 13, not in tests/meson.build yet): a periodic pass marks
-# the file clean and skips it from then on; the store is committed only by fsync, flush or
-# unmount. List it in tests/meson.build when the daemon is fixed.
+# The daemon learns it from a write lease probe on the staging file (staging_open_elsewhere).
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt

@@ -35,11 +35,13 @@ run() {
 	note "$mode hold=$hold: 32 MiB pinned pattern survived drop_caches"
 }
 
-# grow_run MODE: growth the daemon does not make (a passthrough write past EOF leaves a
-# hole before the written byte), then the same pin sequence over the hole.
+# grow_run MODE ENFORCE: a write past EOF leaves a hole before the written byte (shmem
+# with budget_enforce=strict: a daemon-served write, which allocates the hole; deferred,
+# and thp: a passthrough write, growth the daemon does not make), then the same pin
+# sequence over the hole.
 grow_run() {
-	local mode=$1 f=$M/g-$1 out want
-	mount_rdmafs "$S" "$M" -o staging=$mode,flush_interval=0
+	local mode=$1 f=$M/g-$1-$2 out want
+	mount_rdmafs "$S" "$M" -o staging=$mode,flush_interval=0,budget_enforce=$2
 	exec 9<>"$f"
 	printf x | dd of="$f" bs=1 seek=$(((32 << 20) - 1)) conv=notrunc status=none
 	out=$("$PINWRITE" --populate --size 32M --seed 9 --quiet "$f") || fail "$mode: pinwrite: $out"
@@ -52,17 +54,18 @@ grow_run() {
 	lost=$("$RDMAFSCTL" stat --json "$M" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["lost_pages"])')
 	[ "$lost" = 0 ] || fail "$mode: $lost staged pages reported lost"
 	unmount_rdmafs "$M" || fail "$mode: daemon exit code $?"
-	note "$mode: growth by a write past EOF allocated before the pin"
+	note "$mode $2: growth by a write past EOF allocated before the pin"
 }
 
 run shmem 1
 run shmem 0
-grow_run shmem
+grow_run shmem strict
+grow_run shmem deferred
 SHMEM_KNOB=/sys/kernel/mm/transparent_hugepage/shmem_enabled
 if [ -r $SHMEM_KNOB ] && ! grep -q '\[deny\]' $SHMEM_KNOB; then
 	run thp 1
 	run thp 0
-	grow_run thp
+	grow_run thp strict
 else
 	note "thp staging not tested: shmem huge pages denied or absent"
 fi

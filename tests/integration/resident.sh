@@ -3,7 +3,7 @@
 # (flush_on_close=no, the default) does not fdatasync; a commit with nothing changed does
 # not fdatasync; a file that cannot have changed is not scanned by the periodic pass;
 # staging_budget pressure evicts the least recently used idle file; a backing file changed
-# behind rdmafs is seen at the next open.
+# behind rdmafs is seen at the next open, rdmafs's own rename, chmod or truncate is not.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 S=$T/src M=$T/mnt
@@ -64,6 +64,32 @@ poke "$M/r" C
 [ "$(metric rdmafs_files_staged_total)" = $((n + 1)) ] || fail "changed file not staged again"
 python3 -c "import os; fd = os.open('$M/r', os.O_RDWR); os.fsync(fd)"
 grep -qx 'Changed behind rdmafs, longer' "$S/r" || fail "r after commit: $(cat "$S/r")"
+unmount_rdmafs "$M" || fail "daemon exit code $?"
+
+# --- rdmafs's own rename, chmod and truncate are not changes behind its back: the clean,
+# unlocked resident copy is neither staged again nor refused (EBUSY) to a writer ---
+mount_rdmafs "$S" "$M" -o flush_interval=1
+printf 'own changes\n' >"$S/o"
+poke "$M/o" O
+wait_for 10 grep -qx 'Own changes' "$S/o" || fail "commit of o"
+# idle and clean: the periodic passes stop reading it
+settled() {
+	local a b
+	a=$(fstat_json "$M/o" scanned_bytes); sleep 1.5; b=$(fstat_json "$M/o" scanned_bytes)
+	[ "$a" = "$b" ]
+}
+wait_for 20 settled || fail "o still scanned by every pass"
+n=$(metric rdmafs_files_staged_total)
+exec 4<"$M/o"		# a reader keeps it open across the rename
+mv "$M/o" "$M/p" && chmod 600 "$M/p" || fail "rename or chmod through the mount"
+poke "$M/p" W || fail "open for writing after rdmafs's own rename refused"
+exec 4<&-
+truncate -s 5 "$M/p" || fail "truncate through the mount"
+poke "$M/p" w
+[ "$(metric rdmafs_files_staged_total)" = "$n" ] ||
+	fail "own rename, chmod or truncate taken for a change behind rdmafs (staged again)"
+python3 -c "import os; fd = os.open('$M/p', os.O_RDWR); os.fsync(fd)"
+[ "$(cat "$S/p")" = "wwn c" ] || fail "p after commit: $(cat "$S/p")"
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 
 # --- staging_budget pressure evicts the least recently used idle file ---

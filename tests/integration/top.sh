@@ -49,6 +49,22 @@ out=$(setpriv --reuid=rdmafs-test --regid=rdmafs-test --clear-groups "$RDMAFSCTL
 
 touch "$T/stop"
 wait "$WPID" || fail "writer"
+
+# The file list comes in pages (51 files a reply): 120 more open files, all in one frame.
+coproc HOLD { python3 -c '
+import os, sys
+fds = [os.open("%s/many%03d" % (sys.argv[1], i), os.O_RDWR | os.O_CREAT) for i in range(120)]
+print("ready", flush=True)
+sys.stdin.read()' "$M"; }
+hold_out=${HOLD[0]} hold_in=${HOLD[1]} hold_pid=$HOLD_PID
+read -r -t 60 line <&"$hold_out" && [ "$line" = ready ] || fail "opening 120 files"
+"$RDMAFSCTL" top -b -n 1 "$M" >"$T/many.out" || fail "top with 123 files"
+rows=$(awk '/^INO /{n=0; next} /^[0-9]/{n++} END {print n}' "$T/many.out")
+[ "$rows" = 123 ] || fail "$rows file rows, not 123"
+[ "$(awk '/^[0-9]/ {print $1}' "$T/many.out" | sort -u | wc -l)" = 123 ] ||
+	fail "a file listed twice"
+exec {hold_in}>&-
+wait "$hold_pid" || fail "file holder"
 exec 5>&- 6>&- 7>&-
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 check_daemon_log

@@ -209,8 +209,8 @@ static void test_add_list_release(void **state)
 	struct lease_stats s0, s1;
 
 	lease_stats(&s0);
-	la = lease_add(&test_st, a.pid, SIGUSR1, NULL, NULL);
-	lb = lease_add(&test_st, b.pid, 0, NULL, NULL);
+	la = lease_add(&test_st, a.pid, SIGUSR1, NULL, NULL, NULL);
+	lb = lease_add(&test_st, b.pid, 0, NULL, NULL, NULL);
 	assert_non_null(la);
 	assert_non_null(lb);
 	assert_int_equal(lease_count(&test_st), 2);
@@ -245,14 +245,14 @@ static void test_bad_args(void **state)
 	pid_t dead = c.pid;
 
 	errno = 0;
-	assert_null(lease_add(&test_st, 0, 0, NULL, NULL));
+	assert_null(lease_add(&test_st, 0, 0, NULL, NULL, NULL));
 	assert_int_equal(errno, EINVAL);
-	assert_null(lease_add(&test_st, getpid(), 1000, NULL, NULL));
+	assert_null(lease_add(&test_st, getpid(), 1000, NULL, NULL, NULL));
 	assert_int_equal(errno, EINVAL);
-	assert_null(lease_add(&test_st, getpid(), -1, NULL, NULL));
+	assert_null(lease_add(&test_st, getpid(), -1, NULL, NULL, NULL));
 	assert_int_equal(errno, EINVAL);
 	reap_child(&c, SIGKILL);
-	assert_null(lease_add(&test_st, dead, 0, NULL, NULL));	/* holder already gone */
+	assert_null(lease_add(&test_st, dead, 0, NULL, NULL, NULL));	/* holder already gone */
 	assert_int_equal(errno, ESRCH);
 }
 
@@ -265,10 +265,10 @@ static void test_break_without_leases(void **state)
 	lease_stats(&s0);
 	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	errno = 0;
-	assert_null(lease_add(&test_st, getpid(), 0, NULL, NULL));
+	assert_null(lease_add(&test_st, getpid(), 0, NULL, NULL, NULL));
 	assert_int_equal(errno, EAGAIN);
 	lease_break_done(&test_st);
-	l = lease_add(&test_st, getpid(), 0, NULL, NULL);
+	l = lease_add(&test_st, getpid(), 0, NULL, NULL, NULL);
 	assert_non_null(l);
 	lease_release(l);
 	lease_stats(&s1);
@@ -283,11 +283,11 @@ static void test_break_on_demand(void **state)
 	struct lease *l;
 
 	test_conf.lease_break_time = 5;
-	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, 0, NULL, holder_notify, &h);
 	assert_int_equal(lease_break(&test_st, "rdmafsctl lease break"), 0);
 	assert_int_equal(test_st.lease_breakers, 0);
 	assert_int_equal(h.notified, 1);
-	l = lease_add(&test_st, c.pid, 0, NULL, NULL);	/* taken again at once */
+	l = lease_add(&test_st, c.pid, 0, NULL, NULL, NULL);	/* taken again at once */
 	assert_non_null(l);
 	lease_release(l);
 	holder_join(&h);
@@ -302,7 +302,7 @@ static void test_break_released(void **state)
 	struct lease_info info;
 	uint64_t t0;
 
-	h.l = lease_add(&test_st, c.pid, SIGUSR1, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, SIGUSR1, NULL, holder_notify, &h);
 	assert_non_null(h.l);
 	test_conf.lease_break_time = 5;
 	t0 = now_ns();
@@ -327,7 +327,7 @@ static void test_break_timeout_deny(void **state)
 	uint64_t t0;
 
 	lease_stats(&s0);
-	h.l = lease_add(&test_st, c.pid, SIGUSR1, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, SIGUSR1, NULL, holder_notify, &h);
 	t0 = now_ns();
 	assert_int_equal(lease_break_start(&test_st, "truncate"), -EBUSY);
 	assert_true(secs_since(t0) >= 0.95 && secs_since(t0) < 3);
@@ -361,7 +361,7 @@ static void test_break_timeout_revoke(void **state)
 
 	test_conf.lease_expire = LEASE_EXPIRE_REVOKE;
 	lease_stats(&s0);
-	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, 0, NULL, holder_notify, &h);
 	t0 = now_ns();
 	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) >= 0.95 && secs_since(t0) < 3);
@@ -389,7 +389,7 @@ static void test_holder_death_during_break(void **state)
 	lease_stats(&s0);
 	/* The holder dies when the break reaches it (notify), never releasing. */
 	h.kill_at_notice = c.pid;
-	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, 0, NULL, holder_notify, &h);
 	t0 = now_ns();
 	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) < 2);
@@ -406,7 +406,7 @@ static void test_holder_death_during_break(void **state)
 static void test_holder_death_idle(void **state)
 {
 	struct child c = spawn_child();
-	struct lease *l = lease_add(&test_st, c.pid, 0, NULL, NULL);
+	struct lease *l = lease_add(&test_st, c.pid, 0, NULL, NULL, NULL);
 
 	assert_int_equal(lease_count(&test_st), 1);
 	reap_child(&c, SIGKILL);
@@ -424,7 +424,7 @@ static void test_several_holders(void **state)
 
 	test_conf.lease_break_time = 5;
 	for (int i = 0; i < 3; i++) {
-		h[i].l = lease_add(&test_st, c[i].pid, SIGUSR1, holder_notify, &h[i]);
+		h[i].l = lease_add(&test_st, c[i].pid, SIGUSR1, NULL, holder_notify, &h[i]);
 		assert_non_null(h[i].l);
 	}
 	t0 = now_ns();
@@ -446,7 +446,7 @@ static void test_several_holders_one_stuck(void **state)
 	struct holder h[2] = { { .release_after_ms = 50 }, { .release_after_ms = -1 } };
 
 	for (int i = 0; i < 2; i++)
-		h[i].l = lease_add(&test_st, c[i].pid, 0, holder_notify, &h[i]);
+		h[i].l = lease_add(&test_st, c[i].pid, 0, NULL, holder_notify, &h[i]);
 	assert_int_equal(lease_break_start(&test_st, "truncate"), -EBUSY);
 	assert_int_equal(lease_count(&test_st), 1);
 	holder_join(&h[0]);
@@ -492,7 +492,7 @@ static void test_several_breakers_release(void **state)
 	struct breaker b[2] = { { "truncate", 0 }, { "truncate", 100 } };
 
 	test_conf.lease_break_time = 5;
-	h.l = lease_add(&test_st, c.pid, SIGUSR1, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, SIGUSR1, NULL, holder_notify, &h);
 	run_breakers(b, 2);
 	assert_int_equal(b[0].r, 0);
 	assert_int_equal(b[1].r, 0);
@@ -513,7 +513,7 @@ static void test_several_breakers_deny(void **state)
 	struct holder h = { .release_after_ms = -1 };
 	struct breaker b[2] = { { "truncate", 0 }, { "punch hole", 400 } };
 
-	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, 0, NULL, holder_notify, &h);
 	run_breakers(b, 2);
 	assert_int_equal(b[0].r, -EBUSY);
 	assert_int_equal(b[1].r, -EBUSY);
@@ -535,7 +535,7 @@ static void test_several_breakers_revoke(void **state)
 
 	test_conf.lease_expire = LEASE_EXPIRE_REVOKE;
 	lease_stats(&s0);
-	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, 0, NULL, holder_notify, &h);
 	run_breakers(b, 2);
 	assert_int_equal(b[0].r, 0);
 	assert_int_equal(b[1].r, 0);
@@ -557,7 +557,7 @@ static void test_release_inside_notify(void **state)
 	uint64_t t0;
 
 	test_conf.lease_break_time = 5;
-	h.l = lease_add(&test_st, c.pid, 0, holder_notify, &h);
+	h.l = lease_add(&test_st, c.pid, 0, NULL, holder_notify, &h);
 	t0 = now_ns();
 	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	assert_true(secs_since(t0) < 1);
@@ -599,7 +599,7 @@ static void test_release_during_notify(void **state)
 	pthread_t t;
 
 	test_conf.lease_break_time = 5;
-	w.l = lease_add(&test_st, c.pid, 0, slow_notify, &w);
+	w.l = lease_add(&test_st, c.pid, 0, NULL, slow_notify, &w);
 	assert_int_equal(pthread_create(&t, NULL, release_at_100ms, &w), 0);
 	assert_int_equal(lease_break_start(&test_st, "truncate"), 0);
 	pthread_join(t, NULL);
@@ -620,8 +620,8 @@ static void test_shutdown(void **state)
 
 	test_conf.lease_break_time = 60;	/* capped at LEASE_SHUTDOWN_WAIT */
 	test_conf.lease_expire = LEASE_EXPIRE_REVOKE;
-	h[0].l = lease_add(&test_st, c[0].pid, SIGUSR1, holder_notify, &h[0]);
-	h[1].l = lease_add(&st2, c[1].pid, 0, holder_notify, &h[1]);
+	h[0].l = lease_add(&test_st, c[0].pid, SIGUSR1, NULL, holder_notify, &h[0]);
+	h[1].l = lease_add(&st2, c[1].pid, 0, NULL, holder_notify, &h[1]);
 	t0 = now_ns();
 	lease_shutdown();
 	assert_true(secs_since(t0) >= LEASE_SHUTDOWN_WAIT - 0.1 &&
@@ -633,7 +633,7 @@ static void test_shutdown(void **state)
 	status = reap_child(&c[1], 0);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
 	errno = 0;
-	assert_null(lease_add(&test_st, getpid(), 0, NULL, NULL));
+	assert_null(lease_add(&test_st, getpid(), 0, NULL, NULL, NULL));
 	assert_int_equal(errno, ESHUTDOWN);
 	holder_join(&h[0]);
 	lease_release(h[1].l);
@@ -677,7 +677,7 @@ static void test_no_pidfd_no_lease(void **state)
 	close(fds[1]);
 	tid = p.tid;
 	errno = 0;
-	assert_null(lease_add(&test_st, tid, SIGUSR1, NULL, NULL));
+	assert_null(lease_add(&test_st, tid, SIGUSR1, NULL, NULL, NULL));
 	assert_true(errno == EINVAL || errno == ENOENT);	/* ENOENT since Linux 6.9 */
 	lease_stats(&after);
 	assert_int_equal(after.granted, before.granted);

@@ -291,6 +291,64 @@ static void test_budget(void **state)
 	inode_forget(small, 1);
 }
 
+/*
+ * Daemon-served writes (budget_enforce=strict): growth is charged before it happens, a
+ * write is cut short where the budget ends, the next one refused and counted; the hole
+ * before a write past EOF is allocated (zeros, counted in alloc_size); commits see it all.
+ */
+static void test_write_budget(void **state)
+{
+	struct inode *ino = make_file("w", 8192, 5);
+	struct staged *st;
+	unsigned char *buf = malloc(4 << 20);
+	uint64_t size;
+	ssize_t n;
+
+	fill_pattern(buf, 4 << 20, 11);
+	assert_int_equal(staging_create(ino, &st), 0);
+	ino->st = st;
+	ino->nopen = 1;		/* open: not evicted to make room */
+	assert_int_equal(staging_write_begin(st, 0, 4096), 4096);	/* in place */
+	/* 8 MiB from 8 KiB with a 4 MiB budget: cut short at the budget. */
+	n = staging_write_begin(st, 8192, 8 << 20);
+	assert_int_equal(n, (4 << 20) - 8192);
+	assert_int_equal(pwrite(st->memfd, buf, n, 8192), n);
+	staging_write_end(st, 8192, n);
+	assert_int_equal(staging_bytes_used(), 4 << 20);
+	assert_int_equal(st->alloc_size, 4 << 20);
+	assert_int_equal(st->stats.budget_refusals, 0);
+	/* Nothing fits now: refused, counted, nothing staged past the budget. */
+	assert_int_equal(staging_write_begin(st, 4 << 20, 4096), -ENOSPC);
+	assert_int_equal(staging_write_begin(st, 6 << 20, 1), -ENOSPC);
+	assert_int_equal(st->stats.budget_refusals, 2);
+	assert_int_equal(staging_size(st, &size), 0);
+	assert_int_equal(size, 4 << 20);
+	assert_int_equal(staging_bytes_used(), 4 << 20);
+	/* Room again: a write past EOF allocates the hole before it. */
+	assert_int_equal(staging_truncate(st, 1 << 20), 0);
+	assert_int_equal(staging_write_begin(st, 2 << 20, 100), 100);
+	assert_int_equal(staging_size(st, &size), 0);
+	assert_int_equal(size, 2 << 20);
+	assert_int_equal(st->alloc_size, 2 << 20);
+	assert_int_equal(pwrite(st->memfd, buf, 100, 2 << 20), 100);
+	staging_write_end(st, 2 << 20, 100);
+	assert_int_equal(st->alloc_size, (2 << 20) + 100);
+	assert_int_equal(staging_bytes_used(), (2 << 20) + 4096);
+	/* A failed write gives back what it was charged. */
+	assert_int_equal(staging_write_begin(st, 3 << 20, 4096), 4096);
+	staging_write_end(st, 3 << 20, -EIO);
+	assert_int_equal(staging_size(st, &size), 0);
+	assert_int_equal(staging_bytes_used(), ALIGN_UP(size, 4096));
+	assert_int_equal(commit_file(st), 0);
+	assert_same(st, "w");
+	ino->nopen = 0;
+	assert_true(staging_try_seal(st));
+	assert_true(budget_release_if_idle(st));
+	assert_int_equal(staging_bytes_used(), 0);
+	inode_forget(ino, 1);
+	free(buf);
+}
+
 /* An empty file stages, grows by writes and commits. */
 static void test_empty_file(void **state)
 {
@@ -377,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_inode_table),
 		cmocka_unit_test(test_stage_commit),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_write_budget),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_unseal_vs_commit),
 	};

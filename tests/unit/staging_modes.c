@@ -146,7 +146,7 @@ static void test_evict_lru(void **state)
 	assert_int_equal(pwrite(st[0]->memfd, "D", 1, 100), 1);
 	assert_true(staging_try_seal(st[0]));
 	ino[1]->nopen = 1;
-	lease = lease_add(st[2], getpid(), 0, NULL, NULL);
+	lease = lease_add(st[2], getpid(), 0, NULL, NULL, NULL);
 	assert_non_null(lease);
 	map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, st[3]->memfd, 0);
 	assert_true(map != MAP_FAILED);

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ctl_lease.c - owns the control requests of pin holders: MAP hands out the staging memfd,
+ * LEASE turns the connection into a lease (lease.c keeps the lease and its holder), LEASE
+ * LIST and LEASE BREAK act on them.
+ */
+#include "rdmafsd.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_auth.h"
+#include "ctl_conn.h"
+#include "ctl_lease.h"
+#include "ctl_worker.h"
+#include "rdmafs/proto.h"
+
+/* Staging memfd reopened with the access the client's fd grants; *fd_out owned by caller. */
+int ctl_do_map(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_map *wm,
+	       int *fd_out)
+{
+	bool want_write = j->req.arg & RDMAFS_MAP_WRITE;
+	char proc[64];
+	struct ctl_target t;
+	struct inode *ino;
+	uint64_t size = 0;
+	int r, fd;
+
+	memset(wm, 0, sizeof(*wm));
+	r = ctl_target_resolve(j->fd, &t);
+	if (r)
+		return r;
+	if (t.acc == O_WRONLY || (want_write && t.acc != O_RDWR)) {
+		r = -EACCES;	/* a mapping reads; a writable one needs a read-write open */
+		goto out;
+	}
+	if (!t.st) {
+		r = -ENODATA;	/* not staged: nothing to hand over */
+		goto out;
+	}
+	ino = t.st->ino;
+	/* ino->lock: staging_unseal() may replace the memfd. */
+	pthread_mutex_lock(&ino->lock);
+	if (want_write && t.st->sealed) {
+		r = -EPERM;
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t.st->memfd);
+		fd = open(proc, (want_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		r = fd < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&ino->lock);
+	if (r)
+		goto out;
+	staging_size(t.st, &size);
+	wm->size = size;
+	wm->page_size = t.st->page_size ? t.st->page_size : 4096;
+	wm->prot = RDMAFS_MAP_READ | (want_write ? RDMAFS_MAP_WRITE : 0);
+	*fd_out = fd;
+	if (want_write)
+		staging_note_writable_map(t.st);
+	log_debug("ctl: map ino=%" PRIu64 " %s for pid %d", (uint64_t)t.ino,
+		  want_write ? "rw" : "ro", (int)ctl_conn_cred(c)->pid);
+out:
+	ctl_target_done(&t);
+	return r;
+}
+
+/* A break of the connection's lease began (lease.c, any thread): tell the holder. */
+static void lease_notify(void *arg)
+{
+	struct ctl_conn *c = arg;	/* the lease's reference, until lease_release() */
+	struct rdmafs_reply rep;
+	size_t len = rdmafs_proto_encode_reply(&rep, RDMAFS_OP_LEASE_BREAK_NOTICE, 0, 0, 0, 0);
+
+	ctl_conn_send(c, &rep, len, -1, true);
+}
+
+int ctl_do_lease(struct ctl_conn *c, const struct ctl_job *j)
+{
+	struct ctl_target t;
+	struct lease *l;
+	int r;
+
+	r = ctl_target_resolve(j->fd, &t);
+	if (r)
+		return r;
+	if (!ctl_peer_may_write(ctl_conn_cred(c), &t)) {
+		/* A lease blocks truncate and eviction: a reader must not hold up the writers. */
+		r = -EBADF;
+		goto out;
+	}
+	if (!t.st) {
+		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
+		goto out;
+	}
+	/* Its holder may write: this node must be the file's stager (see lockfd). */
+	pthread_mutex_lock(&t.st->ino->lock);
+	r = t.st->ino->st == t.st ? staging_lock_writer(t.st) : -ESTALE;
+	pthread_mutex_unlock(&t.st->ino->lock);
+	if (r)
+		goto out;
+	r = ctl_conn_lease_begin(c);	/* one per connection, a few per uid */
+	if (r)
+		goto out;
+	l = lease_add(t.st, ctl_conn_cred(c)->pid, j->req.arg, t.rel, lease_notify, c);
+	if (!l)
+		r = errno ? -errno : -ENOMEM;
+	ctl_conn_lease_end(c, l);
+	if (r)
+		goto out;
+	log_debug("ctl: lease ino=%" PRIu64 " for pid %d signo %d", (uint64_t)t.ino,
+		  (int)ctl_conn_cred(c)->pid, j->req.arg);
+out:
+	ctl_target_done(&t);
+	return r;
+}
+
+int ctl_do_lease_list(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_lease *out,
+		      uint32_t *count, uint32_t *next)
+{
+	struct ctl_target t = { .bfd = -1 };
+	uint32_t first = (uint32_t)j->req.arg;
+	struct lease_info *v;
+	size_t n, cap;
+	int r = 0;
+
+	*count = *next = 0;
+	if (j->fd >= 0) {
+		r = ctl_target_resolve(j->fd, &t);
+		if (r)
+			return r;
+		if (!t.st) {
+			ctl_target_done(&t);	/* its O_PATH fd */
+			return 0;
+		}
+	} else if (!ctl_peer_is_admin(ctl_conn_cred(c))) {
+		return -EPERM;	/* other users' pids and paths */
+	}
+	/* This page and one more holder (is there a next page?), if there are that many. */
+	n = lease_list(t.st, NULL, 0);
+	if (first >= n)
+		goto out;
+	cap = MIN(n, (size_t)first + RDMAFS_LEASE_PER_MSG + 1);
+	v = calloc(cap, sizeof(*v));
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = MIN(lease_list(t.st, v, cap), cap);
+	for (size_t i = first; i < n; i++) {
+		struct rdmafs_wire_lease *w = &out[*count];
+
+		if (*count == RDMAFS_LEASE_PER_MSG) {
+			*next = (uint32_t)i;
+			break;
+		}
+		(*count)++;
+		memset(w, 0, sizeof(*w));
+		w->src_ino = v[i].ino;
+		w->pid = v[i].pid;
+		w->signo = v[i].signo;
+		w->state = v[i].breaking;
+		ctl_copy_cut(w->path, sizeof(w->path), v[i].path);
+	}
+	free(v);
+out:
+	ctl_target_done(&t);
+	return r;
+}
+
+int ctl_do_lease_break(struct ctl_conn *c, const struct ctl_job *j)
+{
+	struct ctl_target t;
+	int r;
+
+	r = ctl_target_resolve(j->fd, &t);
+	if (r)
+		return r;
+	if (!ctl_peer_is_admin(ctl_conn_cred(c)))
+		r = -EPERM;
+	else if (t.st)	/* without commit_lock: a dying holder's close commits (FLUSH) */
+		r = lease_break(t.st, "rdmafsctl lease break");
+	ctl_target_done(&t);
+	return r;
+}
