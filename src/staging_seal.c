@@ -38,9 +38,21 @@ bool staging_open_elsewhere(struct staged *st)
 		if (fd < 0)
 			return true;
 	}
-	busy = fcntl(fd, F_SETLEASE, F_WRLCK) < 0;
-	if (!busy)
-		fcntl(fd, F_SETLEASE, F_UNLCK);
+	/*
+	 * The kernel drops a passthrough open's backing file when the closing task returns to
+	 * user space, which may come after its RELEASE reached us: a file just closed is
+	 * asked again for up to ~30 ms before it counts as still open (a mapping stays).
+	 */
+	for (unsigned us = 1000;; us *= 2) {
+		busy = fcntl(fd, F_SETLEASE, F_WRLCK) < 0;
+		if (!busy) {
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+			break;
+		}
+		if (errno != EAGAIN || us > 16000)
+			break;
+		usleep(us);
+	}
 	if (fd != st->memfd)
 		close(fd);
 	return busy;
