@@ -12,30 +12,37 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-static void (*budget_kick)(void);	/* set once by budget_init() */
+static void (*budget_kick)(void);	/* set once by budget_init(): trim in the flusher */
+
+static uint64_t lru_gens;	/* evict_lru() calls so far: each call's mark */
 
 /* What evict_lru() passes over: files already tried, @self, and the busy ones. */
 struct lru_filter {
-	struct staged **skip;
-	size_t nskip;
+	uint64_t gen;
 	struct inode *self;
 	uint64_t need;
 	bool commit;
 };
 
-/* Under the staging list's lock: unlocked peeks, checked again under ino->lock. */
+/*
+ * Under the staging list's lock: unlocked peeks, checked again under ino->lock. A file
+ * this call, or a newer one running beside it, has tried already is passed over: each
+ * call tries a file at most once.
+ */
 static bool lru_eligible(struct staged *st, void *arg)
 {
 	struct lru_filter *f = arg;
 
-	for (size_t i = 0; i < f->nskip; i++)
-		if (f->skip[i] == st)
-			return false;
+	if (st->lru_gen >= f->gen)
+		return false;
 	if (st->ino == f->self || st->nleases || st->pending_error ||
 	    __atomic_load_n(&st->ino->nopen, __ATOMIC_RELAXED))
 		return false;
 	/* Trimming the file count without commits: known clean ones only. */
-	return f->need || f->commit || staging_known_clean(st);
+	if (!f->need && !f->commit && !staging_known_clean(st))
+		return false;
+	st->lru_gen = f->gen;
+	return true;
 }
 
 /*
@@ -65,30 +72,37 @@ static bool evictable_locked(struct staged *victim)
  * daemon-served write): a victim's commit_lock is only tried too, else two growing
  * files, each the other's victim, would wait for each other for ever.
  */
+#define LRU_BATCH 64	/* victims taken per walk of the staging list */
+
 static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit,
 			  bool wait)
 {
-	struct lru_filter f = { .self = self, .need = need, .commit = commit };
+	struct lru_filter f = {
+		.gen = __atomic_add_fetch(&lru_gens, 1, __ATOMIC_RELAXED),
+		.self = self, .need = need, .commit = commit,
+	};
+	struct staged *batch[LRU_BATCH];
 	uint64_t freed = 0;
-	size_t evicted = 0;
+	size_t evicted = 0, n = 0, i = 0;
 
 	while (freed < need || evicted < nfiles) {
-		struct staged *victim, **v;
+		struct staged *victim;
 		struct inode *ino;
 
-		victim = staging_lru_pick(lru_eligible, &f);
-		if (!victim)
-			break;
-		v = realloc(f.skip, (f.nskip + 1) * sizeof(*f.skip));
-		if (!v) {
-			staging_put(victim);
-			break;
+		if (i == n) {
+			size_t want = need ? 8 : nfiles - evicted;
+
+			n = staging_lru_pick(lru_eligible, &f, batch, MIN(want, LRU_BATCH));
+			i = 0;
+			if (!n)
+				break;
 		}
-		f.skip = v;
-		f.skip[f.nskip++] = victim;
+		victim = batch[i++];
 		ino = victim->ino;
-		if (pthread_mutex_trylock(&ino->lock))
+		if (pthread_mutex_trylock(&ino->lock)) {
+			staging_put(victim);
 			continue;
+		}
 		if (commit && ino->st == victim && !ino->nopen && !staging_known_clean(victim))
 			commit_file(victim);	/* over resident_max: make it clean */
 		if (need && !wait ? pthread_mutex_trylock(&victim->commit_lock) == 0 :
@@ -110,10 +124,10 @@ static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool
 			}
 		}
 		pthread_mutex_unlock(&ino->lock);
+		staging_put(victim);
 	}
-	for (size_t i = 0; i < f.nskip; i++)
-		staging_put(f.skip[i]);
-	free(f.skip);
+	while (i < n)
+		staging_put(batch[i++]);
 	return freed;
 }
 
@@ -126,28 +140,52 @@ static size_t over_resident(void)
 	return count >= max ? count - max + 1 : 0;
 }
 
-size_t budget_trim(struct inode *self, bool commit, size_t limit)
-{
-	size_t over = over_resident();
-
-	if (over)
-		evict_lru(0, self, MIN(over, limit), commit, true);
-	return over_resident();
-}
-
 /*
- * Before @ino is staged. Idle clean files go first; past half as many again, idle dirty
- * ones are committed and go too (each costs an fdatasync here), so descriptors stay
- * bounded.
+ * A trim goes this far below resident_max (low-water mark), so that the creates after it
+ * find room and do not trim at all: the walk and the locks are paid once per batch.
  */
-static void make_room(struct inode *ino)
+#define TRIM_SLACK(max) ((max) / 32)
+
+size_t budget_trim(struct inode *self, bool commit, size_t limit)
 {
 	size_t count, max;
 
-	if (!budget_trim(ino, false, SIZE_MAX))
+	staging_count(&count, &max);
+	if (count >= max)
+		evict_lru(0, self, MIN(count - max + 1 + TRIM_SLACK(max), limit), commit, true);
+	return over_resident();
+}
+
+/* File count at which make_room() last found too few clean files to evict; 0 if none. */
+static size_t short_at;
+
+/*
+ * Before @ino is staged. Idle clean files go first (down to the low-water mark); if too
+ * few are clean the flusher is asked to commit and evict the least recently used ones,
+ * and the creates after do not look again until TRIM_SLACK more files are staged. Past
+ * half as many again, idle dirty ones are committed here and go too (each costs an
+ * fdatasync), so descriptors stay bounded.
+ */
+static void make_room(struct inode *ino)
+{
+	size_t count, max, at;
+
+	staging_count(&count, &max);
+	at = __atomic_load_n(&short_at, __ATOMIC_RELAXED);
+	if (count < max) {
+		if (at)
+			__atomic_store_n(&short_at, 0, __ATOMIC_RELAXED);
 		return;
-	if (budget_kick)
-		budget_kick();
+	}
+	if (!at || count >= at + MAX(TRIM_SLACK(max), 1)) {
+		if (!budget_trim(ino, false, SIZE_MAX)) {
+			__atomic_store_n(&short_at, 0, __ATOMIC_RELAXED);
+			return;
+		}
+		__atomic_store_n(&short_at, count, __ATOMIC_RELAXED);
+		if (budget_kick)
+			budget_kick();
+	}
 	staging_count(&count, &max);
 	if (count >= max + max / 2)	/* a few per open: the flusher commits the rest */
 		budget_trim(ino, true, 2);

@@ -16,7 +16,8 @@ struct staged;
 /*
  * Give staging its policy (eviction when the budget is short, trimming before a file is
  * staged, the lease checks); before any file is staged. @kick, if not NULL, is called when
- * more files are staged than resident_max allows (the flusher then commits idle ones).
+ * more files are staged than resident_max allows and too few are clean (the flusher then
+ * commits and evicts the least recently used idle ones).
  */
 void budget_init(void (*kick)(void));
 /*

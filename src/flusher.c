@@ -19,10 +19,11 @@
 #include <unistd.h>
 
 static struct {
-	pthread_mutex_t lock;		/* protects stop, kicked, close_kicked */
+	pthread_mutex_t lock;		/* protects stop, kicked, close_kicked, trim_kicked */
 	pthread_cond_t cond;
 	bool stop, kicked, running;
 	bool close_kicked;		/* a close asked for a commit (flush_on_close=async) */
+	bool trim_kicked;		/* too many files staged: commit and evict LRU ones */
 	pthread_t thread;
 } fl = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
@@ -192,17 +193,20 @@ static void *flusher_thread(void *arg)
 			wake = MIN(wake, next_pass);
 		ts.tv_sec = wake / 1000000000ull;
 		ts.tv_nsec = wake % 1000000000ull;
-		while (!fl.stop && !fl.kicked && !fl.close_kicked)
+		while (!fl.stop && !fl.kicked && !fl.close_kicked && !fl.trim_kicked)
 			if (pthread_cond_timedwait(&fl.cond, &fl.lock, &ts) == ETIMEDOUT)
 				break;
 		if (fl.stop)
 			break;
 		bool kicked = fl.kicked, close_kicked = fl.close_kicked;
+		bool trim_kicked = fl.trim_kicked;
 
-		fl.kicked = fl.close_kicked = false;
+		fl.kicked = fl.close_kicked = fl.trim_kicked = false;
 		pthread_mutex_unlock(&fl.lock);
 		if (close_kicked && !kicked)
 			close_pass();
+		if (trim_kicked && !kicked)	/* the least recently used only, not a pass */
+			budget_trim(NULL, true, SIZE_MAX);
 		growth_pass();
 		now = now_ns();
 		if (kicked || (cfg->flush_interval && now >= next_pass)) {
@@ -232,6 +236,14 @@ int flusher_init(void)
 		return -r;
 	fl.running = true;
 	return 0;
+}
+
+void flusher_kick_trim(void)
+{
+	pthread_mutex_lock(&fl.lock);
+	fl.trim_kicked = true;
+	pthread_cond_signal(&fl.cond);
+	pthread_mutex_unlock(&fl.lock);
 }
 
 void flusher_kick(void)

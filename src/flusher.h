@@ -13,6 +13,8 @@ int flusher_init(void);
 int flusher_shutdown(void);
 /* Ask the periodic thread to run a pass now (memory pressure, ctl). */
 void flusher_kick(void);
+/* More files staged than resident_max: commit and evict the least recently used soon. */
+void flusher_kick_trim(void);
 /* flush_on_close=async: commit @st soon in the flusher thread (this file only). */
 void flusher_commit_async(struct staged *st);
 /* Write all staged files to a rescue folder; returns files written or -errno. */

@@ -973,7 +973,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 	if (st) {
 		staging_get(st);
 		h->st = st;
-		st->last_use = now_ns();
+		staging_touch(st);
 		h->err_seen = commit_err_sample(st);
 		if (writable)
 			staging_note_change(st);	/* maybe dirty until a commit after it */

@@ -450,7 +450,7 @@ int staging_sync_map(struct staged *st)
 static void list_add(struct staged *st)
 {
 	pthread_mutex_lock(&slist.lock);
-	DL_PREPEND(slist.head, st);
+	DL_APPEND(slist.head, st);	/* least recently used first */
 	slist.count++;
 	st->refs = 1;	/* the list's reference */
 	pthread_mutex_unlock(&slist.lock);
@@ -519,18 +519,31 @@ void staging_put_all(struct staged **v, size_t n)
 	free(v);
 }
 
-struct staged *staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg)
+size_t staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg,
+			struct staged **v, size_t max)
 {
-	struct staged *st, *victim = NULL;
+	struct staged *st;
+	size_t n = 0;
 
 	pthread_mutex_lock(&slist.lock);
-	for (st = slist.head; st; st = st->next)
-		if ((!victim || st->last_use < victim->last_use) && eligible(st, arg))
-			victim = st;
-	if (victim)
-		victim->refs++;
+	for (st = slist.head; st && n < max; st = st->next)	/* least recently used first */
+		if (eligible(st, arg)) {
+			st->refs++;
+			v[n++] = st;
+		}
 	pthread_mutex_unlock(&slist.lock);
-	return victim;
+	return n;
+}
+
+void staging_touch(struct staged *st)
+{
+	st->last_use = now_ns();
+	pthread_mutex_lock(&slist.lock);
+	if (st->prev) {		/* on the list: most recently used goes last */
+		DL_DELETE(slist.head, st);
+		DL_APPEND(slist.head, st);
+	}
+	pthread_mutex_unlock(&slist.lock);
 }
 
 void staging_count(size_t *count, size_t *resident_max)
@@ -716,6 +729,7 @@ static void staging_detach(struct staged *st)
 	st->ino->st = NULL;
 	pthread_mutex_lock(&slist.lock);
 	DL_DELETE(slist.head, st);
+	st->prev = st->next = NULL;	/* off the list: staging_touch() leaves it alone */
 	slist.count--;
 	metrics_add(&metrics.files_dropped, 1);
 	slist.used -= MIN(st->charged, slist.used);

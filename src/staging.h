@@ -98,6 +98,7 @@ struct staged {
 	struct timespec next_retry;	/* backoff after a failed periodic commit */
 	unsigned backoff;		/* seconds */
 	uint64_t last_use;		/* monotonic ns, for LRU eviction */
+	uint64_t lru_gen;		/* budget.c: the newest eviction that tried it (list lock) */
 	unsigned nleases;		/* leases held on it; lease.c's lock (read: lease_count) */
 	unsigned lease_breakers;	/* lease_break()s under way; lease.c's lock */
 	unsigned refs;			/* staging_list.lock; list + borrowers */
@@ -211,10 +212,15 @@ void staging_note_backing(struct staged *st);
  */
 bool staging_backing_changed(struct staged *st, const struct stat *sb);
 /*
- * The least recently used staged file for which @eligible (called under the list's lock:
- * it must not lock) is true, with a reference (staging_put()); NULL if none.
+ * Up to @max staged files for which @eligible (called under the list's lock: it must not
+ * lock) is true, least recently used first, into @v, each with a reference
+ * (staging_put()); returns how many. The list is kept in LRU order (staging_touch()), so
+ * this walks from its head and stops once @max are found.
  */
-struct staged *staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg);
+size_t staging_lru_pick(bool (*eligible)(struct staged *st, void *arg), void *arg,
+			struct staged **v, size_t max);
+/* @st is used now (an open): last_use, and it moves to the list's tail. */
+void staging_touch(struct staged *st);
 /* Files staged now, and how many may stay resident (from RLIMIT_NOFILE). */
 void staging_count(size_t *count, size_t *resident_max);
 /*
