@@ -13,13 +13,13 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libmount.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -232,30 +232,26 @@ static void *ctl_thread(void *arg)
  */
 static int mount_dev(const char *mnt, dev_t *dev)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
 	int found = -ENOENT;
 
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		unsigned maj, min;
-		char mp[PATH_MAX], *dash, fstype[64];
+	if (!tb || !it) {
+		found = errno ? -errno : -ENOMEM;
+		goto out;
+	}
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *type = mnt_fs_get_fstype(fs), *target = mnt_fs_get_target(fs);
 
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
+		if (!type || strncmp(type, "fuse", 4) || !target || strcmp(target, mnt))
 			continue;
-		dash = strstr(line, " - ");
-		if (!dash || sscanf(dash, " - %63s", fstype) != 1 || strncmp(fstype, "fuse", 4))
-			continue;
-		rdmafs_proto_unescape(mp);
-		if (strcmp(mp, mnt))
-			continue;
-		*dev = makedev(maj, min);	/* the last one is the mount on top */
+		*dev = mnt_fs_get_devno(fs);	/* the last one is the mount on top */
 		found = 0;
 	}
-	free(line);
-	fclose(f);
+out:
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
 	return found;
 }
 

@@ -87,7 +87,7 @@ int ctl_target_resolve(int fd, struct ctl_target *t)
 	t->acc = fl & O_ACCMODE;
 	t->ino = stx.stx_ino;
 	t->size = stx.stx_size;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	proc_fd_path(proc, fd);
 	len = readlink(proc, path, sizeof(path) - 1);
 	if (len > 0) {
 		path[len] = 0;

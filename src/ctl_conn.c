@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #include "ctl_auth.h"
 #include "ctl_conn.h"
@@ -91,12 +92,7 @@ void ctl_conn_close(struct ctl_conn *c)
 		return;
 	}
 	c->closed = true;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns.list = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DL_DELETE(conns.list, c);
 	conns.n--;
 	epoll_ctl(conns.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	l = c->lease;
@@ -200,9 +196,10 @@ void ctl_log_refusal(uid_t uid, const char *what)
 /* Leases held or being granted by @uid's connections; conns.lock held. */
 static unsigned uid_leases_locked(uid_t uid)
 {
+	struct ctl_conn *k;
 	unsigned n = 0;
 
-	for (struct ctl_conn *k = conns.list; k; k = k->next)
+	DL_FOREACH(conns.list, k)
 		n += k->cred.uid == uid && k->leasing;
 	return n;
 }
@@ -244,6 +241,7 @@ void ctl_conn_lease_end(struct ctl_conn *c, struct lease *l)
 static bool admit_locked(const struct ucred *cred)
 {
 	bool admin = ctl_peer_is_admin(cred);
+	struct ctl_conn *k;
 	unsigned mine = 0;
 
 	if (conns.n >= CTL_MAX_CLIENTS) {
@@ -256,7 +254,7 @@ static bool admit_locked(const struct ucred *cred)
 		log_refusal_locked(cred->uid, "control socket full for users");
 		return false;
 	}
-	for (struct ctl_conn *k = conns.list; k; k = k->next)
+	DL_FOREACH(conns.list, k)
 		mine += k->cred.uid == cred->uid;
 	if (mine >= CTL_CONNS_PER_UID) {
 		log_refusal_locked(cred->uid, "too many connections");
@@ -321,10 +319,7 @@ int ctl_conn_add(int fd)
 	c->last_active = now_ns();
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_mutex_lock(&conns.lock);
-	c->next = conns.list;
-	if (conns.list)
-		conns.list->prev = c;
-	conns.list = c;
+	DL_PREPEND(conns.list, c);
 	conns.n++;
 	ev.data.ptr = c;
 	epoll_ctl(conns.epfd, EPOLL_CTL_ADD, fd, &ev);

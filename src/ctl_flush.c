@@ -127,7 +127,7 @@ static int do_flush(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_w
 		char proc[64];
 		int fd;
 
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t.bfd);
+		proc_fd_path(proc, t.bfd);
 		fd = open(proc, O_RDONLY | O_CLOEXEC);
 		r = fd < 0 || fsync(fd) < 0 ? -errno : 0;
 		if (fd >= 0)

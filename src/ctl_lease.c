@@ -46,7 +46,7 @@ int ctl_do_map(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_m
 	if (want_write && t.st->sealed) {
 		r = -EPERM;
 	} else {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t.st->memfd);
+		proc_fd_path(proc, t.st->memfd);
 		fd = open(proc, (want_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		r = fd < 0 ? -errno : 0;
 	}

@@ -38,8 +38,8 @@ static inline char *proc_fd_path(char buf[PROC_FD_PATH_MAX], int fd)
 }
 
 /*
- * Until every file includes the headers it uses (ctl.c is being split meanwhile): the
- * module headers, so that "rdmafsd.h" alone still declares everything.
+ * Until every file includes the headers it uses: the module headers, so that "rdmafsd.h"
+ * alone still declares everything.
  */
 #include "conf.h"
 #include "log.h"

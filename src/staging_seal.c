@@ -16,14 +16,15 @@
 #include <unistd.h>
 
 /*
- * True unless a write lease on the staging file can be granted: some file other than ours
- * is open on it, for writing (a passthrough open, or a writable shared mapping, which keeps
- * the backing file it maps open after close(2) and the FUSE RELEASE) or for reading. Our
- * own view of it is a private mapping (staging_map_ro()), which counts as neither. A
- * memfd's own descriptor is not counted as open for writing, so shmem staging is probed
- * through a reopened one. The lease is dropped at once; an opener that raced it waits that
- * long (SIGIO, which a break sends us, is ignored: main()). Errors answer true (keep
- * scanning). hugetlb staging is served by the daemon: its opens are counted already.
+ * True if some file other than ours may write the staging file: a passthrough open for
+ * writing, or a writable shared mapping, which keeps the backing file it maps open after
+ * close(2) and the FUSE RELEASE. shmem: a read lease through a read-only reopen is refused
+ * exactly while some file is open for writing (the memfd's own descriptor is not counted as
+ * one; our own view is a private mapping, staging_map_ro()). thp: a write lease on our own
+ * tmpfs file, also refused by readers (conservative). The lease is dropped at once; an
+ * opener that raced it waits that long (SIGIO, which a break sends us, is ignored: main()).
+ * Errors answer true (keep scanning). hugetlb staging is served by the daemon: its opens
+ * are counted already.
  */
 bool staging_open_elsewhere(struct staged *st)
 {
@@ -33,10 +34,16 @@ bool staging_open_elsewhere(struct staged *st)
 
 	if (st->mode == STAGING_HUGETLB)
 		return false;
+	int lease = F_WRLCK;
+
 	if (st->mode == STAGING_SHMEM) {
-		fd = open(proc_fd_path(path, st->memfd), O_RDWR | O_CLOEXEC);
+		/* A read lease through a read-only reopen: refused only while some file is
+		 * open for writing (the memfd's own descriptor is not counted as one), so
+		 * readers (cmp, rdmafsctl stat's descriptor) do not keep the file scanned. */
+		fd = open(proc_fd_path(path, st->memfd), O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return true;
+		lease = F_RDLCK;
 	}
 	/*
 	 * The kernel drops a passthrough open's backing file when the closing task returns to
@@ -44,7 +51,7 @@ bool staging_open_elsewhere(struct staged *st)
 	 * asked again for up to ~30 ms before it counts as still open (a mapping stays).
 	 */
 	for (unsigned us = 1000;; us *= 2) {
-		busy = fcntl(fd, F_SETLEASE, F_WRLCK) < 0;
+		busy = fcntl(fd, F_SETLEASE, lease) < 0;
 		if (!busy) {
 			fcntl(fd, F_SETLEASE, F_UNLCK);
 			break;

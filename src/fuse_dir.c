@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fuse_dir.c - FUSE ops on names and directories: readlink, mknod, mkdir, symlink, link,
+ * unlink, rmdir, rename, opendir/readdir; and acting as the caller (fsuid, fsgid, groups)
+ * to create objects that are theirs from birth, also for CREATE (fuse_file.c).
+ */
+#include "fuse_int.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+
+/* One per open directory. */
+struct dirh {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;
+};
+void op_readlink(fuse_req_t req, fuse_ino_t i)
+{
+	char buf[PATH_MAX + 1];
+	int fd = ifd(ino_of(i));
+	ssize_t n = fd < 0 ? (errno = -fd, -1) : readlinkat(fd, "", buf, sizeof(buf));
+
+	if (fd >= 0)
+		inode_fd_put(ino_of(i));
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (n == sizeof(buf))
+		fuse_reply_err(req, ENAMETOOLONG);
+	else {
+		buf[n] = 0;
+		fuse_reply_readlink(req, buf);
+	}
+}
+
+static int make_as_caller(fuse_req_t req, struct inode *parent, const char *name,
+			  enum mk_kind kind, mode_t mode, dev_t rdev, const char *link);
+
+static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *name, int r)
+{
+	struct fuse_entry_param e;
+
+	if (!r)
+		r = do_lookup(parent, name, &e);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
+{
+	struct inode *parent = ino_of(p);
+	int r;
+
+	r = make_as_caller(req, parent, name, MK_NOD, mode, rdev, NULL);
+	reply_new_entry(req, parent, name, r);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
+{
+	struct inode *parent = ino_of(p);
+	int r;
+
+	r = make_as_caller(req, parent, name, MK_DIR, mode, 0, NULL);
+	reply_new_entry(req, parent, name, r);
+}
+
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name)
+{
+	struct inode *parent = ino_of(p);
+	int r;
+
+	r = make_as_caller(req, parent, name, MK_SYMLINK, 0, 0, link);
+	reply_new_entry(req, parent, name, r);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *newname)
+{
+	struct inode *ino = ino_of(i), *np = ino_of(newparent);
+	struct fuse_entry_param e;
+	char path[64];
+	int fd = ifd(ino), nfd = fd < 0 ? fd : ifd(np), r = 0;
+
+	if (fd < 0 || nfd < 0)
+		r = fd < 0 ? fd : nfd;
+	else if (linkat(AT_FDCWD, proc_fd_path(path, fd), nfd, newname, AT_SYMLINK_FOLLOW) < 0)
+		r = -errno;
+	if (nfd >= 0)
+		inode_fd_put(np);
+	if (fd >= 0)
+		inode_fd_put(ino);
+	if (!r)
+		note_own_change(ino);
+	if (!r)
+		r = do_lookup(ino_of(newparent), newname, &e);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/*
+ * @name in @pfd is about to lose its last link: if it is open or staged, keep its fd,
+ * since a deleted file cannot be reopened by handle (its opens still stat it, its staging
+ * still commits to it).
+ */
+static void keep_if_open(int pfd, const char *name)
+{
+	struct inode *ino;
+	struct stat sb;
+	bool used;
+
+	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
+	    S_ISDIR(sb.st_mode))
+		return;
+	ino = inode_find(sb.st_dev, sb.st_ino);
+	if (!ino)
+		return;
+	pthread_mutex_lock(&ino->lock);
+	used = ino->nopen || ino->st;
+	pthread_mutex_unlock(&ino->lock);
+	if (used && inode_keep_fd(ino))
+		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
+			 "may see ESTALE", (uint64_t)ino->src_ino);
+	inode_unref(ino);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
+{
+	int fd = ifd(ino_of(p)), e;
+
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	keep_if_open(fd, name);
+	e = unlinkat(fd, name, 0) < 0 ? errno : 0;
+	inode_fd_put(ino_of(p));
+	fuse_reply_err(req, e);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *name)
+{
+	int fd = ifd(ino_of(p)), e;
+
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	e = unlinkat(fd, name, AT_REMOVEDIR) < 0 ? errno : 0;
+	inode_fd_put(ino_of(p));
+	fuse_reply_err(req, e);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
+	       const char *newname, unsigned int flags)
+{
+	int fd = ifd(ino_of(p)), nfd = fd < 0 ? fd : ifd(ino_of(np)), e;
+
+	if (fd < 0 || nfd < 0) {
+		if (fd >= 0)
+			inode_fd_put(ino_of(p));
+		fuse_reply_err(req, -(fd < 0 ? fd : nfd));
+		return;
+	}
+	if (!(flags & RENAME_EXCHANGE))
+		keep_if_open(nfd, newname);	/* replaced */
+	e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
+	if (!e)
+		note_own_change_at(nfd, newname);
+	if (!e && (flags & RENAME_EXCHANGE))
+		note_own_change_at(fd, name);
+	inode_fd_put(ino_of(np));
+	inode_fd_put(ino_of(p));
+	fuse_reply_err(req, e);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct dirh *d = calloc(1, sizeof(*d));
+	int fd;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = inode_open(ino_of(i), O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		errno = -fd;
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		fuse_reply_err(req, e);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct inode *dir = ino_of(i);
+	char *buf = calloc(1, size), *p = buf;
+	size_t rem = size;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		struct fuse_entry_param e;
+		size_t len;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;	/* 0 at the end */
+				break;
+			}
+		}
+		off_t next = d->entry->d_off;
+		const char *name = d->entry->d_name;
+		bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+		bool noino = dots;	/* an entry without an inode (no lookup to undo) */
+
+		if (plus) {
+			if (dots) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = d->entry->d_type << 12;
+			} else {
+				err = -do_lookup(dir, name, &e);
+				if (err == ENOTSUP) {
+					/* listed, not served: no attributes, no inode */
+					memset(&e, 0, sizeof(e));
+					e.attr.st_ino = d->entry->d_ino;
+					e.attr.st_mode = d->entry->d_type << 12;
+					noino = true;
+					err = 0;
+				}
+				if (err)
+					break;
+			}
+			len = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+			if (len > rem) {
+				if (!noino)
+					inode_forget(ino_of(e.ino), 1);
+				break;
+			}
+		} else {
+			struct stat st = { .st_ino = d->entry->d_ino,
+					   .st_mode = d->entry->d_type << 12 };
+
+			len = fuse_add_direntry(req, p, rem, name, &st, next);
+			if (len > rem)
+				break;
+		}
+		p += len;
+		rem -= len;
+		d->entry = NULL;
+		d->offset = next;
+	}
+	/* An error after some entries is reported by the next call. */
+	if (err && p == buf)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	do_readdir(req, i, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	do_readdir(req, i, size, off, fi, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	int fd = dirfd(d->dp);
+	int r = datasync ? fdatasync(fd) : fsync(fd);
+
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+/* The daemon thread's own supplementary groups, while it acts as a caller. */
+struct saved_cred {
+	gid_t groups[64];
+	int ngroups;
+};
+
+/*
+ * Act as the caller of @req in this thread only: fsuid, fsgid and supplementary groups
+ * (raw syscalls: glibc's setgroups() would change every thread). A non-zero fsuid drops
+ * the file capabilities (CAP_DAC_OVERRIDE, ...), so the backing filesystem checks the
+ * caller's access. Groups that cannot be read are left out: fewer rights, never more.
+ * Undo with cred_leave(); 0 or -errno.
+ */
+static int cred_enter(fuse_req_t req, struct saved_cred *sv)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[256];
+	int n = fuse_req_getgroups(req, ARRAY_SIZE(groups), groups);
+
+	if (n < 0 || n > (int)ARRAY_SIZE(groups))
+		n = 0;
+	sv->ngroups = getgroups(ARRAY_SIZE(sv->groups), sv->groups);
+	if (sv->ngroups < 0)
+		return -errno;
+	if (syscall(SYS_setgroups, n, groups) < 0)
+		return -errno;
+	setfsgid(ctx->gid);
+	setfsuid(ctx->uid);
+	if ((uid_t)setfsuid(-1) == ctx->uid && (gid_t)setfsgid(-1) == ctx->gid)
+		return 0;
+	log_err("act as uid %u gid %u: not taken", (unsigned)ctx->uid, (unsigned)ctx->gid);
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	syscall(SYS_setgroups, sv->ngroups, sv->groups);
+	return -EPERM;
+}
+
+static void cred_leave(const struct saved_cred *sv)
+{
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	if (syscall(SYS_setgroups, sv->ngroups, sv->groups) < 0)
+		log_err("restore the daemon's groups: %s", strerror(errno));
+}
+
+/*
+ * MKNOD, MKDIR, SYMLINK as the caller: the object is theirs from birth (group and set-gid
+ * bit from a set-gid parent by the kernel's rules), with no chown by name afterwards that
+ * a rename into @name meanwhile could redirect. The parent's fd is taken first: reopening
+ * it by handle needs the daemon's own privileges. 0 or -errno.
+ */
+static int make_as_caller(fuse_req_t req, struct inode *parent, const char *name,
+			  enum mk_kind kind, mode_t mode, dev_t rdev, const char *link)
+{
+	struct saved_cred sv;
+	int fd = ifd(parent), r;
+
+	if (fd < 0)
+		return fd;
+	r = cred_enter(req, &sv);
+	if (!r) {
+		switch (kind) {
+		case MK_NOD:
+			r = mknodat(fd, name, mode, rdev);
+			break;
+		case MK_DIR:
+			r = mkdirat(fd, name, mode);
+			break;
+		case MK_SYMLINK:
+			r = symlinkat(link, fd, name);
+			break;
+		}
+		r = r < 0 ? -errno : 0;
+		cred_leave(&sv);
+	}
+	inode_fd_put(parent);
+	return r;
+}
+
+/*
+ * Create @name in @parent for CREATE, as the caller: a new file belongs to them (and the
+ * set-gid rule of the parent applies), and a file that exists already is opened only if
+ * they may open it so (the kernel sends CREATE on a stale negative dentry and then skips
+ * its own check of the existing file). O_TRUNC asks for write access, as the kernel does.
+ * Returns an O_PATH fd of the very object created or checked (a lookup by name could
+ * find another one renamed there meanwhile), or -errno; *created tells which, and @sb is
+ * what was created. A create that fails after making the file removes it (undo_create()).
+ */
+int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char *name,
+		     mode_t mode, int flags, bool *created, struct stat *sb)
+{
+	int acc = flags & O_ACCMODE, fd, pfd, r;
+	struct saved_cred sv;
+	char proc[64];
+
+	if ((flags & O_TRUNC) && acc == O_RDONLY)
+		acc = O_RDWR;
+	r = cred_enter(req, &sv);
+	if (r)
+		return r;
+	*created = true;
+	fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0 && errno == EEXIST && !(flags & O_EXCL)) {
+		*created = false;
+		/* O_CREAT: the kernel's own rules for an existing file (protected_regular);
+		 * O_NONBLOCK: a FIFO must not block us (non-regular files are refused below). */
+		fd = openat(dirfd, name, acc | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW,
+			    mode);
+	}
+	r = fd < 0 ? -errno : 0;
+	cred_leave(&sv);
+	if (r)
+		return r;
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
+		close(fd);
+		return -EEXIST;	/* CREATE must answer a regular file */
+	}
+	proc_fd_path(proc, fd);
+	pfd = open(proc, O_PATH | O_CLOEXEC);
+	if (pfd < 0 && errno == EMFILE) {
+		inode_fd_reclaim();
+		pfd = open(proc, O_PATH | O_CLOEXEC);
+	}
+	r = pfd < 0 ? -errno : pfd;
+	close(fd);
+	return r;
+}
+
+/*
+ * A CREATE that made @name and then failed: remove it, as the caller (who made it), if the
+ * name still is the file made (@sb), so that a failed create leaves nothing behind.
+ */
+void undo_create(fuse_req_t req, int dirfd, const char *name, const struct stat *sb)
+{
+	struct saved_cred sv;
+	struct stat now;
+	int r;
+
+	if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != sb->st_dev ||
+	    now.st_ino != sb->st_ino)
+		return;	/* renamed or replaced meanwhile: not ours any more */
+	r = cred_enter(req, &sv);
+	if (r)
+		return;
+	r = unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	cred_leave(&sv);
+	if (r)
+		log_warn("create \"%s\" failed, and removing it too: %s", name, strerror(-r));
+}
+

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fuse_int.h - private to the FUSE op files (fuse_ops.c, fuse_dir.c, fuse_file.c,
+ * fuse_xattr.c, fuse_common.c): the ops each file serves to the op table, and the
+ * helpers they share. Nothing outside these files includes it.
+ */
+#ifndef RDMAFS_FUSE_INT_H
+#define RDMAFS_FUSE_INT_H
+
+#include "rdmafsd.h"
+
+#include <fuse_lowlevel.h>
+
+static const double attr_timeout = 1.0, entry_timeout = 1.0;
+
+static inline struct inode *ino_of(fuse_ino_t i)
+{
+	return inode_get(i);
+}
+
+/*
+ * The inode's O_PATH fd for one call (see inode_fd()), or -errno; give it back with
+ * inode_fd_put(). The fd of an inode is not kept open: it is cached and may be reopened.
+ */
+static inline int ifd(struct inode *ino)
+{
+	return inode_fd(ino);
+}
+
+/* fuse_common.c: attributes, lookup, privileges, own changes */
+struct staged *staged_get(struct inode *ino);
+void fix_staged_attr(struct inode *ino, struct stat *attr);
+int stat_inode(struct inode *ino, struct stat *attr);
+int lookup_fd(int fd, const char *name, struct fuse_entry_param *e);
+int do_lookup(struct inode *parent, const char *name, struct fuse_entry_param *e);
+void kill_privs(struct inode *ino);
+void note_own_change(struct inode *ino);
+void note_own_change_at(int dirfd, const char *name);
+
+/* fuse_dir.c: names, directories, acting as the caller */
+enum mk_kind { MK_NOD, MK_DIR, MK_SYMLINK };
+int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char *name,
+		     mode_t mode, int flags, bool *created, struct stat *sb);
+void undo_create(fuse_req_t req, int dirfd, const char *name, const struct stat *sb);
+void op_readlink(fuse_req_t req, fuse_ino_t i);
+void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev);
+void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode);
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name);
+void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *newname);
+void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name);
+void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *name);
+void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
+	       const char *newname, unsigned int flags);
+void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
+void op_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void op_readdirplus(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void op_releasedir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
+void op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi);
+
+/* fuse_file.c: open files, their data and passthrough backing ids */
+void backing_drop(struct inode *ino);
+void op_open(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
+void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
+void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
+void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi);
+void op_read(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, off_t off,
+		  struct fuse_file_info *fi);
+void op_fallocate(fuse_req_t req, fuse_ino_t i, int mode, off_t off, off_t len,
+		  struct fuse_file_info *fi);
+void op_flock(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi, int op);
+
+/* fuse_xattr.c: extended attributes, ioctl, statfs */
+void op_statfs(fuse_req_t req, fuse_ino_t i);
+void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *name, const char *value,
+		 size_t size, int flags);
+void op_getxattr(fuse_req_t req, fuse_ino_t i, const char *name, size_t size);
+void op_listxattr(fuse_req_t req, fuse_ino_t i, size_t size);
+void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *name);
+void op_ioctl(fuse_req_t req, fuse_ino_t i, unsigned int cmd, void *arg,
+	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	      size_t in_bufsz, size_t out_bufsz);
+
+#endif
