@@ -22,60 +22,37 @@
 #include "budget.h"
 #include "commit.h"
 
-static struct conf config;
-static char dir[64];
+#include "fixture.h"
 
 static int setup(void **state)
 {
-	char err[256];
-
 	conf_defaults(&config);
-	assert_int_equal(conf_set(&config, "chunk_size", "4K", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "io_size", "64K", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "uring_depth", "4", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "staging_budget", "4M", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "log_level", "error", err, sizeof(err)), 0);
-	cfg = &config;
-	log_init(cfg->log_level, false);
-	strcpy(dir, "/tmp/rdmafs-unit-budget.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(inode_table_init(dir), 0);
+	set("chunk_size", "4K");
+	set("io_size", "64K");
+	set("uring_depth", "4");
+	set("staging_budget", "4M");
+	set("log_level", "error");
+	fixture_start("budget");
 	assert_int_equal(staging_init(), 0);	/* resident_max: 0 would evict every file */
-	budget_init(NULL);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	staging_exit();
-	inode_table_destroy();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return fixture_stop();
 }
 
 /* DIR/name with @size bytes, staged and idle (no open); its inode keeps one lookup. */
 static struct staged *stage_file(const char *name, size_t size)
 {
-	char path[128], *buf = calloc(1, size + 1);
+	char *buf = calloc(1, size + 1);
 	struct inode *ino;
 	struct staged *st;
-	struct stat sb;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
 	memset(buf, name[0], size);
-	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
-	close(fd);
+	ino = fixture_file(name, buf, size);
 	free(buf);
-	fd = openat(inode_root()->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	ino = inode_lookup_add(fd, &sb);
-	assert_non_null(ino);
 	assert_int_equal(staging_create(ino, &st), 0);
 	ino->st = st;
 	return st;

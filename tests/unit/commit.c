@@ -24,16 +24,7 @@
 #include "budget.h"
 #include "commit.h"
 
-static struct conf config;
-static char dir[64];
-
-static void set(const char *key, const char *value)
-{
-	char err[256];
-
-	if (conf_set(&config, key, value, err, sizeof(err)))
-		fail_msg("conf_set %s=%s: %s", key, value, err);
-}
+#include "fixture.h"
 
 static int setup(void **state)
 {
@@ -41,22 +32,13 @@ static int setup(void **state)
 	set("uring_depth", "4");
 	set("staging_budget", "1G");
 	set("log_level", "error");
-	cfg = &config;
-	log_init(cfg->log_level, false);
-	budget_init(NULL);	/* staging's eviction policy */
-	strcpy(dir, "/tmp/rdmafs-unit-commit.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(inode_table_init(dir), 0);
+	fixture_start("commit");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	inode_table_destroy();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return fixture_stop();
 }
 
 static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
@@ -75,21 +57,12 @@ static int backing_fd(const char *name, int flags)
 
 static struct inode *make_file(const char *name, size_t size, unsigned seed)
 {
-	unsigned char *buf = malloc(size + 1);
-	struct stat sb;
-	int fd = backing_fd(name, O_RDWR | O_CREAT | O_TRUNC);
+	unsigned char *buf = calloc(1, size + 1);
+	struct inode *ino;
 
-	assert_true(fd >= 0);
 	fill_pattern(buf, size, seed);
-	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
-	close(fd);
+	ino = fixture_file(name, buf, size);
 	free(buf);
-	fd = openat(inode_root()->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	struct inode *ino = inode_lookup_add(fd, &sb);
-
-	assert_non_null(ino);
 	return ino;
 }
 

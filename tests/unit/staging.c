@@ -22,35 +22,23 @@
 #include "budget.h"
 #include "commit.h"
 
-static struct conf config;
-static char dir[64];
+#include "fixture.h"
 
 static int setup(void **state)
 {
-	char err[256];
-
 	conf_defaults(&config);
-	assert_int_equal(conf_set(&config, "chunk_size", "4K", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "io_size", "64K", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "uring_depth", "4", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "staging_budget", "4M", err, sizeof(err)), 0);
-	assert_int_equal(conf_set(&config, "log_level", "error", err, sizeof(err)), 0);
-	cfg = &config;
-	log_init(cfg->log_level, false);
-	budget_init(NULL);	/* staging's eviction policy */
-	strcpy(dir, "/tmp/rdmafs-unit-staging.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(inode_table_init(dir), 0);
+	set("chunk_size", "4K");
+	set("io_size", "64K");
+	set("uring_depth", "4");
+	set("staging_budget", "4M");
+	set("log_level", "error");
+	fixture_start("staging");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	inode_table_destroy();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return fixture_stop();
 }
 
 static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
@@ -62,24 +50,12 @@ static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
 /* Create DIR/name with @size bytes of a pattern; returns its inode (one lookup). */
 static struct inode *make_file(const char *name, size_t size, unsigned seed)
 {
-	char path[128];
-	unsigned char *buf = malloc(size + 1);
-	struct stat sb;
-	int fd;
+	unsigned char *buf = calloc(1, size + 1);
+	struct inode *ino;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
 	fill_pattern(buf, size, seed);
-	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
-	close(fd);
+	ino = fixture_file(name, buf, size);
 	free(buf);
-	fd = openat(inode_root()->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	struct inode *ino = inode_lookup_add(fd, &sb);
-
-	assert_non_null(ino);
 	return ino;
 }
 

@@ -19,16 +19,7 @@
 #include "budget.h"
 #include "commit.h"
 
-static struct conf config;
-static char dir[64];
-
-static void set(const char *k, const char *v)
-{
-	char err[256];
-
-	if (conf_set(&config, k, v, err, sizeof(err)))
-		fail_msg("%s=%s: %s", k, v, err);
-}
+#include "fixture.h"
 
 static int setup(void **state)
 {
@@ -38,48 +29,27 @@ static int setup(void **state)
 	set("uring_depth", "4");
 	set("staging_budget", "4M");
 	set("log_level", "error");
-	cfg = &config;
-	log_init(cfg->log_level, false);
-	budget_init(NULL);	/* staging's eviction policy */
-	strcpy(dir, "/tmp/rdmafs-unit-modes.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(inode_table_init(dir), 0);
+	fixture_start("modes");
 	assert_int_equal(staging_init(), 0);	/* resident_max: 0 would evict every file */
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	staging_exit();
-	inode_table_destroy();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return fixture_stop();
 }
 
 /* DIR/name with @size bytes (a pattern); its inode, one lookup. */
 static struct inode *make_file(const char *name, size_t size)
 {
-	char path[160];
 	char *buf = calloc(1, size + 1);
-	struct stat sb;
-	int fd;
+	struct inode *ino;
 
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (char)(i * 13 + name[0]);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
-	close(fd);
+	ino = fixture_file(name, buf, size);
 	free(buf);
-	fd = openat(inode_root()->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	struct inode *ino = inode_lookup_add(fd, &sb);
-
-	assert_non_null(ino);
 	return ino;
 }
 
