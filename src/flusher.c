@@ -45,9 +45,16 @@ static bool retry_due(struct staged *st)
  * sends RELEASE at close(2) while a mapping stays: it is seen as the staging file still
  * open elsewhere), a writable map fd handed out by the control socket, a lease holder.
  * None of them: after a commit, nothing can change it (but a long-term pin that outlived
- * its munmap without a lease: see doc/staging.md).
+ * its munmap without a lease: see doc/staging.md). @probe says whether and how mappings
+ * are looked for (staging_open_elsewhere()).
  */
-static bool writers_left(struct staged *st)
+enum probe {
+	PROBE_NONE,		/* growth: a mapping cannot grow the file */
+	PROBE_ONCE,		/* periodic pass: a mapping found by mistake costs one more pass */
+	PROBE_AFTER_CLOSE,	/* the commit after the last release: the only one */
+};
+
+static bool writers_left(struct staged *st, enum probe probe)
 {
 	struct inode *ino = st->ino;
 	bool w;
@@ -62,8 +69,8 @@ static bool writers_left(struct staged *st)
 		w = st->may_change;
 		sealed = st->sealed;
 		pthread_mutex_unlock(&st->lock);
-		if (!w && !sealed)
-			w = staging_open_elsewhere(st);
+		if (!w && !sealed && probe != PROBE_NONE)
+			w = staging_open_elsewhere(st, probe == PROBE_AFTER_CLOSE);
 	}
 	return w || lease_count(st);
 }
@@ -91,13 +98,13 @@ static void unlock_if_clean(struct staged *st)
  * Commit @st; if no writer was there before it and none after, and nothing was noted
  * (change_seq) meanwhile, it is clean until the next change: passes skip it.
  */
-static int commit_mark_clean(struct staged *st)
+static int commit_mark_clean(struct staged *st, enum probe probe)
 {
 	uint64_t seq = __atomic_load_n(&st->change_seq, __ATOMIC_SEQ_CST);
-	bool quiet = !writers_left(st);
+	bool quiet = !writers_left(st, probe);
 	int r = commit_file(st);
 
-	if (!r && quiet && !writers_left(st)) {
+	if (!r && quiet && !writers_left(st, probe)) {
 		__atomic_store_n(&st->clean_seq, seq, __ATOMIC_SEQ_CST);
 		unlock_if_clean(st);	/* another node may stage it now */
 	}
@@ -119,11 +126,12 @@ static void flush_pass(bool all)
 	for (size_t i = 0; v && i < n; i++) {
 		struct staged *st = v[i];
 
-		if (!all && staging_known_clean(st) && !st->pending_error && !writers_left(st))
+		if (!all && staging_known_clean(st) && !st->pending_error &&
+		    !writers_left(st, PROBE_ONCE))
 			continue;
 		if (!all && !retry_due(st))
 			continue;
-		if (commit_mark_clean(st) == 0 && st->sealed)
+		if (commit_mark_clean(st, PROBE_ONCE) == 0 && st->sealed)
 			budget_release_if_idle(st);
 	}
 	staging_put_all(v, n);
@@ -145,7 +153,7 @@ static void close_pass(void)
 		st->close_commit = false;
 		pthread_mutex_unlock(&st->lock);
 		if (want)
-			commit_mark_clean(st);
+			commit_mark_clean(st, PROBE_AFTER_CLOSE);
 	}
 	staging_put_all(v, n);
 }
@@ -168,7 +176,7 @@ static void growth_pass(void)
 	struct staged **v = staging_get_all(&n);
 
 	for (size_t i = 0; v && i < n; i++)
-		if (!staging_known_clean(v[i]) || writers_left(v[i]))	/* idle: cannot grow */
+		if (!staging_known_clean(v[i]) || writers_left(v[i], PROBE_NONE))	/* idle: cannot grow */
 			staging_watch_growth(v[i]);
 	staging_put_all(v, n);
 }

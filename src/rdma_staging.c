@@ -184,7 +184,7 @@ int staging_map_ro(struct staged *st, uint64_t size)
 	 * any read-only open exists: map through the memfd itself. shmem: a private read-only
 	 * mapping of the memfd's own file maps the page cache's pages (nothing is ever
 	 * copied: no store is made through it) and counts neither as a writable mapping
-	 * (F_SEAL_WRITE) nor as another open (staging_open_elsewhere()'s write lease).
+	 * (F_SEAL_WRITE) nor as another open (staging_open_elsewhere()'s lease).
 	 * hugetlb: a private mapping would reserve pool pages; a read-only open is used.
 	 */
 	if (st->mode != STAGING_HUGETLB) {

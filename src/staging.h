@@ -136,10 +136,11 @@ int staging_size(struct staged *st, uint64_t *size);
 ssize_t staging_pread(struct staged *st, void *buf, size_t len, uint64_t off);
 ssize_t staging_pwrite(struct staged *st, const void *buf, size_t len, uint64_t off);
 /*
- * True if a file other than the daemon's is open on @st's staging file: a writable open,
- * or a writable mapping that outlived its descriptor (probed with a write lease).
+ * True if a file other than the daemon's is open for writing on @st's staging file: a
+ * writable open, or a writable mapping that outlived its descriptor (probed with a lease).
+ * @just_closed: the last writer's RELEASE just came; its file may linger a few ms more.
  */
-bool staging_open_elsewhere(struct staged *st);
+bool staging_open_elsewhere(struct staged *st, bool just_closed);
 /*
  * A write(2) of @len bytes at @off the daemon serves into shmem or thp staging: charges
  * its growth to staging_budget before it happens and allocates the hole before @off.

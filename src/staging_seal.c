@@ -26,7 +26,7 @@
  * Errors answer true (keep scanning). hugetlb staging is served by the daemon: its opens
  * are counted already.
  */
-bool staging_open_elsewhere(struct staged *st)
+bool staging_open_elsewhere(struct staged *st, bool just_closed)
 {
 	char path[PROC_FD_PATH_MAX];
 	int fd = st->memfd;
@@ -47,8 +47,9 @@ bool staging_open_elsewhere(struct staged *st)
 	}
 	/*
 	 * The kernel drops a passthrough open's backing file when the closing task returns to
-	 * user space, which may come after its RELEASE reached us: a file just closed is
+	 * user space, which may come after its RELEASE reached us: a file @just_closed is
 	 * asked again for up to ~30 ms before it counts as still open (a mapping stays).
+	 * Other callers ask again at their next pass.
 	 */
 	for (unsigned us = 1000;; us *= 2) {
 		busy = fcntl(fd, F_SETLEASE, lease) < 0;
@@ -56,7 +57,7 @@ bool staging_open_elsewhere(struct staged *st)
 			fcntl(fd, F_SETLEASE, F_UNLCK);
 			break;
 		}
-		if (errno != EAGAIN || us > 16000)
+		if (!just_closed || errno != EAGAIN || us > 16000)
 			break;
 		usleep(us);
 	}
