@@ -627,9 +627,6 @@ int staging_create(struct inode *ino, struct staged **out)
 	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
-	r = staging_backing_open(st);
-	if (r)
-		goto err_free;
 	st->lockfd = staging_open_backing(ino, O_RDWR);
 	if (st->lockfd < 0) {
 		r = st->lockfd;
@@ -639,11 +636,19 @@ int staging_create(struct inode *ino, struct staged **out)
 	r = staging_lock_backing(st, st->lockfd);
 	if (r)
 		goto err_free;
-	if (fstat(st->bfd, &sb) < 0) {	/* under the lock: what the other stager left */
+	if (fstat(st->lockfd, &sb) < 0) {	/* under the lock: what the other stager left */
 		r = -errno;
 		goto err_free;
 	}
 	size = sb.st_size;
+	/* The fill's descriptors (buffered and O_DIRECT: two opens, a statfs and a statx),
+	 * only for a file with bytes to fill: a new or empty file needs none until its
+	 * first commit, which opens them then. */
+	if (size) {
+		r = staging_backing_open(st);
+		if (r)
+			goto err_free;
+	}
 	if (st->mode == STAGING_HUGETLB) {
 		r = staging_mem_check_pool(st, size);
 		if (r == -ENOSPC)
