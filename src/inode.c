@@ -65,16 +65,35 @@ static void lru_push(struct inode *ino)
 	fdc.count++;
 }
 
-/* Close idle cached fds from the cold end until at most @keep are cached; fdc.lock held. */
-static void lru_trim(unsigned keep)
+/*
+ * Fds taken out of the cache, closed by fds_close() once the locks are dropped: closing
+ * the last reference of an unlinked file frees its blocks in the backing filesystem
+ * (milliseconds on ext4), which must not hold up every lookup and create.
+ */
+struct fds {
+	unsigned n;
+	int fd[16];
+};
+
+static void fds_close(struct fds *f)
+{
+	while (f->n)
+		close(f->fd[--f->n]);
+}
+
+/*
+ * Take idle cached fds from the cold end until at most @keep are cached, or @out is full
+ * (the next trim takes more); fdc.lock held. The caller closes @out after unlocking.
+ */
+static void lru_trim(unsigned keep, struct fds *out)
 {
 	struct inode *ino = fdc.head ? fdc.head->lru_prev : NULL, *prev;	/* the tail */
 
-	while (ino && fdc.count > keep) {
+	while (ino && fdc.count > keep && out->n < ARRAY_SIZE(out->fd)) {
 		prev = ino == fdc.head ? NULL : ino->lru_prev;
 		if (!ino->fd_users) {	/* a busy fd stays; the next put trims it */
 			lru_unlink(ino);
-			close(ino->fd);
+			out->fd[out->n++] = ino->fd;
 			ino->fd = -1;
 			fdc.evictions++;
 		}
@@ -206,24 +225,28 @@ uint64_t inode_fuse_ino(struct inode *ino)
 	return ino == &itab.root ? FUSE_ROOT_ID : (uint64_t)(uintptr_t)ino;
 }
 
-/* Give O_PATH fd @fd (owned) to @ino if it has none cached: saves the next reopen. */
-static void adopt_fd(struct inode *ino, int fd)
+/*
+ * Give O_PATH fd @fd (owned) to @ino if it has none cached: saves the next reopen.
+ * itab.lock held: fds to close (@fd if not taken, trimmed ones) go to @out.
+ */
+static void adopt_fd(struct inode *ino, int fd, struct fds *out)
 {
 	pthread_mutex_lock(&fdc.lock);
 	if (ino->fh && ino->fd < 0) {
 		ino->fd = fd;
 		lru_push(ino);
-		lru_trim(fdc.max);
 		fd = -1;
 	}
-	pthread_mutex_unlock(&fdc.lock);
 	if (fd >= 0)
-		close(fd);
+		out->fd[out->n++] = fd;
+	lru_trim(fdc.max, out);
+	pthread_mutex_unlock(&fdc.lock);
 }
 
 struct inode *inode_lookup_add(int fd, const struct stat *st)
 {
 	struct inode_key key = { .dev = st->st_dev, .ino = st->st_ino };
+	struct fds out = { 0 };
 	struct inode *ino;
 
 	if (st->st_dev == itab.root.src_dev && st->st_ino == itab.root.src_ino) {
@@ -237,8 +260,9 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	HASH_FIND(hh, itab.by_key, &key, sizeof(key), ino);
 	if (ino) {
 		ino->nlookup++;
-		adopt_fd(ino, fd);
+		adopt_fd(ino, fd, &out);
 		pthread_mutex_unlock(&itab.lock);
+		fds_close(&out);
 		return ino;
 	}
 	ino = malloc(sizeof(*ino));
@@ -252,7 +276,7 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	ino->nlookup = 1;
 	ino->fh = itab.handles ? handle_of(fd) : NULL;
 	if (ino->fh) {
-		adopt_fd(ino, fd);
+		adopt_fd(ino, fd, &out);
 	} else {
 		ino->fd = fd;	/* no handle: the fd is all we have */
 		ino->fd_perm = true;
@@ -260,6 +284,7 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	/* The key is the leading (src_dev, src_ino) pair of struct inode_key layout. */
 	HASH_ADD_KEYPTR(hh, itab.by_key, &ino->src_dev, sizeof(key), ino);
 	pthread_mutex_unlock(&itab.lock);
+	fds_close(&out);
 	return ino;
 }
 
@@ -276,21 +301,28 @@ struct inode *inode_find(dev_t dev, ino_t i)
 	return ino;
 }
 
-/* itab.lock held */
-static void inode_maybe_free(struct inode *ino)
+/*
+ * Unhash @ino if nothing refers to it any more; itab.lock held. True if so: the caller
+ * frees it with inode_free() after unlocking (its fd's close may be slow, see struct fds).
+ */
+static bool inode_maybe_unhash(struct inode *ino)
 {
 	if (ino == &itab.root || ino->nlookup || ino->nref)
-		return;
+		return false;
 	HASH_DEL(itab.by_key, ino);
-	inode_free(ino);
+	return true;
 }
 
 void inode_forget(struct inode *ino, uint64_t n)
 {
+	bool gone;
+
 	pthread_mutex_lock(&itab.lock);
 	ino->nlookup = n > ino->nlookup ? 0 : ino->nlookup - n;
-	inode_maybe_free(ino);
+	gone = inode_maybe_unhash(ino);
 	pthread_mutex_unlock(&itab.lock);
+	if (gone)
+		inode_free(ino);
 }
 
 void inode_ref(struct inode *ino)
@@ -302,14 +334,19 @@ void inode_ref(struct inode *ino)
 
 void inode_unref(struct inode *ino)
 {
+	bool gone;
+
 	pthread_mutex_lock(&itab.lock);
 	ino->nref--;
-	inode_maybe_free(ino);
+	gone = inode_maybe_unhash(ino);
 	pthread_mutex_unlock(&itab.lock);
+	if (gone)
+		inode_free(ino);
 }
 
 int inode_fd(struct inode *ino)
 {
+	struct fds out = { 0 };
 	int fd;
 
 	if (!ino->fh)	/* root, no handle: fd set once, never closed */
@@ -339,35 +376,46 @@ int inode_fd(struct inode *ino)
 	pthread_mutex_lock(&fdc.lock);
 	fdc.opens++;
 	if (ino->fd >= 0) {	/* another thread reopened it meanwhile */
-		close(fd);
+		out.fd[out.n++] = fd;
 	} else {
 		ino->fd = fd;
 		lru_push(ino);
 	}
 	ino->fd_users++;
 	fd = ino->fd;
-	lru_trim(fdc.max);
+	lru_trim(fdc.max, &out);
 	pthread_mutex_unlock(&fdc.lock);
+	fds_close(&out);
 	return fd;
 }
 
 void inode_fd_put(struct inode *ino)
 {
+	struct fds out = { 0 };
+
 	if (!ino->fh)
 		return;
 	pthread_mutex_lock(&fdc.lock);
 	if (!ino->fd_perm)
 		ino->fd_users--;
 	if (fdc.count > fdc.max)
-		lru_trim(fdc.max);
+		lru_trim(fdc.max, &out);
 	pthread_mutex_unlock(&fdc.lock);
+	fds_close(&out);
 }
 
 void inode_fd_reclaim(void)
 {
-	pthread_mutex_lock(&fdc.lock);
-	lru_trim(0);
-	pthread_mutex_unlock(&fdc.lock);
+	struct fds out = { 0 };
+	unsigned n;
+
+	do {
+		pthread_mutex_lock(&fdc.lock);
+		lru_trim(0, &out);
+		pthread_mutex_unlock(&fdc.lock);
+		n = out.n;
+		fds_close(&out);
+	} while (n == ARRAY_SIZE(out.fd));	/* full: there may be more */
 }
 
 int inode_keep_fd(struct inode *ino)
