@@ -456,9 +456,10 @@ static int make_as_caller(fuse_req_t req, struct inode *parent, const char *name
  * Returns an O_PATH fd of the very object created or checked (a lookup by name could
  * find another one renamed there meanwhile), or -errno; *created tells which, and @sb is
  * what was created. A create that fails after making the file removes it (undo_create()).
+ * A new file's own descriptor (write-only) goes to *@wfd if not NULL, else it is closed.
  */
 int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char *name,
-		     mode_t mode, int flags, bool *created, struct stat *sb)
+		     mode_t mode, int flags, bool *created, struct stat *sb, int *wfd)
 {
 	int acc = flags & O_ACCMODE, fd, pfd, r;
 	struct saved_cred sv;
@@ -493,7 +494,10 @@ int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char
 		pfd = open(proc, O_PATH | O_CLOEXEC);
 	}
 	r = pfd < 0 ? -errno : pfd;
-	close(fd);
+	if (r >= 0 && *created && wfd)
+		*wfd = fd;	/* writable, ours: the stager lock's fd (staging_create()) */
+	else
+		close(fd);
 	return r;
 }
 

@@ -172,15 +172,19 @@ static void revalidate(struct inode *ino)
  * read-only opens of an unstaged file use the backing file. With passthrough the kernel
  * then does all I/O; without it the daemon serves read and write.
  */
-static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info *fi)
+static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info *fi,
+		       int lockfd)
 {
 	bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct handle *h = calloc(1, sizeof(*h));
 	struct staged *st;
 	int r = 0;
 
-	if (!h)
+	if (!h) {
+		if (lockfd >= 0)
+			close(lockfd);
 		return -ENOMEM;
+	}
 	h->writable = writable;
 	h->fd = -1;
 	if (writable && fuse_req_ctx(req)->uid != 0)
@@ -215,7 +219,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 				 "backing file: not staged (its mappings cannot be pinned)",
 				 (uint64_t)ino->src_ino);
 		} else {
-			r = staging_create(ino, &st);
+			r = staging_create_fd(ino, lockfd, &st);
+			lockfd = -1;	/* staging_create() took it */
 			if (r == -ENOSPC) {
 				log_notice("open ino=%" PRIu64 ": staging_budget reached, not staged",
 					   (uint64_t)ino->src_ino);
@@ -278,6 +283,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 	}
 	inode_open_add(ino, writable);
 	pthread_mutex_unlock(&ino->lock);
+	if (lockfd >= 0)
+		close(lockfd);	/* not staged here after all */
 	inode_ref(ino);
 	h->ino = ino;
 	handle_link(h);
@@ -287,6 +294,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 
 err_unlock:
 	pthread_mutex_unlock(&ino->lock);
+	if (lockfd >= 0)
+		close(lockfd);
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h);
@@ -295,7 +304,7 @@ err_unlock:
 
 void op_open(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 {
-	int r = open_common(req, ino_of(i), fi);
+	int r = open_common(req, ino_of(i), fi, -1);
 
 	if (r)
 		fuse_reply_err(req, -r);
@@ -308,7 +317,7 @@ void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 {
 	struct inode *parent = ino_of(p);
 	struct fuse_entry_param e;
-	int fd, dirfd, r = 0;
+	int fd, dirfd, r = 0, wfd = -1;
 	bool created = false;
 	struct stat sb;
 
@@ -318,7 +327,7 @@ void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 		fuse_reply_err(req, -dirfd);
 		return;
 	}
-	fd = create_as_caller(req, parent, dirfd, name, mode, fi->flags, &created, &sb);
+	fd = create_as_caller(req, parent, dirfd, name, mode, fi->flags, &created, &sb, &wfd);
 	if (fd < 0) {
 		r = fd;
 		goto out;
@@ -348,11 +357,14 @@ void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 	}
 	if (!r) {
 		fi->flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
-		r = open_common(req, ino_of(e.ino), fi);
+		r = open_common(req, ino_of(e.ino), fi, wfd);
+		wfd = -1;	/* open_common() took it */
 		if (r)
 			inode_forget(ino_of(e.ino), 1);
 	}
 out:
+	if (wfd >= 0)
+		close(wfd);
 	if (r && created)
 		undo_create(req, dirfd, name, &sb);
 	inode_fd_put(parent);

@@ -40,7 +40,7 @@ void note_own_change_at(int dirfd, const char *name);
 /* fuse_dir.c: names, directories, acting as the caller */
 enum mk_kind { MK_NOD, MK_DIR, MK_SYMLINK };
 int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char *name,
-		     mode_t mode, int flags, bool *created, struct stat *sb);
+		     mode_t mode, int flags, bool *created, struct stat *sb, int *wfd);
 void undo_create(fuse_req_t req, int dirfd, const char *name, const struct stat *sb);
 void op_readlink(fuse_req_t req, fuse_ino_t i);
 void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev);

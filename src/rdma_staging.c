@@ -611,6 +611,11 @@ static int hugetlb_short(struct staged *st, uint64_t size)
 
 int staging_create(struct inode *ino, struct staged **out)
 {
+	return staging_create_fd(ino, -1, out);
+}
+
+int staging_create_fd(struct inode *ino, int lockfd, struct staged **out)
+{
 	uint64_t t0 = now_ns(), size;
 	struct staged *st;
 	struct stat sb;
@@ -619,15 +624,18 @@ int staging_create(struct inode *ino, struct staged **out)
 	if (staging_pol.make_room)
 		staging_pol.make_room(ino);	/* descriptors: evict past resident_max */
 	st = calloc(1, sizeof(*st));
-	if (!st)
+	if (!st) {
+		if (lockfd >= 0)
+			close(lockfd);
 		return -ENOMEM;
+	}
 	st->memfd = st->bfd = st->dfd = st->lockfd = -1;
 	st->lost_from = UINT64_MAX;
 	st->ino = ino;		/* for log lines; the reference is taken on success */
 	set_mode(st, choose_mode(ino));
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
-	st->lockfd = staging_open_backing(ino, O_RDWR);
+	st->lockfd = lockfd >= 0 ? lockfd : staging_open_backing(ino, O_RDWR);
 	if (st->lockfd < 0) {
 		r = st->lockfd;
 		st->lockfd = -1;

@@ -113,6 +113,9 @@ void staging_exit(void);
  * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget).
  */
 int staging_create(struct inode *ino, struct staged **out);
+/* The same with @lockfd, a writable fd of the backing file (a create's own), taken over
+ * (closed on failure) for the stager lock instead of opening one; -1: open one. */
+int staging_create_fd(struct inode *ino, int lockfd, struct staged **out);
 /* Map/remap the daemon's view to the current memfd size; st->lock held. */
 int staging_sync_map(struct staged *st);
 /*
