@@ -221,9 +221,15 @@ void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 		fuse_reply_err(req, -(fd < 0 ? fd : nfd));
 		return;
 	}
-	if (!(flags & RENAME_EXCHANGE))
-		old = keep_if_open(nfd, newname);	/* replaced */
-	e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
+	/* A new name replaces nothing: no need to look for an open file there first. Any
+	 * failure (it exists, the filesystem has no RENAME_NOREPLACE) takes the full path. */
+	if (!flags && renameat2(fd, name, nfd, newname, RENAME_NOREPLACE) == 0) {
+		e = 0;
+	} else {
+		if (!(flags & RENAME_EXCHANGE))
+			old = keep_if_open(nfd, newname);	/* replaced */
+		e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
+	}
 	if (!e)
 		note_own_change_at(nfd, newname);
 	if (!e && (flags & RENAME_EXCHANGE))
