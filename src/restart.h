@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * restart.h - the daemon's side of the supervisor's descriptor store (supervisor.h,
+ * doc/restart.md): what a generation keeps for the next one, and the state tables that
+ * survive its death.
+ *
+ * Modes. Run by rdmafs-supervisor (SUP_ENV_FD in the environment): supervised; generation
+ * 0 mounts, later generations resume (restart_resumed()) from what the store hands back.
+ * Otherwise (restart=off, or a kernel without FUSE_HAS_RESEND): every call works, nothing
+ * is kept: restart_put()/restart_drop() do nothing and tables live in a private memfd.
+ *
+ * Descriptors in the store, by tag (SUP_TAG(kind, id)), and who owns them:
+ *   SUP_K_DEVFUSE, 0         main.c: the /dev/fuse file of the mount
+ *   SUP_K_STATE, table id    restart.c: the memfd of each state table below
+ *   SUP_K_STAGING, staged id staging (branch r15b): the staging memfd of a staged file
+ *   SUP_K_LOCK, staged id    staging (branch r15b): its stager lock fd
+ *   (SUP_K_LEASECONN, SUP_K_PIDFD, SUP_K_FLOCK, SUP_K_INODEFD, SUP_K_CTLLISTEN: reserved,
+ *    steps 6-7 of doc/restart.md, not used yet)
+ *
+ * State tables (SUP_K_STATE, id = enum restart_table_id), and who owns them:
+ *   RESTART_T_META     main.c: the kernel's FUSE_INIT, counters (struct restart_meta)
+ *   RESTART_T_INODES   inode.c: one record per inode the kernel knows (node id = slot + 2)
+ *   RESTART_T_HANDLES  fuse_file.c/fuse_dir.c: one record per open file or directory
+ *                      (fh = seq << 32 | slot)
+ *   RESTART_T_STAGED   staging (branch r15b): one record per staged file
+ * A new table takes the next id; a record layout change bumps that table's
+ * layout_version (a generation refuses a table of another version or record size).
+ *
+ * Resume order (main.c): restart_init() -> inode_table_init() (every node id back, no
+ * I/O) -> restart_fuse_adopt() (synthetic INIT) -> staging_init() -> fuse_ops_init()
+ * (handles back: fuse_file.c file_resume(), fuse_dir.c dir_resume(); then every backing
+ * id no open uses is closed, except a BK_STAGING one whose inode has ino->st) ->
+ * restart_fuse_resend() -> restart_ready() -> the FUSE loop. So a resumed staging
+ * (r15b) sets ino->st in staging_init() and gives a staged handle its h->st in
+ * file_resume() (struct fh_rec: staged, staged_id). Without it a staged file's
+ * uncommitted data is lost at a death: its opens fall back to the backing file.
+ *
+ * A table is a memfd truncated once to its (sparse) capacity and mapped once: record
+ * pointers stay valid for the daemon's life. Each record has a state word, written last
+ * with release semantics (restart_table_publish()), so a death between two stores leaves
+ * the slot either free or valid, never half made. Updates of a valid record in place are
+ * the owner's business (word-sized stores; counters that only grow may be over-counted
+ * after a death, never under-counted).
+ */
+#ifndef RDMAFS_RESTART_H
+#define RDMAFS_RESTART_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "supervisor.h"
+
+/*
+ * Start: read the environment; resumed generations LIST the store and keep what it
+ * hands back for restart_take(). 0 or -errno (a supervisor that does not answer).
+ * @enable false: run unsupervised even under a supervisor (nothing is put).
+ */
+int restart_init(bool enable);
+/* Close every descriptor not taken and the store socket (after restart_ready() the
+ * socket stays for put/drop until here). */
+void restart_exit(void);
+
+bool restart_supervised(void);	/* descriptors go to the store */
+bool restart_resumed(void);	/* an earlier generation mounted: adopt, do not mount */
+unsigned int restart_generation(void);
+/* CLOCK_MONOTONIC ns when the supervisor saw the previous generation exit; 0 for gen 0. */
+uint64_t restart_died_ns(void);
+/* Stop being supervised (the kernel cannot resend): nothing is put from now on. */
+void restart_disable(void);
+
+/* Keep a duplicate of @fd under @tag (replacing one with that tag); @fd stays the
+ * caller's. 0 or -errno; 0 and nothing done when not supervised. Thread-safe. */
+int restart_put(uint64_t tag, int fd);
+/* Close and forget @tag's descriptor. 0, -ENOENT, or -errno; 0 when not supervised. */
+int restart_drop(uint64_t tag);
+/* Tell the supervisor this generation serves (its death is no longer a start-up crash). */
+int restart_ready(void);
+
+/* Resumed: the descriptor an earlier generation put under @tag, now the caller's (the
+ * store keeps its own); -ENOENT if none or already taken. */
+int restart_take(uint64_t tag);
+/* Resumed: the next not yet taken descriptor of @kind (the caller's), its tag in @tag;
+ * -ENOENT when there are no more. */
+int restart_take_next(unsigned int kind, uint64_t *tag);
+
+/* ---- state tables ---- */
+
+enum restart_table_id {
+	RESTART_T_META = 1,
+	RESTART_T_INODES = 2,
+	RESTART_T_HANDLES = 3,
+	RESTART_T_STAGED = 4,
+};
+
+struct restart_table;
+
+/*
+ * Create table @id, or adopt the one an earlier generation made (resumed; then
+ * restart_table_adopted() is true). @capacity records of @record_size bytes (payload),
+ * sparse. -EPROTO (errno) when an adopted table's layout_version or record_size differ.
+ * NULL with errno on failure.
+ */
+struct restart_table *restart_table_open(unsigned int id, size_t record_size,
+					 uint32_t layout_version, uint32_t capacity);
+void restart_table_close(struct restart_table *t);	/* unmaps; the store keeps the memfd */
+bool restart_table_adopted(const struct restart_table *t);
+uint32_t restart_table_capacity(const struct restart_table *t);
+/* Slots ever used: every valid slot is below it. */
+uint32_t restart_table_hwm(const struct restart_table *t);
+
+/* The payload of @slot (zeroed when allocated); NULL if @slot >= capacity. */
+void *restart_table_rec(struct restart_table *t, uint32_t slot);
+/* A free slot, its payload zeroed, its seq incremented, not yet valid; -ENOSPC. */
+int64_t restart_table_alloc(struct restart_table *t);
+/* Make @slot valid (release: every store to its payload before this one is seen). */
+void restart_table_publish(struct restart_table *t, uint32_t slot);
+/* Make @slot free again (valid or just allocated). */
+void restart_table_free(struct restart_table *t, uint32_t slot);
+bool restart_table_valid(const struct restart_table *t, uint32_t slot);
+/* How many times @slot was allocated (a handle's or inode's generation); never 0 once
+ * allocated. */
+uint32_t restart_table_seq(const struct restart_table *t, uint32_t slot);
+
+/* The meta table's only record (RESTART_T_META, slot 0). */
+struct restart_meta {
+	uint32_t init_in_len;		/* 0: no INIT seen yet */
+	uint8_t init_in[128];		/* the kernel's struct fuse_init_in (F5) */
+	uint64_t restarts;		/* generations resumed */
+	uint64_t last_blackout_ns;	/* death seen to the first reply after resuming */
+};
+
+/* ---- the FUSE session (restart_fuse.c) ---- */
+
+struct fuse_session;
+
+/*
+ * Supervised: serve @se through restart's custom io on /dev/fuse @fd (generation 0, after
+ * the mount; it keeps @fd): each worker's request buffer is locked in memory (F11), the
+ * kernel's INIT is recorded for the generations after (F5) and checked for
+ * FUSE_HAS_RESEND (without it: restart_disable(), logged). Opens the meta table. 0 or
+ * -errno; 0 and nothing done when not supervised.
+ */
+int restart_fuse_attach(struct fuse_session *se, int fd);
+/*
+ * Resumed: adopt the store's /dev/fuse into @se (custom io as above) and feed it the INIT
+ * generation 0 recorded, whose reply is swallowed. The descriptor (@se keeps it), or
+ * -errno.
+ */
+int restart_fuse_adopt(struct fuse_session *se);
+/* Resumed: put every request the dead generation had read back on the queue (F4).
+ * 0 or -errno. */
+int restart_fuse_resend(int fd);
+
+struct restart_stats {
+	bool supervised;
+	unsigned int generation;
+	uint64_t restarts;
+	double last_blackout_ms;	/* 0: none yet */
+};
+void restart_stats(struct restart_stats *out);
+
+#endif

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tests/unit/restart.c - the daemon's side of the descriptor store (restart.c): state
+ * tables (slots, seq, publish/free, capacity), put/take through a stand-in store that
+ * answers PUT/DROP/LIST/READY like rdmafs-supervisor, and a table adopted by the next
+ * generation with its valid records kept and a half-made slot freed. Needs no root.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rdmafsd.h"
+#include "restart.h"
+
+/* ---- a stand-in store: one thread, one generation's socket ---- */
+
+static struct {
+	uint64_t tag[64];
+	int fd[64];
+	int n;
+} store;
+
+static void store_send(int sock, struct sup_msg *m, const int *fds, int n)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 64)] = { 0 };
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) + m->count * 8 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	m->magic = SUP_MAGIC;
+	m->version = SUP_VERSION;
+	if (n) {
+		struct cmsghdr *c;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	}
+	sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+static void *store_main(void *arg)
+{
+	int sock = (int)(intptr_t)arg;
+	union {
+		struct sup_msg m;
+		char b[SUP_MSG_MAX];
+	} in, out;
+
+	for (;;) {
+		char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+		struct iovec iov = { .iov_base = &in, .iov_len = sizeof(in) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *c;
+		int fd = -1;
+
+		if (recvmsg(sock, &mh, 0) <= 0)
+			break;
+		c = CMSG_FIRSTHDR(&mh);
+		if (c && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		memset(&out.m, 0, sizeof(out.m));
+		out.m.op = in.m.op;
+		if (in.m.op == SUP_PUT) {
+			int i;
+
+			for (i = 0; i < store.n && store.tag[i] != in.m.tags[0]; i++)
+				;
+			if (i == store.n)
+				store.n++;
+			else
+				close(store.fd[i]);
+			store.tag[i] = in.m.tags[0];
+			store.fd[i] = fd;
+		} else if (in.m.op == SUP_DROP) {
+			int i;
+
+			for (i = 0; i < store.n && store.tag[i] != in.m.tags[0]; i++)
+				;
+			if (i == store.n) {
+				out.m.status = -ENOENT;
+			} else {
+				close(store.fd[i]);
+				store.n--;
+				store.tag[i] = store.tag[store.n];
+				store.fd[i] = store.fd[store.n];
+			}
+		} else if (in.m.op == SUP_LIST) {
+			out.m.count = store.n;
+			memcpy(out.m.tags, store.tag, store.n * 8);
+			store_send(sock, &out.m, store.fd, store.n);
+			continue;
+		}
+		store_send(sock, &out.m, NULL, 0);
+	}
+	close(sock);
+	return NULL;
+}
+
+static pthread_t store_thread;
+
+/* Start generation @gen: a socket to the store in the environment, restart_init(). */
+static void gen_start(unsigned int gen)
+{
+	char v[16];
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(pthread_create(&store_thread, NULL, store_main, (void *)(intptr_t)sv[0]),
+			 0);
+	snprintf(v, sizeof(v), "%d", sv[1]);
+	setenv(SUP_ENV_FD, v, 1);
+	snprintf(v, sizeof(v), "%u", gen);
+	setenv(SUP_ENV_GEN, v, 1);
+	setenv(SUP_ENV_DIED, "12345", 1);
+	assert_int_equal(restart_init(true), 0);
+	assert_true(restart_supervised());
+	assert_int_equal(restart_generation(), gen);
+}
+
+/* The generation dies: its socket closes, the store keeps what it holds. */
+static void gen_end(void)
+{
+	restart_exit();
+	pthread_join(store_thread, NULL);
+}
+
+struct rec {
+	uint64_t a, b;
+};
+
+static void test_table_unsupervised(void **state)
+{
+	struct restart_table *t;
+	struct rec *r;
+	int64_t s0, s1, s2;
+
+	(void)state;
+	unsetenv(SUP_ENV_FD);
+	assert_int_equal(restart_init(true), 0);
+	assert_false(restart_supervised());
+	assert_int_equal(restart_put(SUP_TAG(SUP_K_STATE, 9), 0), 0);	/* nothing done */
+	t = restart_table_open(RESTART_T_INODES, sizeof(struct rec), 1, 3);
+	assert_non_null(t);
+	assert_false(restart_table_adopted(t));
+	s0 = restart_table_alloc(t);
+	s1 = restart_table_alloc(t);
+	s2 = restart_table_alloc(t);
+	assert_int_equal(s0, 0);
+	assert_int_equal(s1, 1);
+	assert_int_equal(s2, 2);
+	assert_int_equal(restart_table_alloc(t), -ENOSPC);
+	assert_null(restart_table_rec(t, 3));
+	r = restart_table_rec(t, 1);
+	r->a = 7;
+	assert_false(restart_table_valid(t, 1));
+	restart_table_publish(t, 1);
+	assert_true(restart_table_valid(t, 1));
+	assert_int_equal(restart_table_seq(t, 1), 1);
+	restart_table_free(t, 1);
+	assert_false(restart_table_valid(t, 1));
+	assert_int_equal(restart_table_alloc(t), 1);	/* reused, zeroed, next seq */
+	assert_int_equal(r->a, 0);
+	assert_int_equal(restart_table_seq(t, 1), 2);
+	restart_table_close(t);
+	restart_exit();
+}
+
+static void test_put_take_adopt(void **state)
+{
+	struct restart_table *t;
+	struct rec *r;
+	uint64_t tag;
+	char buf[4];
+	int fd, p[2];
+
+	(void)state;
+	store.n = 0;
+	gen_start(0);
+	assert_false(restart_resumed());
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(restart_put(SUP_TAG(SUP_K_DEVFUSE, 0), p[0]), 0);
+	close(p[0]);	/* the store keeps its own */
+	assert_int_equal(restart_put(SUP_TAG(SUP_K_STAGING, 5), p[1]), 0);
+	assert_int_equal(restart_put(SUP_TAG(SUP_K_STAGING, 6), p[1]), 0);
+	assert_int_equal(restart_drop(SUP_TAG(SUP_K_STAGING, 6)), 0);
+	assert_int_equal(restart_drop(SUP_TAG(SUP_K_STAGING, 6)), -ENOENT);
+	t = restart_table_open(RESTART_T_HANDLES, sizeof(struct rec), 3, 100);
+	assert_non_null(t);
+	for (int i = 0; i < 10; i++) {
+		int64_t s = restart_table_alloc(t);
+
+		assert_int_equal(s, i);
+		r = restart_table_rec(t, s);
+		r->a = 100 + i;
+		if (i != 4)	/* slot 4: allocated, the death before its publish */
+			restart_table_publish(t, s);
+	}
+	restart_table_free(t, 7);
+	restart_table_close(t);
+	assert_int_equal(restart_ready(), 0);
+	gen_end();
+
+	gen_start(1);
+	assert_true(restart_resumed());
+	assert_int_equal(restart_died_ns(), 12345);
+	fd = restart_take(SUP_TAG(SUP_K_DEVFUSE, 0));
+	assert_true(fd >= 0);
+	assert_int_equal(restart_take(SUP_TAG(SUP_K_DEVFUSE, 0)), -ENOENT);
+	assert_int_equal(write(p[1], "ok", 2), 2);	/* the same pipe */
+	assert_int_equal(read(fd, buf, 2), 2);
+	close(fd);
+	fd = restart_take_next(SUP_K_STAGING, &tag);
+	assert_true(fd >= 0);
+	assert_int_equal(tag, SUP_TAG(SUP_K_STAGING, 5));
+	close(fd);
+	assert_int_equal(restart_take_next(SUP_K_STAGING, &tag), -ENOENT);
+	/* another layout: refused */
+	assert_null(restart_table_open(RESTART_T_HANDLES, sizeof(struct rec) + 8, 3, 100));
+	assert_int_equal(errno, EPROTO);
+	gen_end();
+
+	gen_start(2);
+	assert_null(restart_table_open(RESTART_T_HANDLES, sizeof(struct rec), 4, 100));
+	assert_int_equal(errno, EPROTO);
+	gen_end();
+
+	gen_start(3);
+	t = restart_table_open(RESTART_T_HANDLES, sizeof(struct rec), 3, 100);
+	assert_non_null(t);
+	assert_true(restart_table_adopted(t));
+	assert_int_equal(restart_table_hwm(t), 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(restart_table_valid(t, i), i != 4 && i != 7);
+		if (i != 4 && i != 7)
+			assert_int_equal(((struct rec *)restart_table_rec(t, i))->a, 100 + i);
+	}
+	/* the free slots below hwm first, the lowest first */
+	assert_int_equal(restart_table_alloc(t), 4);
+	assert_int_equal(restart_table_alloc(t), 7);
+	assert_int_equal(restart_table_alloc(t), 10);
+	assert_int_equal(restart_table_seq(t, 7), 2);
+	restart_table_close(t);
+	gen_end();
+	close(p[1]);
+	for (int i = 0; i < store.n; i++)
+		close(store.fd[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_unsupervised),
+		cmocka_unit_test(test_put_take_adopt),
+	};
+
+	log_init(LOG_LVL_ERR, false);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
