@@ -11,16 +11,24 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/fs.h>
 
 /*
- * Staging is read with pread(2) into bounce buffers, never through a mapping of ours: the
- * kernel copies from its direct map, while a first touch of each page through a user
- * mapping costs a page-table fault per 4 KiB (measured here: 5 s per GiB on first touch,
- * 0.25 s per GiB for pread + hash). The copy is also the snapshot that gets committed.
+ * What a commit writes is a copy: changed chunks are read with pread(2) into bounce slots
+ * (the snapshot) and the fingerprint recorded is the copy's, so the backing file gets the
+ * bytes that were hashed. Finding *which* chunks changed needs no copy: the scan hashes
+ * staging in place through the daemon's read-only view (st->map, see view_hash()), at
+ * the speed of one core reading memory; a pread copy plus its hash ran at 0.2-0.3 of it
+ * (the copy is per-page kernel work: 7.5 GB/s vs 26 GB/s for XXH3 over a mapping on the
+ * same bytes, EPYC VM, 2026-12-01). A first touch of the view's pages costs a fault per
+ * 4 KiB (1.1 GB/s here), so the view's missing page-table entries are found with
+ * PAGEMAP_SCAN and populated in bulk (MADV_POPULATE_READ, 19 GB/s) once; they stay.
  */
 
 /* A ring and its bounce buffers; one per concurrent commit, kept in a pool. */
@@ -134,6 +142,179 @@ static ssize_t read_staging(struct staged *st, char *buf, uint64_t len, uint64_t
 	return got;
 }
 
+/*
+ * The in-place scan's view: st->map (read-only; private for shmem, so it counts neither
+ * as a writer nor as an open). A map fd holder may shrink the memfd while we hash: a load
+ * past its end raises SIGBUS. The handler replaces the view being hashed by anonymous
+ * zeros (the load is retried and succeeds) and flags it; the scan then fails like a short
+ * read and the view is mapped again (the way Wayland compositors read client memory).
+ */
+#ifndef PAGEMAP_SCAN	/* <linux/fs.h> of Linux >= 6.7; the call is probed at run time */
+struct page_region {
+	uint64_t start, end, categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_PRESENT (1 << 3)
+#endif
+
+static struct {
+	pthread_once_t once;
+	int pagemap;			/* /proc/self/pagemap; -1: no in-place scan */
+	struct sigaction old_bus;	/* SIGBUS disposition before ours */
+} view = { .once = PTHREAD_ONCE_INIT, .pagemap = -1 };
+
+/* The view this thread is hashing (one at a time, under that file's commit_lock). */
+static __thread char *view_lo, *view_hi;
+static __thread volatile sig_atomic_t view_hit;
+
+static void view_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	char *a = si->si_addr;
+
+	if (view_lo && a >= view_lo && a < view_hi &&
+	    mmap(view_lo, view_hi - view_lo, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0) != MAP_FAILED) {
+		view_hit = 1;
+		return;
+	}
+	/* Not a load of ours: the fault happens again under the previous disposition. */
+	sigaction(SIGBUS, &view.old_bus, NULL);
+	(void)sig;
+	(void)uc;
+}
+
+/* Ours over whatever SIGBUS disposition is there (kept for faults that are not ours). */
+static int view_arm(void)
+{
+	struct sigaction sa = { .sa_sigaction = view_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	struct sigaction cur;
+
+	if (sigaction(SIGBUS, NULL, &cur) < 0)
+		return -errno;
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == view_sigbus)
+		return 0;
+	sigemptyset(&sa.sa_mask);
+	view.old_bus = cur;
+	return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
+}
+
+static void view_init(void)
+{
+	struct pm_scan_arg a = { .size = sizeof(a) };
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), r;
+
+	/* An empty range: 0 where the kernel has PAGEMAP_SCAN (>= 6.7). */
+	if (fd < 0 || ioctl(fd, PAGEMAP_SCAN, &a) < 0) {
+		log_info("commit: no PAGEMAP_SCAN (%s): staging is scanned by copy",
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	r = view_arm();
+	if (r) {
+		log_err("commit: SIGBUS handler: %s: staging is scanned by copy", strerror(-r));
+		close(fd);
+		return;
+	}
+	view.pagemap = fd;
+}
+
+void commit_init(void)
+{
+	pthread_once(&view.once, view_init);
+	if (view.pagemap >= 0)
+		view_arm();	/* again: someone may have set their own since */
+}
+
+/*
+ * Bytes from @off that may be hashed in place: staging [0, alloc_size) has every page
+ * allocated by rdmafs (a populate there creates no page; a hole past it would become a
+ * clean shmem page, see staging_mem_alloc()). hugetlb is read by copy.
+ */
+static uint64_t view_len(struct staged *st, uint64_t off, uint64_t len)
+{
+	uint64_t end;
+
+	pthread_once(&view.once, view_init);
+	if (view.pagemap < 0 || !st->map || st->mode == STAGING_HUGETLB)
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	end = MIN(st->alloc_size, st->map_len);
+	pthread_mutex_unlock(&st->lock);
+	return off < end ? MIN(len, end - off) : 0;
+}
+
+/*
+ * 1 if the view's pages of [off, off + len) are all mapped, else 0 after mapping the
+ * missing ones for the next scan; -EIO if staging shrank, -errno. A first load through a
+ * new page-table entry can cost far more than the copy (6 us per 4 KiB page under this
+ * VM's shadow paging, 2026-12-01): a cold block is copied this time and hashed in place
+ * from the next scan on.
+ */
+static int view_warm(struct staged *st, uint64_t off, uint64_t len)
+{
+	struct page_region reg[32];
+	uint64_t pos = (uintptr_t)st->map + ALIGN_DOWN(off, 4096);
+	uint64_t end = (uintptr_t)st->map + MIN(ALIGN_UP(off + len, 4096), st->map_len);
+	int warm = 1;
+
+	while (pos < end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a), .start = pos, .end = end,
+			.vec = (uintptr_t)reg, .vec_len = ARRAY_SIZE(reg),
+			.category_inverted = PAGE_IS_PRESENT, .category_mask = PAGE_IS_PRESENT,
+			.return_mask = PAGE_IS_PRESENT,
+		};
+		long n = ioctl(view.pagemap, PAGEMAP_SCAN, &a);
+
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++) {
+			warm = 0;
+			if (madvise((void *)(uintptr_t)reg[i].start, reg[i].end - reg[i].start,
+				    MADV_POPULATE_READ) < 0)
+				return errno == EFAULT ? -EIO : -errno;	/* past its end */
+		}
+		pos = a.walk_end;
+	}
+	return warm;
+}
+
+/*
+ * Fingerprints of chunks [first, last] of a file of @size bytes, hashed in place through
+ * the view (view_warm() mapped them); commit_lock held (the view stays put). 0, or -EIO if
+ * staging shrank under us (the view is mapped again at the next staging_sync_map()).
+ */
+static int view_hash(struct staged *st, uint64_t first, uint64_t last, uint64_t size,
+		     uint64_t *fp)
+{
+	view_hit = 0;
+	view_lo = st->map;
+	view_hi = (char *)st->map + st->map_len;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (uint64_t k = first; k <= last; k++)
+		fp[k - first] = dirty_chunk_fp(st->dm, st->map, 0, size, k);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	view_lo = view_hi = NULL;
+	if (!view_hit)
+		return 0;
+	log_err("commit ino=%" PRIu64 ": staging shrank behind the daemon while it was hashed "
+		"(a mapped fd was truncated)", (uint64_t)st->ino->src_ino);
+	/* Drop the zeros the handler mapped; the next staging_sync_map() maps it again. */
+	pthread_mutex_lock(&st->lock);
+	munmap(st->map, st->map_len);
+	st->map = NULL;
+	st->map_len = 0;
+	pthread_mutex_unlock(&st->lock);
+	return -EIO;
+}
+
 static void submit_write(struct commit_ctx *c, struct staged *st, unsigned w, struct wreq *q)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->r.ring);
@@ -241,8 +422,12 @@ static int commit_locked(struct staged *st)
 	uint64_t *bits = NULL, *newfp = NULL;
 	struct commit_ctx *c = NULL;
 	struct wstate ws = { 0 };
+	bool copy_next = false;	/* the last block had changes: copy without hashing in place */
 	/* A real seal (thp's stand-in cannot stop a stale pin) freezes what this pass reads. */
 	bool frozen = st->sealed && st->mode != STAGING_THP;
+	/* Committed since its seal: no writer, writable mapping or pin can have touched it
+	 * (F_SEAL_WRITE), and truncate or fallocate clear sealed_clean. Nothing to read. */
+	bool was_clean = frozen && st->sealed_clean;
 	int r;
 
 	st->sealed_clean = false;
@@ -253,6 +438,12 @@ static int commit_locked(struct staged *st)
 		r = dirty_resize(st->dm, size);
 	if (!r && st->lost_from < size)
 		r = -EIO;	/* staging lost pages: never commit them (staging_check_lost) */
+	if (!r && was_clean && size == st->committed_size && !st->needs_sync &&
+	    !st->pending_error) {
+		st->sealed_clean = true;
+		pthread_mutex_unlock(&st->lock);
+		goto out;
+	}
 	pthread_mutex_unlock(&st->lock);
 	if (r)
 		goto out;
@@ -274,17 +465,65 @@ static int commit_locked(struct staged *st)
 	}
 
 	for (uint64_t off = 0; off < size && !ws.err; off += io) {
-		uint64_t len = MIN(io, size - off), first = off / cs, last;
+		uint64_t len = MIN(io, size - off), first = off / cs, last = (off + len - 1) / cs;
+		bool viewed = false, any = false;
 		unsigned s;
 		char *buf;
 		ssize_t n;
 
+		/*
+		 * Hash in place first; copy only what that found changed. After a block with
+		 * changes (a rewrite is usually sequential) the next one is copied at once.
+		 */
+		if (!copy_next && view_len(st, off, len) == len) {
+			/* Before the view maps anything: a page lost there must not come back
+			 * as a new zero page (staging_check_lost()). */
+			if (staging_check_lost(st, off, len)) {
+				ws.err = -EIO;
+				break;
+			}
+			r = view_warm(st, off, len);
+			if (r > 0)
+				r = view_hash(st, first, last, size, newfp + first);
+			else if (!r)
+				r = 1;	/* cold: copied below */
+			if (r < 0) {
+				ws.err = r;
+				break;
+			}
+			viewed = !r;
+			for (uint64_t k = first; viewed && k <= last && !any; k++)
+				any = dirty_chunk_changed(st->dm, k, newfp[k]);
+			if (viewed && !any)
+				continue;	/* clean block: nothing copied */
+		}
 		while (ring_free_empty(&c->r.slots))
 			if (!reap(c, st, &ws))
 				goto ring_failed;
 		s = ring_free_get(&c->r.slots);
 		buf = ring_slot(&c->r, s);
-		n = read_staging(st, buf, len, off);
+		if (!viewed) {
+			n = read_staging(st, buf, len, off);
+		} else {
+			/* The changed runs only, each at its place in the slot. */
+			n = len;
+			for (uint64_t k = first; k <= last && n == (ssize_t)len;) {
+				uint64_t j = k;
+
+				while (j <= last && dirty_chunk_changed(st->dm, j, newfp[j]))
+					j++;
+				if (j == k) {
+					k++;
+					continue;
+				}
+				uint64_t roff = k * cs, rlen = MIN(j * cs, size) - roff;
+				ssize_t got = read_staging(st, buf + (roff - off), rlen, roff);
+
+				if (got < 0 || (uint64_t)got < rlen)
+					n = got < 0 ? got : (ssize_t)(roff - off + got);
+				k = j;
+			}
+		}
 		if (n < 0) {
 			ws.err = n;
 			break;
@@ -303,14 +542,19 @@ static int commit_locked(struct staged *st)
 			ws.err = -EIO;
 			break;
 		}
-		last = (off + len - 1) / cs;
+		/* The copy's fingerprint is the one recorded: it is what gets written. */
+		any = false;
 		for (uint64_t k = first; k <= last; k++) {
+			if (viewed && !dirty_chunk_changed(st->dm, k, newfp[k]))
+				continue;
 			newfp[k] = dirty_chunk_fp(st->dm, buf, off, size, k);
 			if (dirty_chunk_changed(st->dm, k, newfp[k])) {
 				bits[k / 64] |= 1ull << (k % 64);
 				changed++;
+				any = true;
 			}
 		}
+		copy_next = any;
 		/* One write per run of changed chunks in this slot. */
 		for (uint64_t k = first; k <= last;) {
 			if (!(bits[k / 64] & (1ull << (k % 64)))) {
@@ -463,7 +707,7 @@ uint32_t commit_err_sample(struct staged *st)
  */
 static int64_t scan_changed_locked(struct staged *st, bool first_only)
 {
-	uint64_t size, cs = dirty_chunk_size(st->dm), io, changed = 0;
+	uint64_t size, cs = dirty_chunk_size(st->dm), io, changed = 0, *fps = NULL;
 	char *buf = NULL;
 	int64_t r;
 
@@ -478,18 +722,35 @@ static int64_t scan_changed_locked(struct staged *st, bool first_only)
 	io = slot_bytes();
 	if (!r && size) {
 		buf = malloc(io);
-		if (!buf)
+		fps = malloc((io / cs + 1) * sizeof(*fps));
+		if (!buf || !fps)
 			r = -ENOMEM;
 	}
 	for (uint64_t off = 0; !r && off < size && !(first_only && changed); off += io) {
-		uint64_t len = MIN(io, size - off);
-		ssize_t n = read_staging(st, buf, len, off);
+		uint64_t len = MIN(io, size - off), first = off / cs, last = (off + len - 1) / cs;
+		ssize_t n;
 
+		/* In place (commit_locked()), unless a page is lost: a copy reads it as zeros
+		 * where the view would bring it back as a new page. */
+		if (view_len(st, off, len) == len && !staging_check_lost(st, off, len)) {
+			r = view_warm(st, off, len);
+			if (r > 0)
+				r = view_hash(st, first, last, size, fps);
+			else if (!r)
+				r = 1;
+			for (uint64_t k = first; !r && k <= last; k++)
+				if (dirty_chunk_changed(st->dm, k, fps[k - first]))
+					changed += MIN(cs, size - k * cs);
+			if (r <= 0)
+				continue;
+			r = 0;	/* cold: copied */
+		}
+		n = read_staging(st, buf, len, off);
 		if (n < 0 || (uint64_t)n < len) {
 			r = n < 0 ? n : -EIO;	/* shrank behind us: not clean */
 			break;
 		}
-		for (uint64_t k = off / cs; k * cs < off + (uint64_t)n; k++)
+		for (uint64_t k = first; k <= last; k++)
 			if (dirty_chunk_changed(st->dm, k,
 						dirty_chunk_fp(st->dm, buf, off, size, k)))
 				changed += MIN(cs, size - k * cs);
@@ -499,6 +760,7 @@ static int64_t scan_changed_locked(struct staged *st, bool first_only)
 	if (!r && (st->committed_size != size || st->needs_sync) && !changed)
 		changed = 1;	/* grown with zeros, a size not applied or not synced yet */
 	free(buf);
+	free(fps);
 	return r ? r : (int64_t)changed;
 }
 

@@ -32,6 +32,12 @@ bool commit_is_dirty(struct staged *st);
 bool commit_is_dirty_locked(struct staged *st);
 /* Bytes of @st not yet committed (scans it, like commit_is_dirty); -errno on failure. */
 int64_t commit_dirty_bytes(struct staged *st);
+/*
+ * Probe in-place scanning and take SIGBUS for it (a holder may shrink staging under the
+ * scan); at start-up, after anything else that sets a SIGBUS handler (the first scan
+ * probes otherwise).
+ */
+void commit_init(void);
 /* Free the pool of rings and bounce buffers (after the last commit). */
 void commit_exit(void);
 

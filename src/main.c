@@ -503,6 +503,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		log_init(cfg->log_level, true);
 	/* Threads start after fuse_daemonize() forked. */
 	r = staging_init();
+	commit_init();	/* in-place scans: SIGBUS handler */
 	budget_init(flusher_kick_trim);	/* staging's policy: eviction, trimming, leases */
 	if (!r)
 		r = fuse_ops_init();

@@ -44,8 +44,10 @@ int ring_init(struct ring *r, unsigned entries, unsigned nslots, size_t slot_len
 	if (e)
 		goto err_free;
 	if (slot_len) {
+		/* Populated now: a first store per 4 KiB page inside the copy faulted 12 % of a
+		 * first commit's time (shadow paging here makes each fault costly). */
 		r->bounce = mmap(NULL, (size_t)nslots * slot_len, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (r->bounce == MAP_FAILED) {
 			r->bounce = NULL;
 			e = -errno;

@@ -403,6 +403,70 @@ static void test_stores_race_commits(void **state)
 	unstage(ino, st);
 }
 
+/* Shrinks a staging memfd behind the daemon after a random short delay. */
+struct shrinker {
+	int fd;
+	off_t to;
+	unsigned delay_us;
+	volatile bool done;
+};
+
+static void *shrink_later(void *arg)
+{
+	struct shrinker *k = arg;
+
+	usleep(k->delay_us);
+	assert_int_equal(ftruncate(k->fd, k->to), 0);
+	k->done = true;
+	return NULL;
+}
+
+/*
+ * Scans hash staging in place through the daemon's view once it is mapped (the commits
+ * before warm it). A holder of a writable map fd may shrink the memfd while a scan hashes
+ * it: a load past the new end raises SIGBUS, which must cost that scan an error, never
+ * the daemon. Afterwards the view is mapped again and commits find every change.
+ */
+static void test_view_shrunk_under_scan(void **state)
+{
+	size_t size = 8 << 20;
+
+	set("chunk_size", "64K");
+	set("io_size", "2M");
+	flusher_shutdown();
+	commit_exit();
+	commit_init();	/* over the SIGBUS handler cmocka sets for each test */
+	for (unsigned round = 0; round < 12; round++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "shrink%u", round);
+		struct inode *ino = make_file(name, size, round);
+		struct staged *st = stage(ino);
+		struct shrinker k = { .fd = st->memfd, .to = (1 << 20) + round * 4096 + 5,
+				      .delay_us = round * 150 };
+		unsigned char x = 0x5a;
+		pthread_t t;
+
+		assert_int_equal(commit_file(st), 0);	/* maps the view */
+		assert_false(commit_is_dirty(st));	/* in place, found clean */
+		assert_int_equal(pthread_create(&t, NULL, shrink_later, &k), 0);
+		while (!k.done)
+			(void)commit_dirty_bytes(st);	/* 0, a count or -EIO: no crash */
+		pthread_join(t, NULL);
+		(void)commit_dirty_bytes(st);
+		/* A change in the kept part is found (in place again) and committed. */
+		assert_int_equal(pwrite(st->memfd, &x, 1, 4096 * 3 + round), 1);
+		assert_int_equal(commit_file(st), 0);
+		assert_same(st, name);
+		assert_false(commit_is_dirty(st));
+		assert_int_equal(pwrite(st->memfd, &x, 1, 70000 + round), 1);
+		assert_true(commit_is_dirty(st));
+		assert_int_equal(commit_file(st), 0);
+		assert_same(st, name);
+		unstage(ino, st);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_content_not_writes),
 		cmocka_unit_test(test_stores_race_commits),
+		cmocka_unit_test(test_view_shrunk_under_scan),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
