@@ -514,6 +514,19 @@ struct staged **staging_get_all(size_t *n)
 	return v;
 }
 
+struct staged *staging_find_kept(uint32_t slot)
+{
+	struct staged *st;
+
+	pthread_mutex_lock(&slist.lock);
+	for (st = slist.head; st && st->rslot != slot + 1; st = st->next)
+		;
+	if (st)
+		st->refs++;
+	pthread_mutex_unlock(&slist.lock);
+	return st;
+}
+
 void staging_put_all(struct staged **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -82,6 +82,7 @@ enum restart_table_id {
 	RESTART_T_INODES = 2,
 	RESTART_T_HANDLES = 3,
 	RESTART_T_STAGED = 4,
+	RESTART_T_LEASES = 5,	/* lease.c (branch r15b): one record per kept lease */
 };
 
 struct restart_table;

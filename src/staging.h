@@ -185,6 +185,8 @@ int staging_unseal(struct staged *st);
 /* Every staging object, each with a reference; release with staging_put_all(). */
 struct staged **staging_get_all(size_t *n);
 void staging_put_all(struct staged **v, size_t n);
+/* The staged file whose restart record is @slot (st->rslot - 1), with a reference; NULL. */
+struct staged *staging_find_kept(uint32_t slot);
 void staging_get(struct staged *st);
 void staging_put(struct staged *st);
 /* Note a possible change of @st (see change_seq); any lock or none. */
