@@ -35,6 +35,7 @@ void conf_defaults(struct conf *c)
 	c->passthrough = TRI_AUTO;
 	c->hugetlb_page_size = 2 << 20;
 	c->hugetlb_fallback = true;
+	c->restart = true;
 }
 
 int conf_parse_size(const char *s, bool allow_pct, uint64_t *out)
@@ -171,6 +172,7 @@ static const struct key keys[] = {
 	{ "passthrough", K_ENUM, OFF(passthrough), 0, 0, ENUM(tri_names), "auto | on | off" },
 	{ "hugetlb_page_size", K_SIZE, OFF(hugetlb_page_size), 0, 0, NULL, 0, "2M | 1G" },
 	{ "hugetlb_fallback", K_BOOL, OFF(hugetlb_fallback), 0, 0, NULL, 0, "yes | no" },
+	{ "restart", K_BOOL, OFF(restart), 0, 0, NULL, 0, "on | off" },
 };
 
 /*

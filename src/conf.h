@@ -48,6 +48,7 @@ struct conf {
 	enum tristate passthrough;
 	uint64_t hugetlb_page_size;	/* bytes */
 	bool hugetlb_fallback;		/* fall back to shmem when the pool is short */
+	bool restart;			/* survive the daemon's death (doc/restart.md) */
 };
 
 /* Defaults; conf_load() starts from these. */

@@ -17,12 +17,55 @@
 #include <unistd.h>
 
 
-/* One per open directory. */
+/* One per open directory; fi->fh is its slot in the handle table (fuse_fh.c). */
 struct dirh {
-	DIR *dp;
+	DIR *dp;		/* NULL: resumed, opened again at its first use */
 	off_t offset;
 	struct dirent *entry;
+	uint64_t fh;
 };
+
+void *dir_resume(uint64_t fh, struct fh_rec *rec)
+{
+	struct dirh *d;
+
+	if (!inode_get(rec->nodeid))
+		return NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->fh = fh;
+	d->offset = -1;	/* the first readdir seeks to the kernel's offset */
+	return d;
+}
+
+/* The directory handle of @fi, open; NULL (errno) when stale or not reopened. A resumed
+ * one is opened by handle again: the offsets of ext4, xfs and btrfs stay valid. */
+static struct dirh *dirh_of(fuse_ino_t i, struct fuse_file_info *fi)
+{
+	struct dirh *d = fh_get(fi->fh, FH_DIR);
+	struct inode *ino = ino_of(i);
+	int fd;
+
+	if (!d || !ino) {
+		errno = EBADF;
+		return NULL;
+	}
+	if (d->dp)
+		return d;
+	/* The kernel sends one readdir of a file at a time (f_pos lock). */
+	fd = inode_open(ino, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		close(fd);
+		return NULL;
+	}
+	return d;
+}
 void op_readlink(fuse_req_t req, fuse_ino_t i)
 {
 	char buf[PATH_MAX + 1];
@@ -193,6 +236,12 @@ void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	d->fh = fh_reserve();
+	if (!d->fh) {
+		free(d);
+		fuse_reply_err(req, ENFILE);
+		return;
+	}
 	fd = inode_open(ino_of(i), O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		errno = -fd;
@@ -201,23 +250,31 @@ void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 
 		if (fd >= 0)
 			close(fd);
+		fh_release(d->fh);
 		free(d);
 		fuse_reply_err(req, e);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
+	fh_rec(d->fh)->nodeid = i;
+	fh_rec(d->fh)->kind = FH_DIR;
+	fh_publish(d->fh, d);
+	fi->fh = d->fh;
 	fuse_reply_open(req, fi);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,
 		       struct fuse_file_info *fi, bool plus)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct dirh *d = dirh_of(i, fi);
 	struct inode *dir = ino_of(i);
-	char *buf = calloc(1, size), *p = buf;
+	char *buf = d ? calloc(1, size) : NULL, *p = buf;
 	size_t rem = size;
 	int err = 0;
 
+	if (!d) {
+		fuse_reply_err(req, errno);
+		return;
+	}
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -303,19 +360,27 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
 
 void op_releasedir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct dirh *d = fh_get(fi->fh, FH_DIR);
 
-	closedir(d->dp);
-	free(d);
+	if (d) {	/* else resent, released before a restart */
+		fh_release(d->fh);
+		if (d->dp)
+			closedir(d->dp);
+		free(d);
+	}
 	fuse_reply_err(req, 0);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-	int fd = dirfd(d->dp);
-	int r = datasync ? fdatasync(fd) : fsync(fd);
+	struct dirh *d = dirh_of(i, fi);
+	int r;
 
+	if (!d) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	r = datasync ? fdatasync(dirfd(d->dp)) : fsync(dirfd(d->dp));
 	fuse_reply_err(req, r < 0 ? errno : 0);
 }
 

@@ -34,6 +34,9 @@ struct handle {
 	bool writable;
 	bool passthrough;	/* the kernel does the I/O: uses ino->backing_id */
 	uint32_t err_seen;	/* st->err_seq this description has seen (commit_fd) */
+	uint64_t fh;		/* fi->fh: its slot in the handle table (fuse_fh.c) */
+	int flags;		/* open flags */
+	bool reopen;		/* resumed: fd not opened yet (handle_fd_ready()) */
 	struct handle *next, *prev;	/* handles.list */
 };
 
@@ -65,6 +68,7 @@ static void handle_free(struct handle *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&handles.lock);
+	fh_release(h->fh);
 	if (h->st)
 		staging_put(h->st);
 	if (h->fd >= 0)
@@ -77,11 +81,88 @@ void fuse_ops_exit(void)
 {
 	while (handles.list)
 		handle_free(handles.list);
+	fh_table_exit();
 }
 
+/* A resumed handle's backing fd, opened again on its first use (by handle: I/O the
+ * resume itself does not do). An object deleted meanwhile leaves it -1 (EBADF). */
+static void handle_fd_ready(struct handle *h)
+{
+	int fd;
+
+	if (!__atomic_load_n(&h->reopen, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&handles.lock);
+	if (h->reopen) {
+		fd = inode_open(h->ino, h->flags & O_ACCMODE);
+		if (fd < 0)
+			log_notice("restart: reopen of an open file ino=%" PRIu64 ": %s",
+				   (uint64_t)h->ino->src_ino, strerror(-fd));
+		h->fd = fd < 0 ? -1 : fd;
+		__atomic_store_n(&h->reopen, false, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&handles.lock);
+}
+
+/* The handle of @fi, its fd ready; NULL when the kernel's fh is stale. */
 static struct handle *fh_of(struct fuse_file_info *fi)
 {
-	return (struct handle *)(uintptr_t)fi->fh;
+	struct handle *h = fh_get(fi->fh, FH_FILE);
+
+	if (h && !h->st)
+		handle_fd_ready(h);
+	return h;
+}
+
+void *file_resume(uint64_t fh, struct fh_rec *rec)
+{
+	struct inode *ino = inode_get(rec->nodeid);
+	struct handle *h;
+
+	if (!ino)
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->fd = -1;
+	h->ino = ino;
+	h->fh = fh;
+	h->flags = rec->flags;
+	h->writable = rec->writable;
+	h->passthrough = rec->passthrough;
+	h->err_seen = rec->err_seen;
+	/* A staged open whose staging did not survive (restart.h: staging's to resume)
+	 * falls back to the backing file. */
+	h->reopen = true;
+	inode_ref(ino);
+	pthread_mutex_lock(&ino->lock);
+	if (rec->staged && ino->st) {	/* resumed before the handles (staging_resume()) */
+		h->st = ino->st;
+		staging_get(h->st);
+		h->reopen = false;	/* a staged open has no fd of its own */
+	}
+	inode_open_add(ino, h->writable);
+	if (h->passthrough)
+		ino->bk_opens++;
+	pthread_mutex_unlock(&ino->lock);
+	handle_link(h);
+	return h;
+}
+
+/* Resumed: a backing id no open uses any more is closed, as the last release would have
+ * (the one of a resident staging stays while staging keeps the file). */
+void backing_resume(struct inode *ino, void *arg)
+{
+	(void)arg;
+	if (!ino->backing_id || ino->bk_opens || (ino->bk_kind == BK_STAGING && ino->st))
+		return;
+	if (fuse_ops_devfd >= 0 &&
+	    ioctl(fuse_ops_devfd, FUSE_DEV_IOC_BACKING_CLOSE, &ino->backing_id) < 0)
+		log_warn("restart: passthrough close ino=%" PRIu64 " id=%d: %s",
+			 (uint64_t)ino->src_ino, ino->backing_id, strerror(errno));
+	ino->backing_id = 0;
+	ino->bk_kind = BK_NONE;
+	inode_note_backing(ino);
 }
 /* Register @fd as the inode's passthrough backing file; ino->lock held. */
 static int backing_open(fuse_req_t req, struct inode *ino, int fd, enum bk_kind kind)
@@ -107,6 +188,7 @@ static int backing_open(fuse_req_t req, struct inode *ino, int fd, enum bk_kind 
 	}
 	ino->backing_id = id;
 	ino->bk_kind = kind;
+	inode_note_backing(ino);
 	return 0;
 }
 
@@ -181,7 +263,13 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 
 	if (!h)
 		return -ENOMEM;
+	h->fh = fh_reserve();
+	if (!h->fh) {
+		free(h);
+		return -ENFILE;
+	}
 	h->writable = writable;
+	h->flags = fi->flags;
 	h->fd = -1;
 	if (writable && fuse_req_ctx(req)->uid != 0)
 		kill_privs(ino);
@@ -281,7 +369,19 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 	inode_ref(ino);
 	h->ino = ino;
 	handle_link(h);
-	fi->fh = (uintptr_t)h;
+	{
+		struct fh_rec *rec = fh_rec(h->fh);
+
+		rec->nodeid = inode_fuse_ino(ino);
+		rec->kind = FH_FILE;
+		rec->flags = fi->flags;
+		rec->writable = writable;
+		rec->passthrough = h->passthrough;
+		rec->staged = h->st != NULL;
+		rec->err_seen = h->err_seen;
+		fh_publish(h->fh, h);
+	}
+	fi->fh = h->fh;
 	fi->keep_cache = 0;
 	return 0;
 
@@ -289,6 +389,7 @@ err_unlock:
 	pthread_mutex_unlock(&ino->lock);
 	if (h->fd >= 0)
 		close(h->fd);
+	fh_release(h->fh);
 	free(h);
 	return r;
 }
@@ -364,11 +465,11 @@ out:
 
 void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 {
-	struct handle *h = fh_of(fi);
+	struct handle *h = fh_get(fi->fh, FH_FILE);
 	int r = 0;
 
 	/* close() waits for durability with flush_on_close=yes (NFS-like close-to-open). */
-	if (h->st && h->writable && cfg->flush_on_close == FLUSH_CLOSE_YES)
+	if (h && h->st && h->writable && cfg->flush_on_close == FLUSH_CLOSE_YES)
 		r = commit_fd(h->st, &h->err_seen);
 	fuse_reply_err(req, -r);
 }
@@ -376,9 +477,13 @@ void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 {
 	struct inode *ino = ino_of(i);
-	struct handle *h = fh_of(fi);
+	struct handle *h = fh_get(fi->fh, FH_FILE);
 	bool last;
 
+	if (!h || !ino) {	/* resent, of a handle released before a restart */
+		fuse_reply_err(req, 0);
+		return;
+	}
 	pthread_mutex_lock(&ino->lock);
 	last = inode_open_drop(ino, h->writable);
 	/* A staged file's backing id stays while it is staged (resident): a reopen reuses
@@ -388,6 +493,7 @@ void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 		fuse_passthrough_close(req, ino->backing_id);
 		ino->backing_id = 0;
 		ino->bk_kind = BK_NONE;
+		inode_note_backing(ino);
 	}
 	pthread_mutex_unlock(&ino->lock);
 	/* flush_on_close=async: the last writer's release (after munmap of its mappings)
@@ -406,18 +512,19 @@ void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info 
 {
 	struct inode *ino = ino_of(i);
 	struct staged *st = staged_get(ino);
+	struct handle *h = fi ? fh_of(fi) : NULL;
 	int r;
 
-	if (st && fi && fh_of(fi)->st == st) {
-		r = commit_fd(st, &fh_of(fi)->err_seen);
+	if (st && h && h->st == st) {
+		r = commit_fd(st, &h->err_seen);
 		staging_put(st);
 	} else if (st) {
 		r = commit_file(st);
 		staging_put(st);
-	} else if (fi && fh_of(fi)->st) {
-		r = commit_fd(fh_of(fi)->st, &fh_of(fi)->err_seen);
-	} else if (fi && fh_of(fi)->fd >= 0) {
-		r = (datasync ? fdatasync(fh_of(fi)->fd) : fsync(fh_of(fi)->fd)) < 0 ? -errno : 0;
+	} else if (h && h->st) {
+		r = commit_fd(h->st, &h->err_seen);
+	} else if (h && h->fd >= 0) {
+		r = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
 	} else {
 		r = 0;
 	}
@@ -465,6 +572,10 @@ void op_read(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
 	struct handle *h = fh_of(fi);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (h->st) {
 		char *mem = read_buf(size ? size : 1);
 		ssize_t n = mem ? staging_pread(h->st, mem, size, off) : -ENOMEM;
@@ -488,6 +599,10 @@ void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, off_t of
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (h->st && staging_no_passthrough(h->st)) {
 		/* Into memory first (the request may sit in a pipe), then into staging. */
 		size_t len = fuse_buf_size(in);
@@ -530,17 +645,20 @@ void op_fallocate(fuse_req_t req, fuse_ino_t i, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
 	struct staged *st = staged_get(ino_of(i));
+	struct handle *h = fh_of(fi);
 	int r;
 
-	if (!st && fh_of(fi)->st) {
-		st = fh_of(fi)->st;
+	if (!st && h && h->st) {
+		st = h->st;
 		staging_get(st);
 	}
 	if (st) {
 		r = staging_fallocate(st, mode, off, len);
 		staging_put(st);
+	} else if (!h) {
+		r = -EBADF;
 	} else {
-		r = fallocate(fh_of(fi)->fd, mode, off, len) < 0 ? -errno : 0;
+		r = fallocate(h->fd, mode, off, len) < 0 ? -errno : 0;
 	}
 	fuse_reply_err(req, -r);
 }
@@ -548,7 +666,13 @@ void op_fallocate(fuse_req_t req, fuse_ino_t i, int mode, off_t off, off_t len,
 void op_flock(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi, int op)
 {
 	struct handle *h = fh_of(fi);
-	int fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE);
+	int fd;
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE);
 
 	if (fd < 0) {
 		/* A staged open has no backing fd: the lock needs one, owned by the handle

@@ -27,6 +27,35 @@ static inline int ifd(struct inode *ino)
 	return inode_fd(ino);
 }
 
+/* fuse_fh.c: file handles as slots of a table that outlives the daemon (restart.h) */
+enum fh_kind { FH_FILE = 1, FH_DIR = 2 };
+struct fh_rec {
+	uint64_t nodeid;
+	uint32_t kind;		/* enum fh_kind */
+	uint32_t flags;		/* open flags */
+	uint8_t writable, passthrough, staged, pad;
+	uint32_t err_seen;
+	uint64_t staged_id;	/* staging (r15b) */
+	uint64_t spare[3];
+};
+int fh_table_init(void);
+void fh_table_exit(void);
+/* A slot for a handle being made (its record zeroed: fill it), its fh; 0 if full. */
+uint64_t fh_reserve(void);
+struct fh_rec *fh_rec(uint64_t fh);
+/* The handle is given out: @fh means @obj (for this and the next generations). */
+void fh_publish(uint64_t fh, void *obj);
+/* Released (or never given out): the slot is free. */
+void fh_release(uint64_t fh);
+/* The object of @fh, or NULL when the kernel's fh is stale (released, slot reused). */
+void *fh_get(uint64_t fh, uint32_t kind);
+/* Resumed: @make an object for every handle an earlier generation gave out (NULL: it
+ * is dropped); how many. */
+unsigned int fh_resume(void *(*make)(uint64_t fh, struct fh_rec *rec));
+void *file_resume(uint64_t fh, struct fh_rec *rec);	/* fuse_file.c */
+void *dir_resume(uint64_t fh, struct fh_rec *rec);	/* fuse_dir.c */
+void backing_resume(struct inode *ino, void *arg);	/* fuse_file.c */
+
 /* fuse_common.c: attributes, lookup, privileges, own changes */
 struct staged *staged_get(struct inode *ino);
 void fix_staged_attr(struct inode *ino, struct stat *attr);

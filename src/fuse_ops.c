@@ -46,6 +46,29 @@ static void op_destroy(void *userdata)
 {
 }
 
+static void *handle_resume(uint64_t fh, struct fh_rec *rec)
+{
+	if (rec->kind == FH_FILE)
+		return file_resume(fh, rec);
+	if (rec->kind == FH_DIR)
+		return dir_resume(fh, rec);
+	return NULL;
+}
+
+int fuse_ops_init(void)
+{
+	unsigned int n;
+	int r = fh_table_init();
+
+	if (r)
+		return r;
+	n = fh_resume(handle_resume);
+	if (n)
+		log_info("restart: %u open files and directories resumed", n);
+	inode_for_each(backing_resume, NULL);
+	return 0;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;

@@ -2,9 +2,11 @@
 /*
  * inode.c - owns the inode table: one struct inode per backing object (dev, ino), its file
  * handle, lookup and reference counts, and the bounded cache of O_PATH fds opened from the
- * handles. The FUSE inode number is the struct's address.
+ * handles. The FUSE node id is a slot of a state table (restart.h) that keeps what the
+ * kernel's node ids mean across the daemon's death: node id = slot + 2 (1 is the root).
  */
 #include "rdmafsd.h"
+#include "restart.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -19,13 +21,36 @@ struct inode_key {
 	ino_t ino;
 };
 
+#define INODE_TAB_CAP (1u << 20)	/* node ids (sparse: a page per 22 records used) */
+#define INODE_TAB_LAYOUT 1
+
+/* What a node id means, in the inode table (RESTART_T_INODES). */
+struct inode_rec {
+	uint64_t src_dev, src_ino;
+	uint64_t nlookup;	/* may be over-counted after a death, never under */
+	uint32_t type;
+	int32_t backing_id;	/* F9: reused by the next generation, never re-registered */
+	uint32_t bk_kind;
+	uint32_t perm;		/* its fd is in the store (SUP_K_INODEFD, slot) */
+	uint32_t fh_bytes;	/* 0: no file handle */
+	int32_t fh_type;
+	uint8_t fh[MAX_HANDLE_SZ];
+};
+
 static struct {
 	pthread_mutex_t lock;		/* protects by_key, nlookup, nref of every inode */
 	struct inode *by_key;		/* uthash, keyed by (src_dev, src_ino) */
 	struct inode root;		/* its fd is permanent: the mount fd for handles too */
 	bool handles;			/* the source reopens by file handle */
 	int mount_fd;			/* open_by_handle_at()'s anchor (not O_PATH); owned */
+	struct restart_table *tab;	/* node ids: struct inode_rec per slot */
+	struct inode **by_slot;		/* slot -> inode (written under lock) */
 } itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .mount_fd = -1 };
+
+static struct inode_rec *rec_of(struct inode *ino)
+{
+	return restart_table_rec(itab.tab, ino->slot);
+}
 
 /*
  * The O_PATH fds of inodes reopened from their handles, most recently used first. An
@@ -137,6 +162,67 @@ static void probe_handles(int rootfd)
 	free(fh);
 }
 
+/* An inode an earlier generation made, from its record (no I/O); NULL: out of memory. */
+static struct inode *inode_from_rec(uint32_t slot, struct inode_rec *rec)
+{
+	struct stat sb = { .st_dev = rec->src_dev, .st_ino = rec->src_ino,
+			   .st_mode = rec->type };
+	struct inode *ino = malloc(sizeof(*ino));
+
+	if (!ino)
+		return NULL;
+	inode_init_fields(ino, &sb);
+	ino->slot = slot;
+	ino->nlookup = rec->nlookup;
+	ino->backing_id = rec->backing_id;
+	ino->bk_kind = rec->bk_kind;
+	if (rec->fh_bytes && rec->fh_bytes <= MAX_HANDLE_SZ) {
+		ino->fh = malloc(sizeof(*ino->fh) + rec->fh_bytes);
+		if (!ino->fh) {
+			free(ino);
+			return NULL;
+		}
+		ino->fh->handle_bytes = rec->fh_bytes;
+		ino->fh->handle_type = rec->fh_type;
+		memcpy(ino->fh->f_handle, rec->fh, rec->fh_bytes);
+	}
+	if (rec->perm) {
+		ino->fd = restart_take(SUP_TAG(SUP_K_INODEFD, slot));
+		ino->fd_perm = ino->fd >= 0 || !ino->fh;
+		if (!ino->fd_perm)
+			rec->perm = 0;	/* lost: reopened by handle */
+	}
+	return ino;
+}
+
+/* Resumed: every node id the kernel may still use, back in the table. */
+static int inode_resume(void)
+{
+	uint32_t hwm = restart_table_hwm(itab.tab), n = 0;
+
+	for (uint32_t slot = 0; slot < hwm; slot++) {
+		struct inode_rec *rec = restart_table_rec(itab.tab, slot);
+		struct inode *ino;
+
+		if (!restart_table_valid(itab.tab, slot))
+			continue;
+		if (!rec->nlookup) {	/* forgotten; the death came before the free */
+			if (rec->perm)
+				restart_drop(SUP_TAG(SUP_K_INODEFD, slot));
+			restart_table_free(itab.tab, slot);
+			continue;
+		}
+		ino = inode_from_rec(slot, rec);
+		if (!ino)
+			return -ENOMEM;
+		HASH_ADD_KEYPTR(hh, itab.by_key, &ino->src_dev, sizeof(struct inode_key), ino);
+		itab.by_slot[slot] = ino;
+		n++;
+	}
+	log_info("restart: %u node ids resumed", n);
+	return 0;
+}
+
 int inode_table_init(const char *source)
 {
 	struct stat st;
@@ -154,11 +240,28 @@ int inode_table_init(const char *source)
 	itab.root.fd = fd;
 	itab.root.nlookup = 2;	/* never forgotten */
 	probe_handles(fd);
+	itab.tab = restart_table_open(RESTART_T_INODES, sizeof(struct inode_rec),
+				      INODE_TAB_LAYOUT, INODE_TAB_CAP);
+	itab.by_slot = calloc(INODE_TAB_CAP, sizeof(*itab.by_slot));
+	if (!itab.tab || !itab.by_slot) {
+		int r = itab.tab ? -ENOMEM : -errno;
+
+		inode_table_destroy();
+		return r;
+	}
+	if (restart_table_adopted(itab.tab))
+		return inode_resume();
 	return 0;
 }
 
 static void inode_free(struct inode *ino)
 {
+	if (itab.tab) {
+		if (rec_of(ino)->perm)
+			restart_drop(SUP_TAG(SUP_K_INODEFD, ino->slot));
+		itab.by_slot[ino->slot] = NULL;
+		restart_table_free(itab.tab, ino->slot);
+	}
 	pthread_mutex_lock(&fdc.lock);
 	if (ino->fh && ino->fd >= 0 && !ino->fd_perm)
 		lru_unlink(ino);
@@ -187,6 +290,10 @@ void inode_table_destroy(void)
 		close(itab.mount_fd);
 	itab.mount_fd = -1;
 	itab.handles = false;
+	restart_table_close(itab.tab);
+	itab.tab = NULL;
+	free(itab.by_slot);
+	itab.by_slot = NULL;
 }
 
 struct inode *inode_root(void)
@@ -198,12 +305,38 @@ struct inode *inode_get(uint64_t fuse_ino)
 {
 	if (fuse_ino == FUSE_ROOT_ID)
 		return &itab.root;
-	return (struct inode *)(uintptr_t)fuse_ino;
+	if (fuse_ino < 2 || fuse_ino - 2 >= INODE_TAB_CAP)
+		return NULL;
+	return __atomic_load_n(&itab.by_slot[fuse_ino - 2], __ATOMIC_ACQUIRE);
 }
 
 uint64_t inode_fuse_ino(struct inode *ino)
 {
-	return ino == &itab.root ? FUSE_ROOT_ID : (uint64_t)(uintptr_t)ino;
+	return ino == &itab.root ? FUSE_ROOT_ID : (uint64_t)ino->slot + 2;
+}
+
+uint64_t inode_generation(struct inode *ino)
+{
+	return ino == &itab.root ? 0 : restart_table_seq(itab.tab, ino->slot);
+}
+
+void inode_note_backing(struct inode *ino)
+{
+	struct inode_rec *rec;
+
+	if (ino == &itab.root)
+		return;
+	rec = rec_of(ino);
+	rec->backing_id = ino->backing_id;
+	rec->bk_kind = ino->bk_kind;
+}
+
+void inode_for_each(void (*fn)(struct inode *ino, void *arg), void *arg)
+{
+	struct inode *ino, *tmp;
+
+	HASH_ITER(hh, itab.by_key, ino, tmp)
+		fn(ino, arg);
 }
 
 /* Give O_PATH fd @fd (owned) to @ino if it has none cached: saves the next reopen. */
@@ -224,7 +357,9 @@ static void adopt_fd(struct inode *ino, int fd)
 struct inode *inode_lookup_add(int fd, const struct stat *st)
 {
 	struct inode_key key = { .dev = st->st_dev, .ino = st->st_ino };
+	struct inode_rec *rec;
 	struct inode *ino;
+	int64_t slot;
 
 	if (st->st_dev == itab.root.src_dev && st->st_ino == itab.root.src_ino) {
 		close(fd);
@@ -237,26 +372,44 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	HASH_FIND(hh, itab.by_key, &key, sizeof(key), ino);
 	if (ino) {
 		ino->nlookup++;
+		rec_of(ino)->nlookup = ino->nlookup;
 		adopt_fd(ino, fd);
 		pthread_mutex_unlock(&itab.lock);
 		return ino;
 	}
 	ino = malloc(sizeof(*ino));
-	if (!ino) {
+	slot = ino ? restart_table_alloc(itab.tab) : -ENOMEM;
+	if (slot < 0) {
 		pthread_mutex_unlock(&itab.lock);
+		if (slot == -ENOSPC)
+			log_warn("inode table full (%u node ids): lookup refused", INODE_TAB_CAP);
+		free(ino);
 		close(fd);
-		errno = ENOMEM;
+		errno = -slot;
 		return NULL;
 	}
 	inode_init_fields(ino, st);
+	ino->slot = slot;
 	ino->nlookup = 1;
 	ino->fh = itab.handles ? handle_of(fd) : NULL;
+	rec = restart_table_rec(itab.tab, slot);
+	rec->src_dev = st->st_dev;
+	rec->src_ino = st->st_ino;
+	rec->type = ino->type;
+	rec->nlookup = 1;
 	if (ino->fh) {
+		rec->fh_bytes = ino->fh->handle_bytes;
+		rec->fh_type = ino->fh->handle_type;
+		memcpy(rec->fh, ino->fh->f_handle, ino->fh->handle_bytes);
 		adopt_fd(ino, fd);
 	} else {
 		ino->fd = fd;	/* no handle: the fd is all we have */
 		ino->fd_perm = true;
+		rec->perm = !restart_put(SUP_TAG(SUP_K_INODEFD, slot), fd) &&
+			    restart_supervised();
 	}
+	restart_table_publish(itab.tab, slot);
+	__atomic_store_n(&itab.by_slot[slot], ino, __ATOMIC_RELEASE);
 	/* The key is the leading (src_dev, src_ino) pair of struct inode_key layout. */
 	HASH_ADD_KEYPTR(hh, itab.by_key, &ino->src_dev, sizeof(key), ino);
 	pthread_mutex_unlock(&itab.lock);
@@ -289,6 +442,8 @@ void inode_forget(struct inode *ino, uint64_t n)
 {
 	pthread_mutex_lock(&itab.lock);
 	ino->nlookup = n > ino->nlookup ? 0 : ino->nlookup - n;
+	if (ino != &itab.root)
+		rec_of(ino)->nlookup = ino->nlookup;
 	inode_maybe_free(ino);
 	pthread_mutex_unlock(&itab.lock);
 }
@@ -383,8 +538,12 @@ int inode_keep_fd(struct inode *ino)
 		lru_unlink(ino);
 		ino->fd_users--;
 		ino->fd_perm = true;
+		fd = -1;	/* newly kept: the next generation needs it too */
 	}
 	pthread_mutex_unlock(&fdc.lock);
+	if (fd < 0 && restart_supervised() &&
+	    !restart_put(SUP_TAG(SUP_K_INODEFD, ino->slot), ino->fd))
+		rec_of(ino)->perm = 1;
 	return 0;
 }
 

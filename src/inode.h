@@ -33,6 +33,7 @@ struct inode {
 	dev_t src_dev;
 	ino_t src_ino;
 	mode_t type;			/* S_IFMT bits */
+	uint32_t slot;			/* in the inode table (restart.h): node id = slot + 2 */
 	/* itab.lock protects nlookup and nref and the hash linkage. */
 	uint64_t nlookup;
 	unsigned nref;			/* handles + staging references */
@@ -48,10 +49,16 @@ struct inode {
 	UT_hash_handle hh;		/* itab.by_key linkage */
 };
 
+/*
+ * Open the table of @source. Node ids are slots of a state table (RESTART_T_INODES,
+ * restart.h) that outlives the daemon: a resumed generation finds every inode the kernel
+ * knows there (no I/O: handles, not fds; an fd an inode must keep is in the store).
+ */
 int inode_table_init(const char *source);
 void inode_table_destroy(void);
 struct inode *inode_root(void);
-struct inode *inode_get(uint64_t fuse_ino);	/* fuse ino -> inode, no ref taken */
+struct inode *inode_get(uint64_t fuse_ino);	/* fuse ino -> inode, no ref taken; NULL:
+						 * not a node id the daemon knows */
 uint64_t inode_fuse_ino(struct inode *ino);
 /*
  * Find or create the inode for (st_dev, st_ino) and add one lookup. Takes ownership
@@ -93,5 +100,13 @@ struct inode_fd_stats {
 	bool handles;			/* the source supports file handles */
 };
 void inode_fd_stats(struct inode_fd_stats *out);
+
+/* The backing id fields changed (ino->lock held): kept for the next generation (F9). */
+void inode_note_backing(struct inode *ino);
+/* Every inode in the table but the root, in no order; no lock held while @fn runs (only
+ * before the FUSE loop starts). */
+void inode_for_each(void (*fn)(struct inode *ino, void *arg), void *arg);
+/* The entry generation of @ino (how many times its slot was used). */
+uint64_t inode_generation(struct inode *ino);
 
 #endif

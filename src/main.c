@@ -6,6 +6,7 @@
 #include "rdmafsd.h"
 #include "budget.h"
 #include "commit.h"
+#include "restart.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -14,11 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DEFAULT_CONF RDMAFS_SYSCONFDIR "/rdmafs/rdmafs.conf"
+/* What the supervisor tells its generations (absolute: they run in /). */
+#define ENV_SOURCE "RDMAFS_SUP_SOURCE"
+#define ENV_MOUNTPOINT "RDMAFS_SUP_MOUNTPOINT"
+#define ENV_CONF "RDMAFS_SUP_CONF"
 
 struct cmdline {
 	char *source, *mountpoint, *conf_file;
@@ -205,6 +212,99 @@ static int check_mount_args(const char *source, const char *mountpoint)
 	return r;
 }
 
+/*
+ * restart = on: this process becomes the supervisor (doc/restart.md) that keeps the
+ * mount's descriptors and runs daemon generations of this binary with the same arguments.
+ * Without -f it forks first, as fuse_daemonize() would, and the parent exits 0 once
+ * generation 0 serves (mount(8) waits for that), or with its status if it failed.
+ */
+static int supervise(char *argv[], const char *source, const char *mountpoint,
+		     const struct cmdline *cl)
+{
+	int p[2], status;
+	char c, *conf;
+	ssize_t n;
+	pid_t pid;
+
+	if (setenv(ENV_SOURCE, source, 1) || setenv(ENV_MOUNTPOINT, mountpoint, 1))
+		return 1;
+	if (cl->conf_file) {
+		conf = realpath(cl->conf_file, NULL);
+		if (!conf || setenv(ENV_CONF, conf, 1)) {
+			fprintf(stderr, "rdmafs: conf %s: %s\n", cl->conf_file, strerror(errno));
+			free(conf);
+			return 1;
+		}
+		free(conf);
+	}
+	if (cl->foreground)
+		return supervisor_run("/proc/self/exe", argv, -1, false);
+	if (pipe2(p, O_CLOEXEC)) {
+		perror("rdmafs: pipe");
+		return 1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("rdmafs: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		if (chdir("/"))
+			return 1;
+		return supervisor_run("/proc/self/exe", argv, p[1], true);
+	}
+	close(p[1]);
+	do
+		n = read(p[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n == 1)
+		return 0;	/* mounted; the supervisor stays */
+	if (waitpid(pid, &status, 0) != pid)
+		return 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* A supervised generation without -f: what fuse_daemonize() does after its fork. */
+static void detach_stdio(void)
+{
+	int fd;
+
+	if (chdir("/"))
+		log_warn("chdir /: %s", strerror(errno));
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	close(fd);
+}
+
+/*
+ * A resumed generation's session has no mountpoint of its own (it adopted the descriptor):
+ * stopped by a signal, it unmounts as fuse_session_unmount() would have.
+ */
+static void unmount_adopted(const char *mountpoint)
+{
+	pid_t pid;
+
+	if (geteuid() == 0) {
+		if (umount2(mountpoint, MNT_DETACH))
+			log_err("umount %s: %s", mountpoint, strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", "--", mountpoint, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -290,7 +390,8 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	struct fuse_session *se = NULL;
 	static struct conf config;
 	char *source = NULL, *mountpoint = NULL, opt[4200];
-	int ret = 1, r;
+	int ret = 1, r, devfd, r_loop = 0;
+	bool gen, served = false;
 
 	if (fuse_opt_parse(args, cl, opt_spec, opt_proc) < 0) {
 		if (!cl->bad)
@@ -305,6 +406,12 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		printf("rdmafs %s (libfuse %s)\n", RDMAFS_VERSION, fuse_pkgversion());
 		return 0;
 	}
+	/* A generation: the supervisor's absolute paths (it may run in /). */
+	gen = getenv(SUP_ENV_FD) != NULL;
+	if (gen && getenv(ENV_CONF)) {
+		free(cl->conf_file);
+		cl->conf_file = strdup(getenv(ENV_CONF));
+	}
 	if (build_config(cl, &config))
 		return 1;
 	cfg = &config;
@@ -316,25 +423,50 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		fprintf(stderr, "rdmafs: need SOURCE and MOUNTPOINT; see %s --help\n", argv[0]);
 		return 1;
 	}
-	source = realpath(cl->source, NULL);
-	if (!source) {
-		fprintf(stderr, "rdmafs: source %s: %s\n", cl->source, strerror(errno));
-		return 1;
+	if (gen && getenv(ENV_SOURCE) && getenv(ENV_MOUNTPOINT)) {
+		/* Checked by the supervisor; a resumed generation must not touch the mount
+		 * it is about to serve (nobody would answer). */
+		source = strdup(getenv(ENV_SOURCE));
+		mountpoint = strdup(getenv(ENV_MOUNTPOINT));
+		if (!source || !mountpoint)
+			goto out;
+	} else {
+		source = realpath(cl->source, NULL);
+		if (!source) {
+			fprintf(stderr, "rdmafs: source %s: %s\n", cl->source, strerror(errno));
+			return 1;
+		}
+		/* Canonical before mounting: daemonizing changes the working directory, and
+		 * the control socket is named after this path. */
+		mountpoint = realpath(cl->mountpoint, NULL);
+		if (!mountpoint) {
+			fprintf(stderr, "rdmafs: mountpoint %s: %s\n", cl->mountpoint,
+				strerror(errno));
+			free(source);
+			return 1;
+		}
+		if (check_mount_args(source, mountpoint)) {
+			free(source);
+			free(mountpoint);
+			return 1;
+		}
+		if (cfg->restart) {
+			ret = supervise(argv, source, mountpoint, cl);
+			goto out;
+		}
 	}
-	/* Canonical before mounting: daemonizing changes the working directory, and the
-	 * control socket is named after this path. */
-	mountpoint = realpath(cl->mountpoint, NULL);
-	if (!mountpoint) {
-		fprintf(stderr, "rdmafs: mountpoint %s: %s\n", cl->mountpoint, strerror(errno));
-		free(source);
-		return 1;
+	/* Generations after the first start detached (their stderr is /dev/null). */
+	log_init(cfg->log_level, !cl->foreground && gen && getenv(SUP_ENV_GEN) &&
+		 strcmp(getenv(SUP_ENV_GEN), "0"));
+	r = restart_init(cfg->restart);
+	if (r)
+		goto out;
+	if (restart_generation() > 0 && !restart_resumed()) {
+		/* The mount ended with the generation before (it could not be kept). */
+		log_notice("restart: nothing to resume for %s: ending", mountpoint);
+		ret = SUP_EXIT_DONE_ERR;
+		goto out;
 	}
-	if (check_mount_args(source, mountpoint)) {
-		free(source);
-		free(mountpoint);
-		return 1;
-	}
-	log_init(cfg->log_level, false);
 	raise_fd_limit();
 	/* The kernel has applied the caller's umask to every create/mkdir/mknod mode: ours
 	 * must not mask it again (a umask 0 caller gets 0666, not 0644). */
@@ -359,12 +491,32 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	signal(SIGIO, SIG_IGN);
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
-	if (fuse_session_mount(se, mountpoint)) {
-		fprintf(stderr, "rdmafs: cannot mount on %s\n", mountpoint);
-		goto out_signals;
+	if (restart_resumed()) {
+		devfd = restart_fuse_adopt(se);
+		if (devfd < 0) {
+			log_err("restart: cannot adopt the mount of %s: %s", mountpoint,
+				strerror(-devfd));
+			goto out_signals;
+		}
+	} else {
+		if (fuse_session_mount(se, mountpoint)) {
+			fprintf(stderr, "rdmafs: cannot mount on %s\n", mountpoint);
+			goto out_signals;
+		}
+		devfd = fuse_session_fd(se);
+		r = restart_fuse_attach(se, devfd);
+		if (r) {
+			log_err("restart: cannot keep the mount for the next daemon: %s",
+				strerror(-r));
+			goto out_unmount;
+		}
 	}
-	fuse_ops_devfd = fuse_session_fd(se);	/* backing ids closed outside requests */
-	fuse_daemonize(cl->foreground);
+	fuse_ops_devfd = devfd;	/* backing ids closed outside requests */
+	if (!restart_supervised() && !gen) {
+		fuse_daemonize(cl->foreground);
+	} else if (!cl->foreground) {
+		detach_stdio();
+	}
 	if (!cl->foreground)
 		log_init(cfg->log_level, true);
 	/* Threads start after fuse_daemonize() forked. */
@@ -374,6 +526,8 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	budget_init(flusher_kick_trim);	/* staging's policy: eviction, trimming, leases */
 	if (!r)
 		resume_staging();
+	if (!r)
+		r = fuse_ops_init();	/* after staging: a resumed staged open uses ino->st */
 	if (!r)
 		r = flusher_init();
 	if (r) {
@@ -390,9 +544,21 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	if (!loop_cfg)
 		goto out_flusher;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
+	if (restart_resumed()) {
+		r = restart_fuse_resend(devfd);
+		if (r)
+			log_err("restart: FUSE_NOTIFY_RESEND: %s (requests the last daemon had "
+				"read stay unanswered)", strerror(-r));
+		log_notice("restart: generation %u serves %s", restart_generation(),
+			   mountpoint);
+	}
+	r = restart_ready();
+	if (r)
+		log_warn("restart: ready notice to the supervisor: %s", strerror(-r));
 	/* 0, -errno, or the signal that ended it: SIGTERM/SIGINT/SIGHUP are a clean stop
 	 * (everything is committed below), not a failure. */
-	r = fuse_session_loop_mt(se, loop_cfg);
+	r = r_loop = fuse_session_loop_mt(se, loop_cfg);
+	served = true;
 	ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop_cfg);
 out_flusher:
@@ -418,7 +584,10 @@ out_flusher:
 	staging_exit();
 out_unmount:
 	fuse_ops_devfd = -1;
-	fuse_session_unmount(se);
+	if (!restart_resumed())
+		fuse_session_unmount(se);
+	else if (served && r_loop)	/* stopped by a signal, not unmounted */
+		unmount_adopted(mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
@@ -426,7 +595,11 @@ out_session:
 out_inodes:
 	inode_table_destroy();
 out:
+	restart_exit();
 	free(source);
 	free(mountpoint);
+	/* Supervised, a failure after the mount is the mount's end: no generation retries. */
+	if (ret == 1 && gen && served)
+		ret = SUP_EXIT_DONE_ERR;
 	return ret;
 }

@@ -122,4 +122,34 @@ struct restart_meta {
 	uint64_t last_blackout_ns;	/* death seen to the first reply after resuming */
 };
 
+/* ---- the FUSE session (restart_fuse.c) ---- */
+
+struct fuse_session;
+
+/*
+ * Supervised: serve @se through restart's custom io on /dev/fuse @fd (generation 0, after
+ * the mount; it keeps @fd): each worker's request buffer is locked in memory (F11), the
+ * kernel's INIT is recorded for the generations after (F5) and checked for
+ * FUSE_HAS_RESEND (without it: restart_disable(), logged). Opens the meta table. 0 or
+ * -errno; 0 and nothing done when not supervised.
+ */
+int restart_fuse_attach(struct fuse_session *se, int fd);
+/*
+ * Resumed: adopt the store's /dev/fuse into @se (custom io as above) and feed it the INIT
+ * generation 0 recorded, whose reply is swallowed. The descriptor (@se keeps it), or
+ * -errno.
+ */
+int restart_fuse_adopt(struct fuse_session *se);
+/* Resumed: put every request the dead generation had read back on the queue (F4).
+ * 0 or -errno. */
+int restart_fuse_resend(int fd);
+
+struct restart_stats {
+	bool supervised;
+	unsigned int generation;
+	uint64_t restarts;
+	double last_blackout_ms;	/* 0: none yet */
+};
+void restart_stats(struct restart_stats *out);
+
 #endif

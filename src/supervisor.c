@@ -8,7 +8,8 @@
  *   rdmafs-supervisor [--] COMMAND [ARG...]
  *
  * Single thread, one poll loop, no allocation in steady state but the store's array.
- * Not yet wired into rdmafs (issue 15, step 1 of doc/restart.md).
+ * rdmafs runs supervisor_run() itself (main.c: the process `rdmafs SRC MNT` leaves
+ * behind); the rdmafs-supervisor program (main() below) is the same loop for tests.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -288,7 +289,7 @@ static int sup_serve_one(int sock, bool nonblock)
  * Start generation @gen of @argv with its end of a new socketpair; its pid, -1 on error.
  * @died: when the previous generation's exit was seen (ns), @backoff_ms waited since.
  */
-static pid_t sup_spawn(char **argv, unsigned int gen, uint64_t died, unsigned int backoff_ms,
+static pid_t sup_spawn(const char *path, char **argv, unsigned int gen, uint64_t died, unsigned int backoff_ms,
 		       int *sock, int *pidfd)
 {
 	int sv[2];
@@ -323,8 +324,11 @@ static pid_t sup_spawn(char **argv, unsigned int gen, uint64_t died, unsigned in
 			snprintf(v, sizeof(v), "%u", backoff_ms);
 			setenv(SUP_ENV_BACKOFF, v, 1);
 		}
-		execvp(argv[0], argv);
-		sup_log("exec %s: %s", argv[0], strerror(errno));
+		if (path)
+			execv(path, argv);
+		else
+			execvp(argv[0], argv);
+		sup_log("exec %s: %s", path ? path : argv[0], strerror(errno));
 		_exit(127);
 	}
 	close(sv[1]);
@@ -399,7 +403,30 @@ static double sup_after_crash(unsigned int gen, int status, double lived, bool r
 	return wait_s;
 }
 
-int main(int argc, char *argv[])
+/* The first SUP_READY: tell whoever waits for the mount (@notify_fd), then let go of the
+ * terminal if asked to (as fuse_daemonize() does after a mount). */
+static void sup_notify_ready(int *notify_fd, bool detach)
+{
+	int fd;
+
+	if (*notify_fd < 0)
+		return;
+	if (write(*notify_fd, "", 1) != 1)
+		sup_log("ready notice: %s", strerror(errno));
+	close(*notify_fd);
+	*notify_fd = -1;
+	if (!detach)
+		return;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+}
+
+int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 {
 	unsigned int gen = 0, backoff_ms = 0;
 	uint64_t died = 0;
@@ -407,14 +434,6 @@ int main(int argc, char *argv[])
 	sigset_t mask;
 	pid_t pid;
 
-	if (argc > 1 && !strcmp(argv[1], "--")) {
-		argv++;
-		argc--;
-	}
-	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: rdmafs-supervisor [--] COMMAND [ARG...]\n");
-		return 2;
-	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -433,9 +452,9 @@ int main(int argc, char *argv[])
 		int status;
 
 		gen_ready = false;
-		pid = sup_spawn(argv + 1, gen, died, backoff_ms, &sock, &pidfd);
+		pid = sup_spawn(path, argv, gen, died, backoff_ms, &sock, &pidfd);
 		if (pid < 0) {
-			sup_log("cannot start generation %u of %s: %s", gen, argv[1],
+			sup_log("cannot start generation %u of %s: %s", gen, path ? path : argv[0],
 				strerror(errno));
 			break;
 		}
@@ -464,6 +483,8 @@ int main(int argc, char *argv[])
 					close(sock);
 					sock = -1;
 				}
+				if (gen_ready)
+					sup_notify_ready(&notify_fd, detach);
 			}
 			if (p[1].revents & POLLIN)
 				exited = true;
@@ -485,11 +506,23 @@ int main(int argc, char *argv[])
 			store_close_all();
 			return 0;
 		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_DONE_ERR) {
+			sup_log("generation %u ended the mount with an error", gen);
+			store_close_all();
+			return 1;
+		}
+		if (gen == 0 && !gen_ready && WIFEXITED(status)) {
+			/* did not start (bad options, the mount failed): nothing to keep */
+			store_close_all();
+			return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
+		}
 		if (stop_sig) {
 			sup_log("generation %u stopped (%s) after %s: not restarting", gen,
 				WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exit status",
 				strsignal(stop_sig));
 			store_close_all();
+			if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_DONE_ERR)
+				return 1;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_HANDOVER) {
@@ -516,3 +549,18 @@ int main(int argc, char *argv[])
 	store_close_all();
 	return 1;
 }
+
+#ifndef RDMAFS_SUPERVISOR_NO_MAIN
+int main(int argc, char *argv[])
+{
+	if (argc > 1 && !strcmp(argv[1], "--")) {
+		argv++;
+		argc--;
+	}
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: rdmafs-supervisor [--] COMMAND [ARG...]\n");
+		return 2;
+	}
+	return supervisor_run(NULL, argv + 1, -1, false);
+}
+#endif

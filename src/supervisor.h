@@ -14,6 +14,7 @@
 #ifndef RDMAFS_SUPERVISOR_H
 #define RDMAFS_SUPERVISOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SUP_MAGIC 0x52505553u		/* "SUPR" little-endian */
@@ -31,10 +32,14 @@
 /* Exit status of a daemon generation, as the supervisor reads it. */
 #define SUP_EXIT_DONE 0			/* unmounted: the supervisor closes all and exits */
 #define SUP_EXIT_HANDOVER 75		/* start the next generation now (upgrade) */
+#define SUP_EXIT_DONE_ERR 76		/* the mount ended with an error (not every change
+					 * committed, nothing to resume): the supervisor
+					 * closes all and exits 1 */
 /*
- * Anything else, or death by a signal: a crash; the next generation starts at once, unless
- * this was the third generation within 10 s to die before SUP_READY (a start-up crash
- * loop): then it waits 1 s, 2 s, ... up to 30 s.
+ * Generation 0 exiting before SUP_READY: it could not mount; the supervisor exits with its
+ * status. Anything else, or death by a signal: a crash; the next generation starts at
+ * once, unless this was the third generation within 10 s to die before SUP_READY (a
+ * start-up crash loop): then it waits 1 s, 2 s, ... up to 30 s.
  */
 
 enum sup_op {
@@ -83,5 +88,13 @@ struct sup_msg {
 _Static_assert(sizeof(struct sup_msg) == 24, "sup_msg header is 24 bytes on the wire");
 
 #define SUP_MSG_MAX (sizeof(struct sup_msg) + SUP_MAX_FDS * sizeof(uint64_t))
+
+/*
+ * The supervisor's loop (supervisor.c): runs generations of @argv (exec of @path, or of
+ * argv[0] through PATH when NULL) until one ends the mount; its exit status. At the first
+ * SUP_READY it writes one byte to @notify_fd (if >= 0) and closes it, and with @detach
+ * points its stdin, stdout and stderr at /dev/null.
+ */
+int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach);
 
 #endif

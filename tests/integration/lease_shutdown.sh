@@ -14,7 +14,7 @@ start_holder "$M/f" --signo 10
 t0=$(date +%s.%N)
 kill -TERM "$DAEMON_PID"
 rc=0
-wait "$DAEMON_PID" || rc=$?
+wait "$SUPERVISOR_PID" || rc=$?
 elapsed=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
 # SIGTERM is a clean stop: exit 0 says the final commit succeeded (1 if it did not).
 [ $rc = 0 ] || fail "daemon exit code $rc"

@@ -33,7 +33,13 @@ _cleanup() {
 	for m in "${_mounts[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
 	done
-	for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	for p in "${_pids[@]}"; do
+		# a supervisor first (else it starts another daemon), then what it runs
+		local kids
+		kids=$(pgrep -P "$p" 2>/dev/null || true)
+		kill -9 "$p" 2>/dev/null || true
+		for k in $kids; do kill -9 "$k" 2>/dev/null || true; done
+	done
 	# Control sockets of daemons that did not get to remove them (killed, crashed).
 	[ -f "$DAEMON_LOG" ] && sed -n 's/.*ctl: control socket \(.*\)$/\1/p' "$DAEMON_LOG" |
 		while read -r s; do rm -f "$s"; done
@@ -51,24 +57,32 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 130' INT TERM
 
+# serving_pid SUPERVISOR_PID: the daemon generation serving now (restart = off: the
+# process itself).
+serving_pid() { pgrep -P "$1" -n 2>/dev/null || echo "$1"; }
+
 # mount_rdmafs SRC MNT [-o opts]: daemon in the foreground (background job), waits for
-# the mount; DAEMON_PID is its pid, its stderr goes to $DAEMON_LOG.
+# the mount; its stderr goes to $DAEMON_LOG. SUPERVISOR_PID is the job (the supervisor,
+# restart = on; wait for it), DAEMON_PID the daemon generation serving the mount
+# (/proc/PID, prlimit, signals: SIGTERM ends the mount either way).
 mount_rdmafs() {
 	local src=$1 mnt=$2
 	shift 2
 	mkdir -p "$src" "$mnt"
 	"$RDMAFS" "$src" "$mnt" -f "$@" >>"$DAEMON_LOG" 2>&1 &
-	DAEMON_PID=$!
-	_pids+=("$DAEMON_PID")
+	SUPERVISOR_PID=$!
+	DAEMON_PID=$SUPERVISOR_PID
+	_pids+=("$SUPERVISOR_PID")
 	_mounts+=("$mnt")
 	local i
 	for i in $(seq 100); do
 		if grep -q "$mnt fuse.rdmafs" /proc/mounts 2>/dev/null ||
 			awk -v m="$(realpath "$mnt")" '$2 == m && $3 ~ /^fuse/ {f=1} END {exit !f}' /proc/mounts; then
 			stat "$mnt" >/dev/null	# waits for FUSE_INIT: its log lines are written
+			DAEMON_PID=$(serving_pid "$SUPERVISOR_PID")
 			return 0
 		fi
-		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$DAEMON_LOG" >&2; fail "daemon exited before mounting"; }
+		kill -0 "$SUPERVISOR_PID" 2>/dev/null || { cat "$DAEMON_LOG" >&2; fail "daemon exited before mounting"; }
 		sleep 0.05
 	done
 	fail "mount of $mnt did not appear"
@@ -78,7 +92,7 @@ mount_rdmafs() {
 unmount_rdmafs() {
 	local mnt=$1 rc=0
 	umount "$mnt" || fail "umount $mnt failed"
-	wait "$DAEMON_PID" || rc=$?
+	wait "$SUPERVISOR_PID" || rc=$?
 	return $rc
 }
 
@@ -177,6 +191,6 @@ random_file() { head -c "$2" /dev/urandom >"$1"; }
 term_rdmafs() {
 	local rc=0
 	kill -TERM "$DAEMON_PID"
-	wait "$DAEMON_PID" || rc=$?
+	wait "$SUPERVISOR_PID" || rc=$?
 	return $rc
 }

@@ -77,7 +77,7 @@ printf ROOT3 >&3 || fail "write after a holder's write seal"
 fsync_ok "$M/h" || fail "fsync after a holder's write seal"
 cmp -s "$M/h" "$S/h" || fail "commit after a holder's write seal"
 exec 3>&-
-umount "$M"; wait "$DAEMON_PID" || fail "daemon exit code"
+umount "$M"; wait "$SUPERVISOR_PID" || fail "daemon exit code"
 check_daemon_log 'staging shrank|map holder'
 
 # --- hugetlb: the holder shrinks the memfd ---
@@ -96,7 +96,7 @@ if try_reserve_hugepages 8; then
 	cmp -s "$M/f" "$S/f" || fail "commit after the shrink"
 	exec 3>&-
 	alive
-	umount "$M"; wait "$DAEMON_PID" || fail "daemon exit code"
+	umount "$M"; wait "$SUPERVISOR_PID" || fail "daemon exit code"
 	check_daemon_log 'staging shrank|map holder'
 else
 	note "hugetlb part not run: $HP_WHY"

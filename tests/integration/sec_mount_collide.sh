@@ -9,7 +9,7 @@
 require_mount_env
 require_user
 mount_rdmafs "$T/src1" "$T/mnt" -o flush_interval=0,flush_on_close=no
-PID_A=$DAEMON_PID M=$T/mnt
+PID_A=$SUPERVISOR_PID M=$T/mnt
 chmod 755 "$T/src1"
 : >"$T/src1/mine"; chown "$U" "$T/src1/mine"
 as_user sh -c "echo v1 >'$M/mine'"
@@ -20,7 +20,7 @@ nmounts() { awk -v m="$M" '$2 == m' /proc/mounts | wc -l; }
 # the same source again: warned (the stager lock keeps them from staging one file)
 mount_rdmafs "$T/src1" "$T/mnt2" -o flush_interval=0,flush_on_close=no
 grep -q "src1 is already served by rdmafs on $M" "$DAEMON_LOG" || fail "no warning for the same source"
-umount "$T/mnt2"; wait "$DAEMON_PID" || fail "second daemon exit $?"
+umount "$T/mnt2"; wait "$SUPERVISOR_PID" || fail "second daemon exit $?"
 # a regular file as mountpoint: refused
 : >"$T/file"
 rc=0; timeout 20 "$RDMAFS" "$T/src1" "$T/file" -f >>"$DAEMON_LOG" 2>&1 || rc=$?
@@ -30,7 +30,7 @@ is_mounted "$T/file" && fail "mounted on a regular file"
 # another source stacked on the same mountpoint: both keep their own socket
 mkdir -p "$T/src2"
 mount_rdmafs "$T/src2" "$M" -o flush_interval=0,flush_on_close=no
-PID_B=$DAEMON_PID
+PID_B=$SUPERVISOR_PID
 two_mounts() { [ "$(nmounts)" = 2 ]; }
 wait_for 10 two_mounts || fail "stacked mount did not appear"
 stat "$M" >/dev/null

@@ -78,7 +78,7 @@ cmp -s "$T/data" "$S/f" && fail "committed by the attack?"
 kill -TERM "$DAEMON_PID"
 gone() { [ ! -e "/proc/$DAEMON_PID" ] || grep -q '^[0-9]* (.*) Z' "/proc/$DAEMON_PID/stat"; }
 wait_for 30 gone || fail "daemon did not exit within 30 s of SIGTERM"
-rc=0; wait "$DAEMON_PID" || rc=$?
+rc=0; wait "$SUPERVISOR_PID" || rc=$?
 [ $rc = 0 ] || fail "daemon exit $rc"
 same_file "$T/data" "$S/f"
 is_mounted "$M" && fail "still mounted"

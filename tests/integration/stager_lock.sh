@@ -12,7 +12,7 @@ S=$T/src A=$T/a B=$T/b
 backing_dir "$S" 64M
 random_file "$S/f" 300K
 mount_rdmafs "$S" "$A" -o flush_interval=0,flush_on_close=yes
-pid_a=$DAEMON_PID
+pid_a=$DAEMON_PID sup_a=$SUPERVISOR_PID
 mount_rdmafs "$S" "$B" -o flush_interval=0,flush_on_close=yes
 require_passthrough
 
@@ -64,7 +64,7 @@ dd if=/dev/zero of="$T/y" bs=1 count=10 seek=100 conv=notrunc status=none
 exec 5>&-
 same_file "$S/f" "$T/y"
 unmount_rdmafs "$B" || fail "daemon B exit code $?"
-DAEMON_PID=$pid_a
+DAEMON_PID=$pid_a SUPERVISOR_PID=$sup_a
 unmount_rdmafs "$A" || fail "daemon A exit code $?"
 same_file "$S/f" "$T/y"
 check_daemon_log

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * restart_fuse.c - the FUSE session of a supervised daemon (doc/restart.md, F4, F5, F11):
+ * custom io that locks each worker's request buffer and records the kernel's INIT,
+ * adoption of the store's /dev/fuse by a resumed generation with a synthetic INIT, and
+ * FUSE_NOTIFY_RESEND. Interface: restart.h.
+ */
+#include "rdmafsd.h"
+#include "restart.h"
+
+#include <fuse_lowlevel.h>
+#include <linux/fuse.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define RS_NOTIFY_RESEND 7			/* FUSE_NOTIFY_RESEND (7.40) */
+#define RS_HAS_RESEND (1ULL << 39)		/* FUSE_HAS_RESEND, in flags2 */
+#define RS_INIT_EXT (1U << 30)			/* FUSE_INIT_EXT */
+/* The unique of the INIT a resumed generation feeds its own session: odd (the kernel's
+ * are even), so the reply our writev swallows could never be the kernel's. */
+#define RS_SYNTH_INIT_UNIQUE ((1ULL << 62) | 1)
+#define META_LAYOUT 1
+
+static struct restart_table *meta_tab;
+static struct restart_meta *meta;
+static _Atomic bool first_reply_done;	/* resumed: the blackout is measured */
+static bool mlock_warned;
+
+static bool init_can_resend(const struct fuse_init_in *in, size_t len)
+{
+	uint64_t flags;
+
+	if (len < offsetof(struct fuse_init_in, flags2) + sizeof(in->flags2))
+		return false;
+	flags = in->flags;
+	if (flags & RS_INIT_EXT)
+		flags |= (uint64_t)in->flags2 << 32;
+	return flags & RS_HAS_RESEND;
+}
+
+static ssize_t rs_read(int fd, void *buf, size_t len, void *userdata)
+{
+	static __thread void *locked;
+	const struct fuse_in_header *in = buf;
+	ssize_t n;
+
+	(void)userdata;
+	/*
+	 * The kernel copies a request into this buffer after taking it off its queue; a
+	 * fault in that copy while SIGKILL is pending ends the request with EIO, where no
+	 * resend can bring it back (F11). A locked buffer never faults.
+	 */
+	if (buf != locked && restart_supervised()) {
+		if (mlock(buf, len) && !mlock_warned) {
+			mlock_warned = true;
+			log_warn("restart: mlock of a request buffer (%zu bytes): %s; a request "
+				 "being read at a daemon's death may fail with EIO", len,
+				 strerror(errno));
+		}
+		locked = buf;
+	}
+	n = read(fd, buf, len);
+	if (n < (ssize_t)sizeof(*in) || in->opcode != FUSE_INIT || !meta)
+		return n;
+	/* The kernel's only INIT: kept for the generations after us (F5). */
+	{
+		size_t l = MIN((size_t)n - sizeof(*in), sizeof(meta->init_in));
+
+		memcpy(meta->init_in, in + 1, l);
+		atomic_store_explicit((_Atomic uint32_t *)&meta->init_in_len, l,
+				      memory_order_release);
+		if (restart_supervised() && !init_can_resend((const void *)(in + 1), l)) {
+			log_warn("restart: kernel cannot resend requests (no FUSE_HAS_RESEND); "
+				 "a daemon death ends the mount");
+			restart_disable();
+		}
+	}
+	return n;
+}
+
+static ssize_t rs_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	const struct fuse_out_header *out = iov[0].iov_base;
+	ssize_t len = 0;
+
+	(void)userdata;
+	if (out->unique == RS_SYNTH_INIT_UNIQUE) {	/* our own INIT's reply */
+		for (int i = 0; i < count; i++)
+			len += iov[i].iov_len;
+		return len;
+	}
+	len = writev(fd, iov, count);
+	if (meta && !atomic_load_explicit(&first_reply_done, memory_order_relaxed) &&
+	    out->unique && restart_died_ns() &&
+	    !atomic_exchange(&first_reply_done, true))
+		meta->last_blackout_ns = now_ns() - restart_died_ns();
+	return len;
+}
+
+static const struct fuse_custom_io rs_io = { .read = rs_read, .writev = rs_writev };
+
+static int meta_open(void)
+{
+	meta_tab = restart_table_open(RESTART_T_META, sizeof(struct restart_meta), META_LAYOUT,
+				      1);
+	if (!meta_tab)
+		return -errno;
+	if (!restart_table_adopted(meta_tab)) {
+		if (restart_table_alloc(meta_tab) != 0)
+			return -EPROTO;
+		restart_table_publish(meta_tab, 0);
+	}
+	meta = restart_table_rec(meta_tab, 0);
+	return 0;
+}
+
+int restart_fuse_attach(struct fuse_session *se, int fd)
+{
+	int r;
+
+	if (!restart_supervised())
+		return 0;
+	r = meta_open();
+	if (r) {
+		log_err("restart: meta table: %s", strerror(-r));
+		return r;
+	}
+	if (fuse_session_custom_io(se, &rs_io, sizeof(rs_io), fd))
+		return -EIO;
+	return restart_put(SUP_TAG(SUP_K_DEVFUSE, 0), fd);
+}
+
+int restart_fuse_adopt(struct fuse_session *se)
+{
+	struct {
+		struct fuse_in_header h;
+		uint8_t arg[sizeof(meta->init_in)];
+	} init = { .h = { .opcode = FUSE_INIT, .unique = RS_SYNTH_INIT_UNIQUE } };
+	struct fuse_buf fb = { .mem = &init };
+	uint32_t len;
+	int fd, r;
+
+	r = meta_open();
+	if (r) {
+		log_err("restart: meta table: %s", strerror(-r));
+		return r;
+	}
+	fd = restart_take(SUP_TAG(SUP_K_DEVFUSE, 0));
+	if (fd < 0)
+		return fd;
+	if (fuse_session_custom_io(se, &rs_io, sizeof(rs_io), fd)) {
+		close(fd);
+		return -EIO;
+	}
+	meta->restarts++;
+	len = atomic_load_explicit((_Atomic uint32_t *)&meta->init_in_len, memory_order_acquire);
+	if (!len) {	/* the kernel's INIT was never read: it is still queued */
+		log_notice("restart: no INIT recorded: the kernel's comes next");
+		return fd;
+	}
+	memcpy(init.arg, meta->init_in, len);
+	init.h.len = sizeof(init.h) + len;
+	fb.size = init.h.len;
+	fuse_session_process_buf(se, &fb);
+	if (fuse_session_exited(se)) {
+		log_err("restart: the recorded INIT was refused");
+		return -EPROTO;
+	}
+	return fd;
+}
+
+int restart_fuse_resend(int fd)
+{
+	struct fuse_out_header h = { .len = sizeof(h), .error = RS_NOTIFY_RESEND };
+
+	if (write(fd, &h, sizeof(h)) != sizeof(h))
+		return -errno;
+	return 0;
+}
+
+void restart_stats(struct restart_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->supervised = restart_supervised();
+	out->generation = restart_generation();
+	if (!meta)
+		return;
+	out->restarts = meta->restarts;
+	out->last_blackout_ms = meta->last_blackout_ns / 1e6;
+}
