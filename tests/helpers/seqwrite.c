@@ -91,6 +91,9 @@ static int verify(const char *path, uint64_t s, uint64_t n, size_t bs)
 		}
 	}
 	printf("verified=%" PRIu64 "\n", blocks * bs);
+	free(want);
+	free(got);
+	close(fd);
 	return 0;
 }
 
@@ -167,5 +170,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("seq=%" PRIu64 " fsyncs=%" PRIu64 "\n", seq, fsyncs + 1);
+	free(buf);
 	return close(fd) < 0;
 }

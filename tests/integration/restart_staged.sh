@@ -86,7 +86,7 @@ wait "$SEQ" || rc=$?
 rm -f "$T/probing"
 wait "$PROBER" || true
 [ ! -s "$T/prober.err" ] || fail "the prober saw errors: $(sort "$T/prober.err" | uniq -c | head)"
-"$RDMAFSCTL" flush "$M" >"$T/flush.out" 2>&1 || fail "rdmafsctl flush: $(cat "$T/flush.out")"
+"$RDMAFSCTL" flush --all "$M" >"$T/flush.out" 2>&1 || fail "rdmafsctl flush: $(cat "$T/flush.out")"
 
 # The backing files hold what the writers wrote last.
 want=$(sed -n 's/^xxh3=//p' "$T/pin.out")
