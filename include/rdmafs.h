@@ -57,6 +57,9 @@ struct rdmafs_stat {
 	uint64_t lost_pages;		/* staged pages the kernel dropped: not committed, EIO */
 	uint64_t syncs;			/* fdatasyncs of the backing file(s) by commits */
 	uint64_t budget_refusals;	/* writes refused with ENOSPC: staging_budget reached */
+	/* mount: daemon generation serving now, deaths survived, the last blackout (µs) */
+	uint32_t generation, restarts;
+	uint64_t last_blackout_us;
 };
 
 /* Outcome of a mount-wide flush or evict. */

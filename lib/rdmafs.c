@@ -378,6 +378,9 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->lease_denies = w->lease_denies;
 	st->lease_revokes = w->lease_revokes;
 	st->lease_deaths = w->lease_deaths;
+	st->generation = w->generation;
+	st->restarts = w->restarts;
+	st->last_blackout_us = w->last_blackout_us;
 }
 
 int rdmafs_stat(int fd, struct rdmafs_stat *st)

@@ -13,6 +13,7 @@
 #include "ctl_stat.h"
 #include "ctl_worker.h"
 #include "metrics.h"
+#include "restart.h"
 #include "rdmafs/proto.h"
 
 static void fill_stat_one(struct staged *st, struct rdmafs_wire_stat *w, bool scan)
@@ -82,6 +83,7 @@ static void fill_stat_common(struct rdmafs_wire_stat *w, bool scanned)
 int ctl_do_stat(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_stat *w)
 {
 	bool scan = !(j->req.flags & RDMAFS_STAT_NOSCAN);
+	struct restart_stats rst;
 	struct lease_stats ls;
 
 	/*
@@ -110,6 +112,10 @@ int ctl_do_stat(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_
 		w->lease_denies = ls.denies;
 		w->lease_revokes = ls.revokes;
 		w->lease_deaths = ls.deaths;
+		restart_stats(&rst);
+		w->generation = rst.generation;
+		w->restarts = rst.restarts;
+		w->last_blackout_us = rst.last_blackout_ms * 1000;
 		fill_stat_common(w, scan);
 		return 0;
 	}

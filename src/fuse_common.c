@@ -154,6 +154,7 @@ int lookup_fd(int fd, const char *name, struct fuse_entry_param *e)
 	if (S_ISREG(st.st_mode))
 		fix_staged_attr(ino, &st);
 	e->ino = inode_fuse_ino(ino);
+	e->generation = inode_generation(ino);	/* a reused slot is another inode */
 	e->attr = st;
 	return 0;
 }

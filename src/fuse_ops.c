@@ -86,16 +86,25 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 }
 
+/* A node id the table does not know (freed before a restart): nothing to forget. */
+static void forget_one(fuse_ino_t i, uint64_t nlookup)
+{
+	struct inode *ino = ino_of(i);
+
+	if (ino)
+		inode_forget(ino, nlookup);
+}
+
 static void op_forget(fuse_req_t req, fuse_ino_t i, uint64_t nlookup)
 {
-	inode_forget(ino_of(i), nlookup);
+	forget_one(i, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t k = 0; k < count; k++)
-		inode_forget(ino_of(forgets[k].ino), forgets[k].nlookup);
+		forget_one(forgets[k].ino, forgets[k].nlookup);
 	fuse_reply_none(req);
 }
 

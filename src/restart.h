@@ -26,6 +26,15 @@
  * A new table takes the next id; a record layout change bumps that table's
  * layout_version (a generation refuses a table of another version or record size).
  *
+ * Resume order (main.c): restart_init() -> inode_table_init() (every node id back, no
+ * I/O) -> restart_fuse_adopt() (synthetic INIT) -> staging_init() -> fuse_ops_init()
+ * (handles back: fuse_file.c file_resume(), fuse_dir.c dir_resume(); then every backing
+ * id no open uses is closed, except a BK_STAGING one whose inode has ino->st) ->
+ * restart_fuse_resend() -> restart_ready() -> the FUSE loop. Staged files are resumed
+ * between staging_init() and fuse_ops_init() (staging_restart_init(), staging_resume():
+ * ino->st set again), and file_resume() gives a staged handle its h->st from ino->st.
+ * Leases and the control listener come back in ctl_init() (ctl_lease_resume()).
+ *
  * A table is a memfd truncated once to its (sparse) capacity and mapped once: record
  * pointers stay valid for the daemon's life. Each record has a state word, written last
  * with release semantics (restart_table_publish()), so a death between two stores leaves

@@ -283,6 +283,11 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 		json_object_object_add(l, "revokes", json_object_new_uint64(s->lease_revokes));
 		json_object_object_add(l, "deaths", json_object_new_uint64(s->lease_deaths));
 		json_object_object_add(o, "lease_stats", l);
+		json_object_object_add(o, "generation", json_object_new_int64(s->generation));
+		json_object_object_add(o, "restarts", json_object_new_int64(s->restarts));
+		json_object_object_add(o, "last_blackout_ms",
+				       s->restarts ? json_object_new_double(s->last_blackout_us / 1e3)
+						   : NULL);
 	} else {
 		json_object_object_add(o, "ino", json_object_new_uint64(s->ino));
 		json_object_object_add(o, "sealed",

@@ -113,6 +113,10 @@ struct rdmafs_wire_stat {
 	uint64_t syncs;			/* fdatasyncs of backing files, lifetime */
 	uint64_t budget_refusals;	/* writes refused with ENOSPC: staging_budget reached */
 	uint8_t reserved[8];
+	/* mount: the daemon's restarts (doc/restart.md) */
+	uint32_t generation;		/* of the daemon serving now, 0 = the first */
+	uint32_t restarts;		/* daemon deaths the mount survived */
+	uint64_t last_blackout_us;	/* death to the first answer after the last one */
 };
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */
@@ -209,7 +213,7 @@ struct rdmafs_wire_file {
 static_assert(sizeof(struct rdmafs_msg_hdr) == 16, "wire size");
 static_assert(sizeof(struct rdmafs_req) == 48, "wire size");
 static_assert(sizeof(struct rdmafs_reply) == 32, "wire size");
-static_assert(sizeof(struct rdmafs_wire_stat) == 224, "wire size");
+static_assert(sizeof(struct rdmafs_wire_stat) == 240, "wire size");
 static_assert(sizeof(struct rdmafs_wire_map) == 32, "wire size");
 static_assert(sizeof(struct rdmafs_wire_count) == 40, "wire size");
 static_assert(sizeof(struct rdmafs_wire_lease) == 240, "wire size");

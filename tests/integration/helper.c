@@ -58,6 +58,7 @@ static int usage(void)
 		"usage: rdmafs-testhelper CMD ARGS\n"
 		"  rename noreplace|exchange OLD NEW\n"
 		"  fsync FILE                 open O_WRONLY, fsync, print ok or the errno\n"
+		"  fsync-ro FILE              open O_RDONLY, fsync, print ok or the errno\n"
 		"  ioctl-flush FILE           open O_RDONLY, ioctl RDMAFS_IOC_FLUSH\n"
 		"  pwrite FILE OFF LEN SEED   pattern bytes with write(2) (no fsync)\n"
 		"  mmapwrite FILE OFF LEN SEED  pattern bytes stored through MAP_SHARED (no msync)\n"
@@ -111,6 +112,16 @@ int main(int argc, char **argv)
 
 		if (r == 0)
 			close(fd);	/* the close of a failed file may fail the same way */
+		return result(r, "fsync");
+	}
+	if (!strcmp(cmd, "fsync-ro") && argc == 3) {	/* a read-only open's fsync */
+		int fd = open(path, O_RDONLY);
+
+		if (fd < 0)
+			return result(-1, path);
+		int r = fsync(fd);
+
+		close(fd);
 		return result(r, "fsync");
 	}
 	if (!strcmp(cmd, "ioctl-flush") && argc == 3) {
