@@ -529,6 +529,8 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	if (!r)
 		r = fuse_ops_init();	/* after staging: a resumed staged open uses ino->st */
 	if (!r)
+		inode_resume_sweep();	/* forgotten node ids nothing resumed refers to */
+	if (!r)
 		r = flusher_init();
 	if (r) {
 		log_err("start-up: %s", strerror(-r));
