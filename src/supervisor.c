@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@ struct sup_entry {
 };
 
 static bool gen_ready;	/* the running generation sent SUP_READY */
+static bool use_syslog;	/* detached: stderr is /dev/null */
 
 /* The store: every descriptor a generation PUT and did not DROP. Unordered. */
 static struct {
@@ -62,6 +64,13 @@ static void sup_log(const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 
+	if (use_syslog) {
+		va_start(ap, fmt);
+		vsyslog(LOG_NOTICE, fmt, ap);
+		va_end(ap);
+		errno = saved;
+		return;
+	}
 	fputs("rdmafs-supervisor: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -289,8 +298,8 @@ static int sup_serve_one(int sock, bool nonblock)
  * Start generation @gen of @argv with its end of a new socketpair; its pid, -1 on error.
  * @died: when the previous generation's exit was seen (ns), @backoff_ms waited since.
  */
-static pid_t sup_spawn(const char *path, char **argv, unsigned int gen, uint64_t died, unsigned int backoff_ms,
-		       int *sock, int *pidfd)
+static pid_t sup_spawn(const char *path, char **argv, unsigned int gen, uint64_t died,
+		       unsigned int backoff_ms, int *sock, int *pidfd)
 {
 	int sv[2];
 	pid_t pid;
@@ -417,6 +426,8 @@ static void sup_notify_ready(int *notify_fd, bool detach)
 	*notify_fd = -1;
 	if (!detach)
 		return;
+	openlog("rdmafs-supervisor", LOG_PID, LOG_DAEMON);
+	use_syslog = true;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		dup2(fd, 0);
