@@ -53,7 +53,7 @@ PROBER=$!
 _pids+=("$PROBER")
 
 alive() { kill -0 "$PIN" 2>/dev/null && kill -0 "$SEQ" 2>/dev/null; }
-blackouts=()
+blackouts=() dmn=()
 old=$DAEMON_PID
 for i in $(seq "$KILLS"); do
 	# 0.1 to 0.9 s into the writers' work: commits, fsyncs and pinned rounds under way
@@ -70,6 +70,9 @@ for i in $(seq "$KILLS"); do
 	t1=$EPOCHREALTIME
 	[ "$(cat "$T/probe.out")" = probe ] || fail "kill $i: probe read back wrong"
 	blackouts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
+	# the daemon's own: death seen by the supervisor to its first answer
+	dmn+=("$("$RDMAFSCTL" stat --json "$M" 2>/dev/null |
+		sed -n 's/.*"last_blackout_ms": *\([0-9.]*\).*/\1/p' | head -1)")
 	new=$(serving_pid "$SUPERVISOR_PID")
 	[ "$new" != "$pid" ] && [ "$new" != "$SUPERVISOR_PID" ] ||
 		fail "kill $i: no new daemon generation"
@@ -109,10 +112,13 @@ median=$(printf '%s\n' "$sorted" | awk '{ v[NR] = $1 } END { print v[int((NR + 1
 worst=$(printf '%s\n' "$sorted" | tail -1)
 json=$("$RDMAFSCTL" stat --json "$M" 2>/dev/null || true)
 restarts=$(printf '%s' "$json" | sed -n 's/.*"restarts": *\([0-9]*\).*/\1/p' | head -1)
-last=$(printf '%s' "$json" | sed -n 's/.*"last_blackout_ms": *\([0-9.]*\).*/\1/p' | head -1)
+[ "$restarts" = "$KILLS" ] || fail "rdmafsctl stat --json: restarts=$restarts, want $KILLS"
+dsorted=$(printf '%s\n' "${dmn[@]}" | grep . | sort -g || true)
+dmedian=$(printf '%s\n' "$dsorted" | awk 'NF { v[++n] = $1 } END { if (n) printf "%.1f", v[int((n + 1) / 2)] }')
+dworst=$(printf '%s\n' "$dsorted" | awk 'NF { w = $1 } END { if (w != "") printf "%.1f", w }')
 note "kills=$KILLS survived; bytes verified=$verified (pinned 8 MiB, write(2) 16 MiB, last record $seq, $(sed -n 's/.*fsyncs=//p' "$T/seq.out") fsyncs)"
 note "blackout (kill to an open answered) median=${median} ms worst=${worst} ms; probes=$(cat "$T/probes" 2>/dev/null) errors=0"
-note "daemon: restarts=${restarts:-?} last_blackout_ms=${last:-?}"
+note "daemon's last_blackout_ms (death seen to first answer): median=${dmedian:-?} worst=${dworst:-?}; restarts=$restarts"
 
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 check_daemon_log
