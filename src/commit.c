@@ -377,6 +377,7 @@ static void set_error(struct staged *st, int err)
 	st->backoff = st->backoff ? MIN(st->backoff * 2, 60u) : 1;
 	clock_gettime(CLOCK_MONOTONIC, &st->next_retry);
 	st->next_retry.tv_sec += st->backoff;
+	staging_rec_update(st);		/* errseq survives a restart */
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -647,6 +648,7 @@ ring_failed:
 	st->pending_error = 0;
 	st->sealed_clean = frozen;
 	st->backoff = 0;
+	staging_rec_update(st);
 	pthread_mutex_unlock(&st->lock);
 	log_debug("commit ino=%" PRIu64 ": %" PRIu64 " bytes in %.3f ms",
 		  (uint64_t)st->ino->src_ino, written, (now_ns() - t0) / 1e6);

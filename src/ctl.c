@@ -26,6 +26,7 @@
 #include "ctl_auth.h"
 #include "ctl_closer.h"
 #include "ctl_conn.h"
+#include "ctl_lease.h"
 #include "ctl_socket.h"
 #include "ctl_worker.h"
 #include "rdmafs/proto.h"
@@ -301,6 +302,7 @@ int ctl_init(const char *mountpoint, const char *source)
 	if (r)
 		goto err;
 	ctl_conns_init(ctl.epfd);
+	ctl_lease_resume();	/* a resumed generation: the dead one's leases */
 	r = ctl_workers_start();
 	if (r)
 		goto err;

@@ -292,12 +292,14 @@ void ctl_conns_sweep_idle(void)
 	}
 }
 
-int ctl_conn_add(int fd)
+/* ctl_conn_add(); @out: the connection with a reference for the caller (resumed: not
+ * checked against the limits, it was admitted before). */
+static int conn_add(int fd, struct ctl_conn **out)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
 	socklen_t sl = sizeof(struct ucred);
 	struct ctl_conn *c = calloc(1, sizeof(*c));
-	bool admit;
+	bool admit = true;
 	int r;
 
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
@@ -307,7 +309,8 @@ int ctl_conn_add(int fd)
 		return r;
 	}
 	pthread_mutex_lock(&conns.lock);
-	admit = admit_locked(&c->cred);
+	if (!out)
+		admit = admit_locked(&c->cred);
 	pthread_mutex_unlock(&conns.lock);
 	if (!admit) {
 		free(c);
@@ -315,7 +318,9 @@ int ctl_conn_add(int fd)
 		return -EUSERS;
 	}
 	c->fd = fd;
-	c->refs = 1;	/* the list's */
+	c->refs = out ? 2 : 1;	/* the list's (and the caller's) */
+	if (out)
+		*out = c;
 	c->last_active = now_ns();
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_mutex_lock(&conns.lock);
@@ -325,6 +330,18 @@ int ctl_conn_add(int fd)
 	epoll_ctl(conns.epfd, EPOLL_CTL_ADD, fd, &ev);
 	pthread_mutex_unlock(&conns.lock);
 	return 0;
+}
+
+int ctl_conn_add(int fd)
+{
+	return conn_add(fd, NULL);
+}
+
+struct ctl_conn *ctl_conn_adopt(int fd)
+{
+	struct ctl_conn *c = NULL;
+
+	return conn_add(fd, &c) ? NULL : c;
 }
 
 void ctl_conn_arm(struct ctl_conn *c)

@@ -22,6 +22,9 @@ struct lease;
 void ctl_conns_init(int epfd);
 /* An accepted socket @fd (owned from here): admitted or closed. 0, or -errno if refused. */
 int ctl_conn_add(int fd);
+/* A connection an earlier generation accepted (restart): added like ctl_conn_add() but
+ * not refused; returned with a reference for the caller (ctl_conn_put()), NULL if not. */
+struct ctl_conn *ctl_conn_adopt(int fd);
 int ctl_conn_fd(const struct ctl_conn *c);
 /* Arm @c for its next request. */
 void ctl_conn_arm(struct ctl_conn *c);

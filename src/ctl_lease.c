@@ -107,6 +107,11 @@ int ctl_do_lease(struct ctl_conn *c, const struct ctl_job *j)
 	l = lease_add(t.st, ctl_conn_cred(c)->pid, j->req.arg, t.rel, lease_notify, c);
 	if (!l)
 		r = errno ? -errno : -ENOMEM;
+	/* Before "granted": the store keeps the connection, a daemon death does not end it. */
+	if (l && (r = lease_keep(l, ctl_conn_fd(c)))) {
+		lease_release(l);
+		l = NULL;
+	}
 	ctl_conn_lease_end(c, l);
 	if (r)
 		goto out;
@@ -184,4 +189,37 @@ int ctl_do_lease_break(struct ctl_conn *c, const struct ctl_job *j)
 		r = lease_break(t.st, "rdmafsctl lease break");
 	ctl_target_done(&t);
 	return r;
+}
+
+void ctl_lease_resume(void)
+{
+	struct lease_kept k;
+	unsigned n = 0;
+
+	while (lease_kept_next(&k) == 0) {
+		struct ctl_conn *c = ctl_conn_adopt(k.connfd);
+		struct lease *l = NULL;
+
+		k.st = staging_find_kept(k.staged_slot);
+		if (c && k.st && ctl_conn_lease_begin(c) == 0) {
+			l = lease_adopt(&k, lease_notify, c);
+			ctl_conn_lease_end(c, l);
+		} else {
+			lease_kept_drop(&k);
+		}
+		if (k.st)
+			staging_put(k.st);
+		if (!l) {
+			log_err("restart: lease of pid=%d not resumed: its holder sees it end",
+				(int)k.pid);
+			if (c)
+				ctl_conn_close(c);
+		} else {
+			n++;
+		}
+		if (c)
+			ctl_conn_put(c);	/* ctl_conn_adopt()'s */
+	}
+	if (n)
+		log_notice("restart: %u lease(s) resumed", n);
 }

@@ -22,5 +22,8 @@ int ctl_do_lease(struct ctl_conn *c, const struct ctl_job *j);
 int ctl_do_lease_list(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_lease *out,
 		      uint32_t *count, uint32_t *next);
 int ctl_do_lease_break(struct ctl_conn *c, const struct ctl_job *j);
+/* A resumed generation: the leases the dead one kept become connections and leases again
+ * (after ctl_conns_init(), before the epoll thread starts). */
+void ctl_lease_resume(void);
 
 #endif

@@ -5,6 +5,7 @@
  * and at exit the name removed only if it is still ours.
  */
 #include "rdmafsd.h"
+#include "restart.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -75,6 +76,13 @@ int ctl_socket_listen(const char *mountpoint, dev_t dev)
 				   sock.path, sizeof(sock.path));
 	if (r)
 		return r;
+	/* An earlier generation's listener (restart): connects made meanwhile wait in it. */
+	fd = restart_take(SUP_TAG(SUP_K_CTLLISTEN, 0));
+	if (fd >= 0) {
+		if (stat(sock.path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			sock.ino = sb.st_ino;
+		return fd;
+	}
 	r = rundir_check();
 	if (r)
 		return r;
@@ -95,6 +103,10 @@ int ctl_socket_listen(const char *mountpoint, dev_t dev)
 		return r;
 	}
 	sock.ino = sb.st_ino;
+	r = restart_put(SUP_TAG(SUP_K_CTLLISTEN, 0), fd);
+	if (r)
+		log_warn("ctl: listener not kept for a restart: %s (rdmafsctl fails during one)",
+			 strerror(-r));
 	return fd;
 }
 

@@ -136,6 +136,11 @@ void *file_resume(uint64_t fh, struct fh_rec *rec)
 	h->reopen = true;
 	inode_ref(ino);
 	pthread_mutex_lock(&ino->lock);
+	if (rec->staged && ino->st) {	/* resumed before the handles (staging_resume()) */
+		h->st = ino->st;
+		staging_get(h->st);
+		h->reopen = false;	/* a staged open has no fd of its own */
+	}
 	inode_open_add(ino, h->writable);
 	if (h->passthrough)
 		ino->bk_opens++;

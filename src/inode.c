@@ -225,12 +225,8 @@ static int inode_resume(void)
 
 		if (!restart_table_valid(itab.tab, slot))
 			continue;
-		if (!rec->nlookup) {	/* forgotten; the death came before the free */
-			if (rec->perm)
-				restart_drop(SUP_TAG(SUP_K_INODEFD, slot));
-			restart_table_free(itab.tab, slot);
-			continue;
-		}
+		/* Forgotten by the kernel (nlookup 0) but maybe still referenced (a resident
+		 * staging, an open handle): made too, freed by inode_resume_sweep() if not. */
 		ino = inode_from_rec(slot, rec);
 		if (!ino)
 			return -ENOMEM;
@@ -465,6 +461,16 @@ static bool inode_maybe_unhash(struct inode *ino)
 		return false;
 	HASH_DEL(itab.by_key, ino);
 	return true;
+}
+
+void inode_resume_sweep(void)
+{
+	struct inode *ino, *tmp;
+
+	pthread_mutex_lock(&itab.lock);
+	HASH_ITER(hh, itab.by_key, ino, tmp)
+		inode_maybe_free(ino);	/* forgotten and nothing resumed refers to it */
+	pthread_mutex_unlock(&itab.lock);
 }
 
 void inode_forget(struct inode *ino, uint64_t n)

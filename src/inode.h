@@ -66,6 +66,12 @@ uint64_t inode_fuse_ino(struct inode *ino);
  */
 struct inode *inode_lookup_add(int fd, const struct stat *st);
 void inode_forget(struct inode *ino, uint64_t n);
+/*
+ * Resumed: after staging and handles took their references, free the node ids the kernel
+ * had forgotten (nlookup 0) that nothing refers to. A forgotten inode kept by a resident
+ * staging stays (its staged data must be resumed).
+ */
+void inode_resume_sweep(void);
 void inode_ref(struct inode *ino);
 void inode_unref(struct inode *ino);
 /* The inode of (dev, ino) if cached, with a reference (inode_unref()); NULL if not. */

@@ -4,6 +4,7 @@
  * break/wait/expire policy. An operation that would free staged pages breaks them first.
  */
 #include "rdmafsd.h"
+#include "restart.h"
 
 #include <inttypes.h>
 #include <utlist.h>
@@ -26,6 +27,7 @@ struct lease {
 	void (*notify)(void *arg);
 	void *arg;
 	struct timespec since;		/* CLOCK_REALTIME when granted */
+	uint32_t rslot;			/* its record + 1 (lease_keep()), 0: none */
 	/* lt.lock protects everything below. */
 	bool live;			/* counted in st->nleases: its pages must not be freed */
 	bool notified;			/* told of the break(s) now under way */
@@ -47,6 +49,56 @@ static struct {
 	bool shutdown;
 	struct lease_stats stats;
 } lt = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/*
+ * A lease the next daemon generation takes over (doc/restart.md 3.5): one record per kept
+ * lease in RESTART_T_LEASES; its connection (SUP_K_LEASECONN) and its holder's pidfd
+ * (SUP_K_PIDFD) are in the supervisor's store under the record's slot, so the holder
+ * never sees its lease fd close when the daemon dies.
+ */
+#define LEASE_LAYOUT 1
+struct lease_rec {
+	uint32_t staged_slot;		/* st->rslot - 1 of the leased file */
+	int32_t pid;
+	int32_t signo;
+	uint32_t reserved;
+	int64_t since_sec, since_nsec;
+	char path[LEASE_PATH_MAX];
+};
+
+static struct {
+	pthread_once_t once;
+	struct restart_table *t;
+} kept = { .once = PTHREAD_ONCE_INIT };
+
+static void kept_open(void)
+{
+	kept.t = restart_table_open(RESTART_T_LEASES, sizeof(struct lease_rec), LEASE_LAYOUT,
+				    SUP_MAX_ENTRIES / 2);
+	if (!kept.t)
+		log_err("restart: lease table: %s (leases will not survive a restart)",
+			strerror(errno));
+}
+
+static struct restart_table *kept_table(void)
+{
+	pthread_once(&kept.once, kept_open);
+	return kept.t;
+}
+
+/* The lease goes: its record, connection and pidfd leave the store. */
+static void unkeep(struct lease *l)
+{
+	uint32_t slot;
+
+	if (!l->rslot || !kept.t)
+		return;
+	slot = l->rslot - 1;
+	restart_table_free(kept.t, slot);
+	restart_drop(SUP_TAG(SUP_K_LEASECONN, slot));
+	restart_drop(SUP_TAG(SUP_K_PIDFD, slot));
+	l->rslot = 0;
+}
 
 static uint64_t ino_nr(const struct staged *st)
 {
@@ -90,6 +142,7 @@ static void unlink_locked(struct lease *l)
 /* After unlink_locked(), without lt.lock: staging_put() may free the staging. */
 static void free_lease(struct lease *l)
 {
+	unkeep(l);
 	if (l->pidfd >= 0)
 		close(l->pidfd);
 	staging_put(l->st);
@@ -217,41 +270,30 @@ static void end_break_locked(struct staged *st)
 			l->notified = false;
 }
 
-struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *path,
-			void (*notify)(void *arg), void *arg)
+/* lease_add() with the holder's @pidfd (taken), granted at @since (NULL: now). */
+static struct lease *lease_new(struct staged *st, pid_t pid, int pidfd, int signo,
+			       const char *path, const struct timespec *since,
+			       void (*notify)(void *arg), void *arg)
 {
-	struct lease *l;
+	struct lease *l = calloc(1, sizeof(*l));
 	int err = 0;
 
-	if (!st || pid <= 0 || signo < 0 || signo > SIGRTMAX) {
-		errno = EINVAL;
+	if (!l) {
+		close(pidfd);
+		errno = ENOMEM;
 		return NULL;
 	}
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return NULL;
-	l->pidfd = pidfd_open(pid, 0);
-	if (l->pidfd < 0) {
-		/*
-		 * ESRCH: the holder is already gone. Anything else (EMFILE, EINVAL for a
-		 * thread id): no lease, because without a pidfd its death would go unseen and
-		 * its signal would go to whatever process has that pid by then.
-		 */
-		err = errno;
-		if (err != ESRCH)
-			log_notice("lease for pid=%d refused: pidfd_open: %s", (int)pid,
-				   strerror(err));
-		free(l);
-		errno = err;
-		return NULL;
-	}
+	l->pidfd = pidfd;
 	l->st = st;
 	l->pid = pid;
 	l->signo = signo;
 	snprintf(l->path, sizeof(l->path), "%s", path ? path : "");
 	l->notify = notify;
 	l->arg = arg;
-	clock_gettime(CLOCK_REALTIME, &l->since);
+	if (since)
+		l->since = *since;
+	else
+		clock_gettime(CLOCK_REALTIME, &l->since);
 	staging_get(st);
 
 	pthread_mutex_lock(&lt.lock);
@@ -273,7 +315,142 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *pat
 		errno = err;
 		return NULL;
 	}
-	log_info("lease ino=%" PRIu64 " granted to pid=%d signo=%d", ino_nr(st), (int)pid, signo);
+	return l;
+}
+
+struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *path,
+			void (*notify)(void *arg), void *arg)
+{
+	struct lease *l;
+	int pidfd, err;
+
+	if (!st || pid <= 0 || signo < 0 || signo > SIGRTMAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0) {
+		/*
+		 * ESRCH: the holder is already gone. Anything else (EMFILE, EINVAL for a
+		 * thread id): no lease, because without a pidfd its death would go unseen and
+		 * its signal would go to whatever process has that pid by then.
+		 */
+		err = errno;
+		if (err != ESRCH)
+			log_notice("lease for pid=%d refused: pidfd_open: %s", (int)pid,
+				   strerror(err));
+		errno = err;
+		return NULL;
+	}
+	l = lease_new(st, pid, pidfd, signo, path, NULL, notify, arg);
+	if (l)
+		log_info("lease ino=%" PRIu64 " granted to pid=%d signo=%d", ino_nr(st),
+			 (int)pid, signo);
+	return l;
+}
+
+int lease_keep(struct lease *l, int connfd)
+{
+	struct restart_table *t = kept_table();
+	struct lease_rec *r;
+	int64_t slot;
+	int e;
+
+	if (!t)
+		return -ENOMEM;
+	if (!l->st->rslot)
+		return 0;	/* its staging is not kept either (no restart table) */
+	slot = restart_table_alloc(t);
+	if (slot < 0)
+		return (int)slot;
+	r = restart_table_rec(t, slot);
+	r->staged_slot = l->st->rslot - 1;
+	r->pid = l->pid;
+	r->signo = l->signo;
+	r->since_sec = l->since.tv_sec;
+	r->since_nsec = l->since.tv_nsec;
+	memcpy(r->path, l->path, sizeof(r->path));
+	l->rslot = slot + 1;
+	e = restart_put(SUP_TAG(SUP_K_LEASECONN, slot), connfd);
+	if (!e)
+		e = restart_put(SUP_TAG(SUP_K_PIDFD, slot), l->pidfd);
+	if (e) {
+		log_err("lease ino=%" PRIu64 " pid=%d: cannot keep it for a restart: %s",
+			ino_nr(l->st), (int)l->pid, strerror(-e));
+		unkeep(l);
+		return e;
+	}
+	restart_table_publish(t, slot);
+	return 0;
+}
+
+/* Forget kept lease @k's record and store entries. */
+static void kept_forget(const struct lease_kept *k)
+{
+	restart_table_free(kept.t, k->slot);
+	restart_drop(SUP_TAG(SUP_K_LEASECONN, k->slot));
+	restart_drop(SUP_TAG(SUP_K_PIDFD, k->slot));
+}
+
+int lease_kept_next(struct lease_kept *k)
+{
+	struct restart_table *t = kept_table();
+	uint32_t hwm = t && restart_table_adopted(t) ? restart_table_hwm(t) : 0;
+	static uint32_t next;	/* resume runs once, in one thread (ctl_init()) */
+
+	for (; next < hwm; next++) {
+		uint32_t slot = next;
+		struct lease_rec *r = restart_table_rec(t, slot);
+		int conn, pidfd;
+
+		if (!restart_table_valid(t, slot))
+			continue;
+		conn = restart_take(SUP_TAG(SUP_K_LEASECONN, slot));
+		pidfd = restart_take(SUP_TAG(SUP_K_PIDFD, slot));
+		k->st = NULL;
+		if (conn < 0 || pidfd < 0) {
+			log_err("restart: lease of pid=%d (record %" PRIu32 "): its connection or "
+				"pidfd is not in the store: not resumed", (int)r->pid, slot);
+			if (conn >= 0)
+				close(conn);
+			if (pidfd >= 0)
+				close(pidfd);
+			k->slot = slot;
+			kept_forget(k);
+			continue;
+		}
+		k->staged_slot = r->staged_slot;
+		k->slot = slot;
+		k->connfd = conn;
+		k->pidfd = pidfd;
+		k->pid = r->pid;
+		k->signo = r->signo;
+		k->since = (struct timespec){ r->since_sec, r->since_nsec };
+		memcpy(k->path, r->path, sizeof(k->path));
+		k->path[sizeof(k->path) - 1] = 0;
+		next++;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void lease_kept_drop(struct lease_kept *k)
+{
+	close(k->pidfd);
+	kept_forget(k);
+}
+
+struct lease *lease_adopt(struct lease_kept *k, void (*notify)(void *arg), void *arg)
+{
+	struct lease *l = lease_new(k->st, k->pid, k->pidfd, k->signo, k->path, &k->since,
+				    notify, arg);
+
+	if (!l) {
+		kept_forget(k);
+		return NULL;
+	}
+	l->rslot = k->slot + 1;
+	log_info("lease ino=%" PRIu64 " of pid=%d resumed", ino_nr(l->st), (int)l->pid);
 	return l;
 }
 

@@ -31,6 +31,30 @@ struct lease;
 struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *path,
 			void (*notify)(void *arg), void *arg);
 /*
+ * Restart (doc/restart.md 3.5). lease_keep(): before the lease is reported granted, its
+ * record and the holder's connection @connfd and pidfd go to the supervisor's store, so a
+ * daemon death does not end it; 0 or -errno (then it must not be granted). Released
+ * leases leave the store. A resumed generation takes the kept leases back one at a time
+ * (lease_kept_next(): 0, or -ENOENT when none is left; k->connfd is the caller's), finds
+ * its file and makes each a lease again with lease_adopt() (its notify and arg), which
+ * owns k->pidfd and returns NULL with the lease dropped if it cannot.
+ */
+int lease_keep(struct lease *l, int connfd);
+struct lease_kept {
+	uint32_t staged_slot;		/* its file: staging_find_kept() */
+	struct staged *st;		/* the caller's, for lease_adopt() */
+	uint32_t slot;
+	int connfd, pidfd;
+	pid_t pid;
+	int signo;
+	struct timespec since;
+	char path[LEASE_PATH_MAX];
+};
+int lease_kept_next(struct lease_kept *k);
+struct lease *lease_adopt(struct lease_kept *k, void (*notify)(void *arg), void *arg);
+/* Give up kept lease @k (its connection could not be made again): closes k->pidfd. */
+void lease_kept_drop(struct lease_kept *k);
+/*
  * The holder released (closed its lease fd or died). Wakes a waiting breaker. Frees @l
  * (also a lease already dropped by a revoke or a noticed death). Safe from @notify itself;
  * from another thread it waits for a @notify of @l in progress, so do not hold a lock

@@ -366,6 +366,24 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * A resumed generation takes over the staged files of the dead one (their staging and
+ * stager locks came back from the supervisor's store) before anything serves; each is
+ * committed whole by its next commit (periodic, fsync, flush). Files that cannot be
+ * resumed are logged.
+ */
+static void resume_staging(void)
+{
+	uint64_t t0 = now_ns();
+	size_t n;
+	int r;
+
+	r = staging_resume(&n);
+	if (n || r)
+		log_notice("restart: %zu staged file(s) resumed in %.1f ms%s", n,
+			   (now_ns() - t0) / 1e6, r ? "; some could not be (see above)" : "");
+}
+
 static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args)
 {
 	struct fuse_loop_config *loop_cfg = NULL;
@@ -503,10 +521,16 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		log_init(cfg->log_level, true);
 	/* Threads start after fuse_daemonize() forked. */
 	r = staging_init();
+	if (!r)
+		r = staging_restart_init();	/* what a next generation resumes */
 	commit_init();	/* in-place scans: SIGBUS handler */
 	budget_init(flusher_kick_trim);	/* staging's policy: eviction, trimming, leases */
 	if (!r)
-		r = fuse_ops_init();
+		resume_staging();
+	if (!r)
+		r = fuse_ops_init();	/* after staging: a resumed staged open uses ino->st */
+	if (!r)
+		inode_resume_sweep();	/* forgotten node ids nothing resumed refers to */
 	if (!r)
 		r = flusher_init();
 	if (r) {
@@ -559,6 +583,7 @@ out_flusher:
 	} else {
 		log_notice("unmounting %s: all changes committed", mountpoint);
 	}
+	staging_restart_exit();
 	staging_exit();
 out_unmount:
 	fuse_ops_devfd = -1;

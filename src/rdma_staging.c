@@ -156,6 +156,7 @@ int staging_set_size(struct staged *st, uint64_t old, uint64_t size)
 	if (st->mode == STAGING_HUGETLB)
 		__atomic_store_n(&st->logical_size, size, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&st->lock);
+	staging_rec_update(st);
 	if (size <= old)
 		st->alloc_size = MIN(st->alloc_size, size);
 	else if (st->alloc_size >= old)
@@ -222,6 +223,7 @@ void staging_adopt_shrink(struct staged *st)
 		 "(a mapped fd), size %" PRIu64 " adopted", (uint64_t)st->ino->src_ino,
 		 (uint64_t)sb.st_size, st->logical_size);
 	__atomic_store_n(&st->logical_size, sb.st_size, __ATOMIC_RELEASE);
+	staging_rec_update(st);
 }
 
 /*
@@ -447,7 +449,7 @@ int staging_sync_map(struct staged *st)
 	return staging_map_ro(st, size);
 }
 
-static void list_add(struct staged *st)
+void staging_list_add(struct staged *st)
 {
 	pthread_mutex_lock(&slist.lock);
 	DL_APPEND(slist.head, st);	/* least recently used first */
@@ -456,7 +458,7 @@ static void list_add(struct staged *st)
 	pthread_mutex_unlock(&slist.lock);
 }
 
-static void staged_free(struct staged *st)
+void staged_free(struct staged *st)
 {
 	if (st->map)
 		munmap(st->map, st->map_len);
@@ -510,6 +512,19 @@ struct staged **staging_get_all(size_t *n)
 	pthread_mutex_unlock(&slist.lock);
 	*n = i;
 	return v;
+}
+
+struct staged *staging_find_kept(uint32_t slot)
+{
+	struct staged *st;
+
+	pthread_mutex_lock(&slist.lock);
+	for (st = slist.head; st && st->rslot != slot + 1; st = st->next)
+		;
+	if (st)
+		st->refs++;
+	pthread_mutex_unlock(&slist.lock);
+	return st;
 }
 
 void staging_put_all(struct staged **v, size_t n)
@@ -706,8 +721,11 @@ int staging_create_fd(struct inode *ino, int lockfd, struct staged **out)
 	st->bk_ctim = sb.st_ctim;
 	st->bk_size = sb.st_size;
 	staging_backing_close(st);	/* filled: reopened by the next commit */
+	r = staging_rec_create(st);	/* kept for the next generation (restart) */
+	if (r)
+		goto err_uncharge;
 	inode_ref(ino);
-	list_add(st);
+	staging_list_add(st);
 	metrics_add(&metrics.files_staged, 1);
 	*out = st;
 	uint64_t dt = now_ns() - t0;
@@ -731,6 +749,7 @@ void (*staging_detach_hook)(struct inode *ino);
 /* Take @st off its inode and the list; ino->lock held. The caller's refs stay valid. */
 static void staging_detach(struct staged *st)
 {
+	staging_rec_free(st);	/* a next generation must not resume it */
 	/* No longer the file's stager: the next open may stage it while refs keep st. */
 	if (st->lockfd >= 0) {
 		close(st->lockfd);	/* closing the last fd of the description unlocks */
@@ -755,6 +774,7 @@ void staging_note_writable_map(struct staged *st)
 {
 	pthread_mutex_lock(&st->lock);
 	st->may_change = true;
+	staging_rec_update(st);
 	pthread_mutex_unlock(&st->lock);
 }
 

@@ -30,10 +30,10 @@
  * I/O) -> restart_fuse_adopt() (synthetic INIT) -> staging_init() -> fuse_ops_init()
  * (handles back: fuse_file.c file_resume(), fuse_dir.c dir_resume(); then every backing
  * id no open uses is closed, except a BK_STAGING one whose inode has ino->st) ->
- * restart_fuse_resend() -> restart_ready() -> the FUSE loop. So a resumed staging
- * (r15b) sets ino->st in staging_init() and gives a staged handle its h->st in
- * file_resume() (struct fh_rec: staged, staged_id). Without it a staged file's
- * uncommitted data is lost at a death: its opens fall back to the backing file.
+ * restart_fuse_resend() -> restart_ready() -> the FUSE loop. Staged files are resumed
+ * between staging_init() and fuse_ops_init() (staging_restart_init(), staging_resume():
+ * ino->st set again), and file_resume() gives a staged handle its h->st from ino->st.
+ * Leases and the control listener come back in ctl_init() (ctl_lease_resume()).
  *
  * A table is a memfd truncated once to its (sparse) capacity and mapped once: record
  * pointers stay valid for the daemon's life. Each record has a state word, written last
@@ -91,6 +91,7 @@ enum restart_table_id {
 	RESTART_T_INODES = 2,
 	RESTART_T_HANDLES = 3,
 	RESTART_T_STAGED = 4,
+	RESTART_T_LEASES = 5,	/* lease.c (branch r15b): one record per kept lease */
 };
 
 struct restart_table;

@@ -102,6 +102,9 @@ struct staged {
 	unsigned nleases;		/* leases held on it; lease.c's lock (read: lease_count) */
 	unsigned lease_breakers;	/* lease_break()s under way; lease.c's lock */
 	unsigned refs;			/* staging_list.lock; list + borrowers */
+	/* Its record in the restart table + 1, the id of its descriptors in the
+	 * supervisor's store (staging_restart.c); 0: none. Set before it is published. */
+	uint32_t rslot;
 	struct staged *next, *prev;	/* staging_list linkage */
 	struct flush_stats stats;
 };
@@ -185,6 +188,8 @@ int staging_unseal(struct staged *st);
 /* Every staging object, each with a reference; release with staging_put_all(). */
 struct staged **staging_get_all(size_t *n);
 void staging_put_all(struct staged **v, size_t n);
+/* The staged file whose restart record is @slot (st->rslot - 1), with a reference; NULL. */
+struct staged *staging_find_kept(uint32_t slot);
 void staging_get(struct staged *st);
 void staging_put(struct staged *st);
 /* Note a possible change of @st (see change_seq); any lock or none. */
@@ -255,6 +260,18 @@ void staging_drop(struct staged *st);
  */
 extern void (*staging_detach_hook)(struct inode *ino);
 uint64_t staging_bytes_used(void);
+/*
+ * Restart (staging_restart.c, doc/restart.md 3.4): the table of staged files, opened
+ * after restart_init() and before the first file is staged (without it nothing is
+ * recorded). staging_resume(): a resumed generation rebuilds the staged files of the dead
+ * one (after the inodes, before handles and the first request); each is committed whole
+ * by its next commit. 0 or the first -errno (files that could not be resumed are logged).
+ */
+int staging_restart_init(void);
+void staging_restart_exit(void);
+int staging_resume(size_t *resumed);
+/* Its record follows @st's errors, sizes, backing times (st->lock held). */
+void staging_rec_update(struct staged *st);
 void staging_charge(int64_t delta);
 
 #endif

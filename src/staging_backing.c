@@ -343,6 +343,7 @@ void staging_note_backing(struct staged *st)
 	st->bk_mtim = sb.st_mtim;
 	st->bk_ctim = sb.st_ctim;
 	st->bk_size = sb.st_size;
+	staging_rec_update(st);
 }
 
 int staging_lock_writer(struct staged *st)
@@ -372,6 +373,7 @@ int staging_lock_writer(struct staged *st)
 		goto err_close;
 	}
 	st->lockfd = fd;
+	staging_rec_lock(st, true);	/* held by the store too: survives a restart */
 	log_debug("locked ino=%" PRIu64 " (stager again)", (uint64_t)ino->src_ino);
 	return 0;
 
@@ -384,6 +386,7 @@ void staging_unlock_writer(struct staged *st)
 {
 	if (st->lockfd < 0)
 		return;
+	staging_rec_lock(st, false);	/* the store's copy would keep the lock */
 	close(st->lockfd);
 	st->lockfd = -1;
 	log_debug("unlocked ino=%" PRIu64 " (committed, clean, no writer)",

@@ -39,6 +39,51 @@ int staging_map_ro(struct staged *st, uint64_t size);
 /* hugetlb: adopt a size a map holder's ftruncate made shorter; st->lock or commit_lock. */
 void staging_adopt_shrink(struct staged *st);
 
+/* Put a new (or resumed) staged file on the list with its list reference. */
+void staging_list_add(struct staged *st);
+/* Free @st (its last reference, or never published). */
+void staged_free(struct staged *st);
+
+/* ---- staging_restart.c ---- */
+
+enum {
+	STAGED_F_MAY_CHANGE = 1,	/* a writable map fd was handed out */
+	STAGED_F_SEAL_REFUSED = 2,	/* a map holder sealed the memfd against seals */
+};
+
+/* One staged file (RESTART_T_STAGED); the id of its descriptors is the slot. */
+struct staged_rec {
+	uint64_t fuse_ino;		/* the kernel's node id of its inode (inode_get()) */
+	uint64_t src_dev, src_ino;	/* checked against that inode on resume */
+	uint32_t mode;			/* enum staging_mode */
+	uint32_t flags;			/* STAGED_F_* */
+	uint64_t logical_size;		/* hugetlb: the file's size (the memfd's is rounded) */
+	uint64_t committed_size;	/* informative: a resumed file rewrites all */
+	uint64_t lost_from;		/* staging lost pages from here on (sticky EIO) */
+	uint32_t err_seq;		/* failed commits so far (errseq of its handles) */
+	int32_t err_last;
+	int32_t pending_error;
+	uint32_t reserved;
+	int64_t bk_mtim_sec, bk_mtim_nsec, bk_ctim_sec, bk_ctim_nsec;
+	uint64_t bk_size;		/* the backing file as of the fill or last commit */
+};
+
+struct restart_table;
+/* The RESTART_T_STAGED table, NULL before staging_restart_init(). */
+struct restart_table *staging_rec_table(void);
+
+/*
+ * The record of new staging @st (its memfd and lock fd put in the store); 0 or -errno
+ * (nothing kept). Called before it is published.
+ */
+int staging_rec_create(struct staged *st);
+/* @st's memfd was replaced (unseal): the store keeps the new one under the same tag. */
+void staging_rec_memfd(struct staged *st);
+/* @st's stager lock fd was taken (@held) or is about to be closed. */
+void staging_rec_lock(struct staged *st, bool held);
+/* @st leaves its inode: record freed, its descriptors dropped from the store. */
+void staging_rec_free(struct staged *st);
+
 /* ---- staging_backing.c ---- */
 
 /* A new fd on the backing file, or -errno. */

@@ -111,6 +111,7 @@ static bool seal_refused(struct staged *st)
 			 "seals (seals 0x%x): it stays staged until unmount",
 			 (uint64_t)st->ino->src_ino, seals);
 	st->seal_refused = true;
+	staging_rec_update(st);
 	return false;
 }
 
@@ -217,6 +218,7 @@ static int unseal_locked(struct staged *st)
 	pthread_mutex_lock(&st->lock);
 	close(st->memfd);
 	st->memfd = fd;
+	staging_rec_memfd(st);	/* after the old backing id went (staging_detach_hook) */
 	st->alloc_size = size;	/* staging_new_memfd() allocated it, the copy wrote it all */
 	st->sealed = false;
 	r = staging_map_ro(st, size);

@@ -24,6 +24,15 @@
 
 static bool quiet;
 
+/* --until-signal: SIGUSR1 is blocked (a signal must not interrupt a FUSE request) and
+ * looked for between rounds. */
+static bool usr1_pending(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 && sigismember(&set, SIGUSR1);
+}
+
 #define say(...) do { if (!quiet) printf(__VA_ARGS__); fflush(stdout); } while (0)
 
 static void usage(FILE *f)
@@ -46,6 +55,7 @@ static void usage(FILE *f)
 		"  --hold SECONDS   keep the pin (and mapping) this long before exiting\n"
 		"  --rounds N       the peer writes the whole range N times (default 1)\n"
 		"  --duration S     instead: whole rounds until S seconds have passed\n"
+		"  --until-signal   instead: whole rounds until SIGUSR1 (at least one)\n"
 		"  --quiet          print only the checksum line\n"
 		"\n"
 		"Prints 'xxh3=<hex>' of what the peer sent (the last round). Exit 0 on success,\n"
@@ -140,6 +150,7 @@ int main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'D' },
+		{ "until-signal", no_argument, NULL, 'U' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -149,7 +160,7 @@ int main(int argc, char **argv)
 	unsigned hold = 0, rounds = 1, round;
 	double duration = 0;
 	struct timespec t0, t;
-	bool probe = false, do_fsync = true, populate = false;
+	bool probe = false, do_fsync = true, populate = false, until_signal = false;
 	struct io_uring ring;
 	struct iovec iov;
 	struct stat sb;
@@ -169,6 +180,7 @@ int main(int argc, char **argv)
 		case 'H': hold = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 'D': duration = strtod(optarg, NULL); break;
+		case 'U': until_signal = true; break;
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -243,11 +255,20 @@ int main(int argc, char **argv)
 	else
 		say("peer pid %d writing %" PRIu64 " bytes x %u into the pinned pages "
 		    "(IORING_OP_READ_FIXED from a socket)\n", (int)pid, size, rounds);
+	if (until_signal) {
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		say("ready\n");
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (round = 0;; round++) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (duration > 0 ? round > 0 && (t.tv_sec - t0.tv_sec) +
-							(t.tv_nsec - t0.tv_nsec) / 1e9 >= duration :
+		if (until_signal ? round > 0 && usr1_pending() :
+		    duration > 0 ? round > 0 && (t.tv_sec - t0.tv_sec) +
+						(t.tv_nsec - t0.tv_nsec) / 1e9 >= duration :
 				   round == rounds)
 			break;
 		if (write(sv[0], "G", 1) != 1) {	/* the peer sends one round per 'G' */
