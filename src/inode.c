@@ -467,9 +467,11 @@ void inode_resume_sweep(void)
 {
 	struct inode *ino, *tmp;
 
+	/* Start-up, before any FUSE thread: freeing under the lock costs nobody a wait. */
 	pthread_mutex_lock(&itab.lock);
 	HASH_ITER(hh, itab.by_key, ino, tmp)
-		inode_maybe_free(ino);	/* forgotten and nothing resumed refers to it */
+		if (inode_maybe_unhash(ino))	/* forgotten, nothing resumed refers to it */
+			inode_free(ino);
 	pthread_mutex_unlock(&itab.lock);
 }
 
