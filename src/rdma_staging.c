@@ -611,11 +611,16 @@ static int hugetlb_short(struct staged *st, uint64_t size)
 
 int staging_create(struct inode *ino, struct staged **out)
 {
+	enum staging_mode mode = choose_mode(ino);
 	uint64_t t0 = now_ns(), size;
 	struct staged *st;
 	struct stat sb;
 	int r;
 
+	if (mode == STAGING_NONE) {	/* served from the backing file: nothing to do */
+		*out = NULL;
+		return 0;
+	}
 	if (staging_pol.make_room)
 		staging_pol.make_room(ino);	/* descriptors: evict past resident_max */
 	st = calloc(1, sizeof(*st));
@@ -624,7 +629,7 @@ int staging_create(struct inode *ino, struct staged **out)
 	st->memfd = st->bfd = st->dfd = st->lockfd = -1;
 	st->lost_from = UINT64_MAX;
 	st->ino = ino;		/* for log lines; the reference is taken on success */
-	set_mode(st, choose_mode(ino));
+	set_mode(st, mode);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
 	r = staging_backing_open(st);

@@ -110,7 +110,8 @@ int staging_init(void);
 void staging_exit(void);
 /*
  * Create the staging object of a regular file and fill it from the backing file.
- * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget).
+ * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget); 0 with *out
+ * NULL when staging_paths (or staging) gives the file mode none: it is not staged.
  */
 int staging_create(struct inode *ino, struct staged **out);
 /* Map/remap the daemon's view to the current memfd size; st->lock held. */
