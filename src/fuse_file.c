@@ -428,6 +428,15 @@ void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info 
 	fuse_reply_err(req, -r);
 }
 
+int fsync_unstaged(struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+
+	if (h->st || h->fd < 0)
+		return 0;
+	return fsync(h->fd) < 0 ? -errno : 0;
+}
+
 /*
  * A buffer of at least @size bytes owned by the calling thread (freed when it exits), or
  * NULL. Reused because a new one per read costs a first-touch fault per page (up to 1 MiB

@@ -83,6 +83,17 @@ os.close(fd)
 if [ -f "$T/ext4.img" ]; then
 	grep -qa "$marker" "$T/ext4.img" || fail "fsync returned before the data reached the device"
 fi
+# ... and so does the RDMAFS_IOC_FLUSH ioctl (_IO('R', 1)) on an unstaged open.
+py "
+import fcntl, os
+fd = os.open('$M/plain/sync.raw', os.O_RDWR | os.O_APPEND)
+os.write(fd, ('$marker-ioctl' * 200).encode())
+fcntl.ioctl(fd, 0x5201)
+os.close(fd)
+" || fail "RDMAFS_IOC_FLUSH on a none file failed"
+if [ -f "$T/ext4.img" ]; then
+	grep -qa "$marker-ioctl" "$T/ext4.img" || fail "ioctl flush did not sync the backing file"
+fi
 [ "$(staged "$M/plain/sync.raw")" = false ] || fail "*.raw file staged"
 
 # 5. Permissions are the backing file's: root's 0644 file cannot be written by the user.
