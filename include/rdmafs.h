@@ -46,7 +46,7 @@ struct rdmafs_stat {
 	int pending_error;		/* what the next flush returns unless it succeeds */
 	unsigned opens, opens_w, leases;
 	unsigned files;			/* staged files counted */
-	unsigned staging_mode;		/* 0 shmem, 1 thp, 2 hugetlb */
+	unsigned staging_mode;		/* 0 shmem, 1 thp, 2 hugetlb, 3 none */
 	unsigned flags;			/* RDMAFS_STAT_* */
 	unsigned flush_interval;	/* seconds, 0 = no periodic commit */
 	uint64_t page_size, chunk_size;

@@ -122,7 +122,7 @@ static int parse_enum(const char *s, const char *const *names, size_t n, int *ou
 	return -EINVAL;
 }
 
-static const char *const staging_names[] = { "shmem", "thp", "hugetlb" };
+static const char *const staging_names[] = { "shmem", "thp", "hugetlb", "none" };
 static const char *const expire_names[] = { "deny", "revoke" };
 static const char *const tri_names[] = { "auto", "on", "off" };
 static const char *const enforce_names[] = { "strict", "deferred" };
@@ -150,9 +150,10 @@ struct key {
 #define ENUM(a) a, ARRAY_SIZE(a)
 
 static const struct key keys[] = {
-	{ "staging", K_ENUM, OFF(staging), 0, 0, ENUM(staging_names), "shmem | thp | hugetlb" },
+	{ "staging", K_ENUM, OFF(staging), 0, 0, ENUM(staging_names),
+	  "shmem | thp | hugetlb | none" },
 	{ "staging_paths", K_RULES, OFF(staging_rules), 0, 0, NULL, 0,
-	  "PATTERN:MODE, ... with MODE shmem | thp | hugetlb" },
+	  "PATTERN:MODE, ... with MODE shmem | thp | hugetlb | none" },
 	{ "staging_budget", K_SIZE_PCT, OFF(staging_budget), 0, 0, NULL, 0, "size or % of RAM" },
 	{ "budget_enforce", K_ENUM, OFF(budget_enforce), 0, 0, ENUM(enforce_names),
 	  "strict | deferred" },
@@ -180,7 +181,7 @@ static const struct key keys[] = {
  * for -o where ',' splits options. A pattern may not contain ',', ';' or ':'. Parsed into
  * a copy so that a bad value changes nothing.
  */
-static int parse_rules(const char *s, struct conf *c)
+static int parse_rules(const char *s, struct conf *c, char *err, size_t errlen)
 {
 	struct staging_rule rules[CONF_MAX_STAGING_RULES];
 	unsigned n = 0;
@@ -216,8 +217,11 @@ static int parse_rules(const char *s, struct conf *c)
 			return -EINVAL;
 		memcpy(name, colon, mlen);
 		name[mlen] = 0;
-		if (parse_enum(name, staging_names, ARRAY_SIZE(staging_names), &mode))
+		if (parse_enum(name, staging_names, ARRAY_SIZE(staging_names), &mode)) {
+			snprintf(err, errlen, "unknown mode '%s' in staging_paths item '%.*s' "
+				 "(expected shmem | thp | hugetlb | none)", name, (int)(end - s), s);
 			return -EINVAL;
+		}
 		memcpy(rules[n].pattern, s, plen);
 		rules[n].pattern[plen] = 0;
 		rules[n].mode = mode;
@@ -321,7 +325,10 @@ int conf_set(struct conf *c, const char *name, const char *value, char *err, siz
 			strcpy(field, value);
 		break;
 	case K_RULES:
-		r = parse_rules(value, c);
+		err[0] = 0;
+		r = parse_rules(value, c, err, errlen);
+		if (r && err[0])
+			return -EINVAL;	/* said which item */
 		break;
 	}
 	if (r)

@@ -10,7 +10,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum staging_mode { STAGING_SHMEM, STAGING_THP, STAGING_HUGETLB };
+/*
+ * STAGING_NONE (staging_paths rule or the mount's staging): the file is never staged;
+ * every open uses the backing file itself (passthrough where the kernel offers it).
+ */
+enum staging_mode { STAGING_SHMEM, STAGING_THP, STAGING_HUGETLB, STAGING_NONE };
 enum lease_expire { LEASE_EXPIRE_DENY, LEASE_EXPIRE_REVOKE };
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 /* flush_on_close: what close(2) of a writable descriptor does (see rdmafs(8)). */

@@ -17,6 +17,21 @@
 #include "ctl_worker.h"
 #include "rdmafs/proto.h"
 
+/*
+ * Why @t has no staging to map or lease: -EOPNOTSUPP when staging_paths serves its path
+ * unstaged (mode none: never staged, its mappings are the backing filesystem's and cannot
+ * be pinned for writing), else -ENODATA (not staged now; a writable open stages it).
+ */
+static int unstaged_err(const struct ctl_target *t)
+{
+	char path[PATH_MAX];
+
+	if (!t->rel[0] || snprintf(path, sizeof(path), "/%s", t->rel) >= (int)sizeof(path))
+		return cfg->staging == STAGING_NONE && !cfg->nstaging_rules ? -EOPNOTSUPP :
+									      -ENODATA;
+	return conf_staging_mode_for(cfg, path) == STAGING_NONE ? -EOPNOTSUPP : -ENODATA;
+}
+
 /* Staging memfd reopened with the access the client's fd grants; *fd_out owned by caller. */
 int ctl_do_map(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_map *wm,
 	       int *fd_out)
@@ -37,7 +52,7 @@ int ctl_do_map(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_m
 		goto out;
 	}
 	if (!t.st) {
-		r = -ENODATA;	/* not staged: nothing to hand over */
+		r = unstaged_err(&t);	/* not staged: nothing to hand over */
 		goto out;
 	}
 	ino = t.st->ino;
@@ -92,7 +107,7 @@ int ctl_do_lease(struct ctl_conn *c, const struct ctl_job *j)
 		goto out;
 	}
 	if (!t.st) {
-		r = -ENODATA;	/* not staged: its pages are the backing FS's, no lease */
+		r = unstaged_err(&t);	/* its pages are the backing FS's, no lease */
 		goto out;
 	}
 	/* Its holder may write: this node must be the file's stager (see lockfd). */

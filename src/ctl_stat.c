@@ -131,6 +131,12 @@ int ctl_do_stat(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_
 		w->size = t.size;
 	}
 	fill_stat_common(w, scan || !t.st);
+	if (!t.st && t.rel[0]) {	/* what a writable open through this path would use */
+		char path[PATH_MAX];
+
+		if (snprintf(path, sizeof(path), "/%s", t.rel) < (int)sizeof(path))
+			w->staging_mode = conf_staging_mode_for(cfg, path);
+	}
 	ctl_target_done(&t);
 	return 0;
 }

@@ -304,13 +304,16 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 			goto err_unlock;
 	}
 	if (!st && writable && ino->type == S_IFREG) {
-		if (ino->bk_kind == BK_BACKING) {
-			log_info("open ino=%" PRIu64 " for writing while read-only opens use the "
+		if (ino->bk_kind == BK_BACKING || ino->nopen_w) {
+			/* Staging now would split the file: the other opens' reads and writes
+			 * go to the backing file (staging_paths mode none, or unstaged). */
+			log_info("open ino=%" PRIu64 " for writing while other opens use the "
 				 "backing file: not staged (its mappings cannot be pinned)",
 				 (uint64_t)ino->src_ino);
 		} else {
+			/* st NULL: staging_paths mode none */
 			r = staging_create_fd(ino, lockfd, &st);
-			lockfd = -1;	/* staging_create() took it */
+			lockfd = -1;	/* staging_create_fd() took it */
 			if (r == -ENOSPC) {
 				log_notice("open ino=%" PRIu64 ": staging_budget reached, not staged",
 					   (uint64_t)ino->src_ino);
@@ -485,6 +488,9 @@ void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 	/* close() waits for durability with flush_on_close=yes (NFS-like close-to-open). */
 	if (h && h->st && h->writable && cfg->flush_on_close == FLUSH_CLOSE_YES)
 		r = commit_fd(h->st, &h->err_seen);
+	else if (h && !h->st && h->writable && h->fd >= 0 &&
+		 cfg->flush_on_close == FLUSH_CLOSE_YES)
+		r = fdatasync(h->fd) < 0 ? -errno : 0;	/* unstaged: the backing file's data */
 	fuse_reply_err(req, -r);
 }
 
@@ -543,6 +549,15 @@ void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info 
 		r = 0;
 	}
 	fuse_reply_err(req, -r);
+}
+
+int fsync_unstaged(struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+
+	if (h->st || h->fd < 0)
+		return 0;
+	return fsync(h->fd) < 0 ? -errno : 0;
 }
 
 /*

@@ -96,6 +96,8 @@ void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
 void op_release(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi);
 void op_fsync(fuse_req_t req, fuse_ino_t i, int datasync, struct fuse_file_info *fi);
+/* RDMAFS_IOC_FLUSH of an open that is not staged: fsync its backing file; 0 or -errno. */
+int fsync_unstaged(struct fuse_file_info *fi);
 void op_read(fuse_req_t req, fuse_ino_t i, size_t size, off_t off,
 	     struct fuse_file_info *fi);
 void op_write_buf(fuse_req_t req, fuse_ino_t i, struct fuse_bufvec *in, off_t off,

@@ -174,6 +174,8 @@ void op_ioctl(fuse_req_t req, fuse_ino_t i, unsigned int cmd, void *arg,
 	if (st) {
 		r = commit_file(st);
 		staging_put(st);
+	} else if (fi) {
+		r = fsync_unstaged(fi);	/* e.g. staging_paths mode none */
 	}
 	if (r)
 		fuse_reply_err(req, -r);

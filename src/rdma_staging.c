@@ -631,11 +631,18 @@ int staging_create(struct inode *ino, struct staged **out)
 
 int staging_create_fd(struct inode *ino, int lockfd, struct staged **out)
 {
+	enum staging_mode mode = choose_mode(ino);
 	uint64_t t0 = now_ns(), size;
 	struct staged *st;
 	struct stat sb;
 	int r;
 
+	if (mode == STAGING_NONE) {	/* served from the backing file: nothing to do */
+		if (lockfd >= 0)
+			close(lockfd);
+		*out = NULL;
+		return 0;
+	}
 	if (staging_pol.make_room)
 		staging_pol.make_room(ino);	/* descriptors: evict past resident_max */
 	st = calloc(1, sizeof(*st));
@@ -647,7 +654,7 @@ int staging_create_fd(struct inode *ino, int lockfd, struct staged **out)
 	st->memfd = st->bfd = st->dfd = st->lockfd = -1;
 	st->lost_from = UINT64_MAX;
 	st->ino = ino;		/* for log lines; the reference is taken on success */
-	set_mode(st, choose_mode(ino));
+	set_mode(st, mode);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->commit_lock, NULL);
 	st->lockfd = lockfd >= 0 ? lockfd : staging_open_backing(ino, O_RDWR);

@@ -113,7 +113,8 @@ int staging_init(void);
 void staging_exit(void);
 /*
  * Create the staging object of a regular file and fill it from the backing file.
- * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget).
+ * Called with ino->lock held. Returns 0 or -errno (-ENOSPC: over budget); 0 with *out
+ * NULL when staging_paths (or staging) gives the file mode none: it is not staged.
  */
 int staging_create(struct inode *ino, struct staged **out);
 /* The same with @lockfd, a writable fd of the backing file (a create's own), taken over

@@ -65,6 +65,8 @@ static int fail(const char *what, const char *path, int err)
 {
 	const char *msg = err == -EXDEV ? "not on an rdmafs mount" :
 			  err == -ENOTCONN ? "no control socket for this mount (daemon gone?)" :
+			  err == -EOPNOTSUPP ? "never staged (staging_paths mode none): its "
+					       "mappings are the backing file's and cannot be pinned" :
 			  strerror(-err);
 
 	fprintf(stderr, "%s: %s%s%s: %s\n", prog, what, path ? " " : "", path ? path : "", msg);
@@ -232,9 +234,9 @@ static int cmd_flush(int argc, char **argv)
 
 static const char *mode_name(unsigned m)
 {
-	static const char *const names[] = { "shmem", "thp", "hugetlb" };
+	static const char *const names[] = { "shmem", "thp", "hugetlb", "none" };
 
-	return m < 3 ? names[m] : "?";
+	return m < 4 ? names[m] : "?";
 }
 
 static void fmt_time(const struct timespec *ts, char *buf, size_t size)

@@ -100,7 +100,7 @@ struct rdmafs_wire_stat {
 	int32_t pending_error;		/* returned by the next flush */
 	uint32_t opens, opens_w, leases;
 	uint32_t files;			/* staged files counted */
-	uint32_t staging_mode;		/* 0 shmem, 1 thp, 2 hugetlb */
+	uint32_t staging_mode;		/* 0 shmem, 1 thp, 2 hugetlb, 3 none */
 	uint64_t page_size;
 	uint64_t chunk_size;
 	uint64_t budget;		/* mount: staging_budget, bytes */

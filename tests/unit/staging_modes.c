@@ -81,6 +81,10 @@ static void test_rules(void **state)
 	assert_int_equal(conf_set(&c, "staging_paths", "*.bin", err, sizeof(err)), -EINVAL);
 	assert_int_equal(conf_set(&c, "staging_paths", "*.bin:huge", err, sizeof(err)), -EINVAL);
 	assert_int_equal(conf_set(&c, "staging_paths", ":thp", err, sizeof(err)), -EINVAL);
+	assert_int_equal(conf_set(&c, "staging_paths", "*.log:none,*.x:pasthrough", err,
+				  sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown mode 'pasthrough'"));	/* names the item */
+	assert_non_null(strstr(err, "*.x:pasthrough"));
 	assert_int_equal(c.nstaging_rules, 3);
 	/* The first match wins; no match: the mount's mode. */
 	assert_int_equal(conf_set(&c, "staging", "hugetlb", err, sizeof(err)), 0);
@@ -90,6 +94,34 @@ static void test_rules(void **state)
 	assert_int_equal(conf_set(&c, "staging_paths", "", err, sizeof(err)), 0);
 	assert_int_equal(c.nstaging_rules, 0);
 	assert_int_equal(conf_staging_mode_for(&c, "/b"), STAGING_HUGETLB);
+	/* none: as a rule and as the mount's mode (only what the rules name is staged). */
+	assert_int_equal(conf_set(&c, "staging_paths", "/src/*:none; *.log:None", err,
+				  sizeof(err)), 0);
+	assert_int_equal(conf_staging_mode_for(&c, "/src/a/b.c"), STAGING_NONE);
+	assert_int_equal(conf_staging_mode_for(&c, "/x/y.log"), STAGING_NONE);
+	assert_int_equal(conf_staging_mode_for(&c, "/x/y.bin"), STAGING_HUGETLB);
+	assert_int_equal(conf_set(&c, "staging", "none", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&c, "staging_paths", "*.bin:shmem", err, sizeof(err)), 0);
+	assert_int_equal(conf_staging_mode_for(&c, "/x/y.bin"), STAGING_SHMEM);
+	assert_int_equal(conf_staging_mode_for(&c, "/x/y.log"), STAGING_NONE);
+}
+
+/* A file whose mode is none is not staged: staging_create() leaves it to the backing file. */
+static void test_none_not_staged(void **state)
+{
+	struct staged *st = (struct staged *)1;
+	uint64_t used = staging_bytes_used();
+	struct inode *ino;
+
+	config.staging = STAGING_NONE;
+	ino = make_file("plain", 1 << 20);
+	pthread_mutex_lock(&ino->lock);
+	assert_int_equal(staging_create(ino, &st), 0);
+	pthread_mutex_unlock(&ino->lock);
+	assert_null(st);
+	assert_null(ino->st);
+	assert_int_equal(staging_bytes_used(), used);	/* nothing charged */
+	config.staging = STAGING_SHMEM;
 }
 
 /*
@@ -211,6 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_none_not_staged),
 		cmocka_unit_test(test_evict_lru),
 		cmocka_unit_test(test_hugetlb_size),
 	};
