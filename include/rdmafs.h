@@ -60,6 +60,7 @@ struct rdmafs_stat {
 	/* mount: daemon generation serving now, deaths survived, the last blackout (µs) */
 	uint32_t generation, restarts;
 	uint64_t last_blackout_us;
+	int supervisor_pid;		/* mount: keeps its descriptors; 0: none (restart = off) */
 };
 
 /* Outcome of a mount-wide flush or evict. */

@@ -381,6 +381,7 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->generation = w->generation;
 	st->restarts = w->restarts;
 	st->last_blackout_us = w->last_blackout_us;
+	st->supervisor_pid = w->supervisor_pid;
 }
 
 int rdmafs_stat(int fd, struct rdmafs_stat *st)

@@ -7,6 +7,7 @@
 #include "commit.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl_auth.h"
 #include "ctl_conn.h"
@@ -116,6 +117,7 @@ int ctl_do_stat(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_
 		w->generation = rst.generation;
 		w->restarts = rst.restarts;
 		w->last_blackout_us = rst.last_blackout_ms * 1000;
+		w->supervisor_pid = restart_supervised() ? (int32_t)getppid() : 0;
 		fill_stat_common(w, scan);
 		return 0;
 	}

@@ -437,6 +437,97 @@ static void sup_notify_ready(int *notify_fd, bool detach)
 	}
 }
 
+/*
+ * Restart on purpose (SIGUSR2, `rdmafsctl restart`): the next generation runs the binary
+ * now at the path this one was started from (a package upgrade replaced it). The running
+ * generation is killed (SIGKILL: the crash path, which the tests kill 20 times; nothing
+ * is drained) and the next one starts from an fd of the new binary opened at the request.
+ * If that generation dies before SUP_READY, the one after it runs the previous binary
+ * again (@cur: an fd of it, kept). Only when @path is this process's own binary.
+ */
+static struct {
+	char disk[4096];	/* where the binary was at start-up ("" = no restart) */
+	int cur;		/* fd of the binary generations run now */
+	int next;		/* fd of the binary being tried, or -1 */
+	bool trial;		/* the running generation runs @next */
+	char exec[64];		/* what sup_spawn() execs: /proc/self/fd/N */
+} up = { .cur = -1, .next = -1 };
+
+static void up_init(const char *path)
+{
+	ssize_t n;
+
+	if (!path || strcmp(path, "/proc/self/exe"))
+		return;
+	n = readlink("/proc/self/exe", up.disk, sizeof(up.disk) - 1);
+	up.cur = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (n <= 0 || up.cur < 0) {
+		up.disk[0] = 0;
+		return;
+	}
+	up.disk[n] = 0;
+}
+
+/* SIGUSR2: open the binary at up.disk for the next generation and stop this one. */
+static void up_request(int pidfd, unsigned int gen)
+{
+	int fd;
+
+	if (!up.disk[0] || up.cur < 0) {
+		sup_log("restart asked: not possible here (the binary is not known)");
+		return;
+	}
+	if (up.next >= 0) {
+		sup_log("restart asked: one is under way");
+		return;
+	}
+	fd = open(up.disk, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		sup_log("restart asked: %s: %s; generation %u keeps serving", up.disk,
+			strerror(errno), gen);
+		return;
+	}
+	up.next = fd;
+	sup_log("restart asked: generation %u stops, the next runs %s", gen, up.disk);
+	pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+}
+
+/* What generation @gen is to run: the new binary right after a restart request. */
+static const char *up_exec(const char *path)
+{
+	int fd = up.next >= 0 ? up.next : up.cur;
+
+	up.trial = up.next >= 0;
+	if (fd < 0)
+		return path;
+	snprintf(up.exec, sizeof(up.exec), "/proc/self/fd/%d", fd);
+	return up.exec;
+}
+
+/* The generation on trial serves: its binary is the one to run from now on. */
+static void up_ready(unsigned int gen)
+{
+	if (!up.trial)
+		return;
+	sup_log("generation %u serves from %s", gen, up.disk);
+	close(up.cur);
+	up.cur = up.next;
+	up.next = -1;
+	up.trial = false;
+}
+
+/* The generation on trial died before it served: back to the binary before it. */
+static void up_failed(unsigned int gen)
+{
+	if (!up.trial)
+		return;
+	sup_log("generation %u (%s) did not start: the next runs the previous binary", gen,
+		up.disk);
+	close(up.next);
+	up.next = -1;
+	up.trial = false;
+}
+
 int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 {
 	unsigned int gen = 0, backoff_ms = 0;
@@ -450,6 +541,7 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGPIPE);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sigfd < 0) {
@@ -457,13 +549,14 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 		return 1;
 	}
 	sup_harden();
+	up_init(path);
 
 	for (;;) {
 		double started = mono_s();
 		int status;
 
 		gen_ready = false;
-		pid = sup_spawn(path, argv, gen, died, backoff_ms, &sock, &pidfd);
+		pid = sup_spawn(up_exec(path), argv, gen, died, backoff_ms, &sock, &pidfd);
 		if (pid < 0) {
 			sup_log("cannot start generation %u of %s: %s", gen, path ? path : argv[0],
 				strerror(errno));
@@ -479,8 +572,13 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 			if (p[0].revents & POLLIN) {
 				struct signalfd_siginfo si;
 
-				if (read(sigfd, &si, sizeof(si)) == sizeof(si) &&
-				    si.ssi_signo != SIGPIPE) {
+				if (read(sigfd, &si, sizeof(si)) != sizeof(si) ||
+				    si.ssi_signo == SIGPIPE) {
+					;
+				} else if (si.ssi_signo == SIGUSR2) {
+					if (!stop_sig)
+						up_request(pidfd, gen);
+				} else {
 					/* A stop asked of us is the daemon's to do (it commits). */
 					stop_sig = si.ssi_signo;
 					pidfd_send_signal(pidfd, stop_sig, NULL, 0);
@@ -494,8 +592,10 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 					close(sock);
 					sock = -1;
 				}
-				if (gen_ready)
+				if (gen_ready) {
 					sup_notify_ready(&notify_fd, detach);
+					up_ready(gen);
+				}
 			}
 			if (p[1].revents & POLLIN)
 				exited = true;
@@ -536,6 +636,8 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 				return 1;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 		}
+		if (!gen_ready)
+			up_failed(gen);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_HANDOVER) {
 			sup_log("generation %u handed over; starting generation %u", gen, gen + 1);
 		} else {

@@ -53,6 +53,9 @@ static void usage(FILE *f)
 		"  lease break PATH                break the leases on a file\n"
 		"  lease hold [-s SIGNAL] PATH     hold a lease until it is broken or killed\n"
 		"  replay RESCUE_DIR               copy a rescue folder back over its backing files\n"
+		"  restart [PATH]                  restart the daemon of the mount of PATH from the\n"
+		"                                  binary now installed; files, mappings, pins and\n"
+		"                                  leases stay (the user the daemon runs as)\n"
 		"\n"
 		"  -h, --help                      this text\n"
 		"  -V, --version                   version\n"
@@ -287,6 +290,8 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 		json_object_object_add(o, "lease_stats", l);
 		json_object_object_add(o, "generation", json_object_new_int64(s->generation));
 		json_object_object_add(o, "restarts", json_object_new_int64(s->restarts));
+		json_object_object_add(o, "supervisor_pid",
+				       json_object_new_int64(s->supervisor_pid));
 		json_object_object_add(o, "last_blackout_ms",
 				       s->restarts ? json_object_new_double(s->last_blackout_us / 1e3)
 						   : NULL);
@@ -1151,6 +1156,61 @@ static int cmd_replay(int argc, char **argv)
 	return bad ? 1 : 0;
 }
 
+/*
+ * The supervisor that keeps the mount's descriptors starts the next daemon generation
+ * from the binary installed now (SIGUSR2, doc/restart.md): wait until a new generation
+ * answers. Generation + 1 answering: the new binary serves; + 2 or more: it did not start
+ * and the supervisor went back to the previous binary (or it died meanwhile).
+ */
+static int cmd_restart(int argc, char **argv)
+{
+	const char *path = argc > 1 ? argv[1] : ".";
+	struct rdmafs_stat s, n;
+	struct timespec t0, t1;
+	int r;
+
+	if (argc > 2)
+		return fprintf(stderr, "%s: restart takes one PATH\n", prog), 2;
+	r = rdmafs_mount_stat(path, &s);
+	if (r)
+		return fail("restart", path, r);
+	if (s.supervisor_pid <= 0) {
+		fprintf(stderr, "%s: restart %s: the mount has no supervisor (restart = off, or "
+			"the kernel cannot resend requests): its daemon cannot restart\n", prog, path);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (kill(s.supervisor_pid, SIGUSR2) < 0)
+		return fail("restart", path, -errno);
+	for (;;) {
+		struct timespec nap = { 0, 20 * 1000 * 1000 };
+
+		/* Asked during the restart, this waits in the kept listener's backlog; one
+		 * the dying generation had accepted is reset: ask again. */
+		r = rdmafs_mount_stat(path, &n);
+		if (r && r != -ECONNRESET && r != -EPIPE && r != -ECONNREFUSED)
+			return fail("restart", path, r);
+		if (!r && n.generation != s.generation)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > 60) {
+			fprintf(stderr, "%s: restart %s: generation %u still serves after 60 s (see "
+				"the supervisor's log)\n", prog, path, s.generation);
+			return 1;
+		}
+		nanosleep(&nap, NULL);
+	}
+	if (n.generation != s.generation + 1) {
+		fprintf(stderr, "%s: restart %s: generation %u serves, not %u: the new binary "
+			"did not start, or a generation died (see the supervisor's log)\n", prog,
+			path, n.generation, s.generation + 1);
+		return 1;
+	}
+	printf("generation %u serves (blackout %.1f ms)\n", n.generation,
+	       n.last_blackout_us / 1e3);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -1178,6 +1238,8 @@ int main(int argc, char **argv)
 		return cmd_lease(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restart"))
+		return cmd_restart(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'; see %s --help\n", prog, cmd, prog);
 	return 2;
 }

@@ -112,7 +112,9 @@ struct rdmafs_wire_stat {
 	uint64_t lost_pages;		/* staged pages the kernel dropped (never committed) */
 	uint64_t syncs;			/* fdatasyncs of backing files, lifetime */
 	uint64_t budget_refusals;	/* writes refused with ENOSPC: staging_budget reached */
-	uint8_t reserved[8];
+	/* mount: the process that keeps the mount's descriptors (doc/restart.md), 0 = none */
+	int32_t supervisor_pid;
+	uint32_t reserved;
 	/* mount: the daemon's restarts (doc/restart.md) */
 	uint32_t generation;		/* of the daemon serving now, 0 = the first */
 	uint32_t restarts;		/* daemon deaths the mount survived */

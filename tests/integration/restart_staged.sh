@@ -11,10 +11,23 @@
 # last (the pinned writer's checksum of its last round; the write(2) writer's content
 # follows from its last record). Prints kills, bytes verified and the blackout (kill to
 # an open answered by the next generation): median and worst.
+# RESTART_MODE=upgrade (test restart_upgrade): instead of a kill, each time a new binary
+# (a copy that differs in its bytes) replaces the one the mount was started from and
+# `rdmafsctl restart` makes the supervisor start the next generation from it; the
+# serving generation must run the new file. Then a binary that cannot start replaces it:
+# `rdmafsctl restart` fails and the supervisor goes back to the previous binary.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 SEQWRITE=$RDMAFS_BUILD/tests/helpers/rdmafs-seqwrite
 KILLS=${RESTART_KILLS:-20}
+MODE=${RESTART_MODE:-kill}
+case $MODE in kill | upgrade) ;; *) fail "RESTART_MODE=$MODE: kill or upgrade" ;; esac
+if [ "$MODE" = upgrade ]; then
+	# The mount runs a copy, so that the test can replace it as a package upgrade would.
+	mkdir "$T/bin"
+	cp "$RDMAFS" "$T/bin/rdmafs"
+	ORIG=$RDMAFS RDMAFS=$T/bin/rdmafs
+fi
 backing_dir "$T/src" 256M ext4
 # budget_enforce=deferred: write(2) passes through to staging as the pinned writes do.
 # With strict (the default) the daemon serves writes, and a 64 KiB WRITE being copied
@@ -61,8 +74,19 @@ for i in $(seq "$KILLS"); do
 	alive || fail "a writer died before kill $i: $(cat "$T/pin.err" "$T/seq.err")"
 	pid=$(serving_pid "$SUPERVISOR_PID")
 	[ "$pid" != "$SUPERVISOR_PID" ] || fail "kill $i: no daemon generation serves"
-	t0=$EPOCHREALTIME
-	kill -9 "$pid"
+	if [ "$MODE" = upgrade ]; then
+		cp "$ORIG" "$T/bin/rdmafs.new"
+		printf 'rdmafs upgrade %d\n' "$i" >>"$T/bin/rdmafs.new"	# other bytes, same code
+		mv -f "$T/bin/rdmafs.new" "$T/bin/rdmafs"
+		want_ino=$(stat -c %i "$T/bin/rdmafs")
+		t0=$EPOCHREALTIME
+		"$RDMAFSCTL" restart "$M" >"$T/restart.out" 2>&1 ||
+			fail "upgrade $i: rdmafsctl restart: $(cat "$T/restart.out")"
+		! kill -0 "$pid" 2>/dev/null || fail "upgrade $i: generation $pid still runs"
+	else
+		t0=$EPOCHREALTIME
+		kill -9 "$pid"
+	fi
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.002; done
 	# An open is always a request: it waits for the next generation.
 	head -c 5 "$M/probe" >"$T/probe.out" 2>"$T/probe.err" ||
@@ -76,8 +100,30 @@ for i in $(seq "$KILLS"); do
 	new=$(serving_pid "$SUPERVISOR_PID")
 	[ "$new" != "$pid" ] && [ "$new" != "$SUPERVISOR_PID" ] ||
 		fail "kill $i: no new daemon generation"
+	if [ "$MODE" = upgrade ]; then
+		[ "$(stat -L -c %i "/proc/$new/exe")" = "$want_ino" ] ||
+			fail "upgrade $i: the new generation does not run the new binary"
+	fi
 	old=$new
 done
+if [ "$MODE" = upgrade ]; then
+	# A binary that cannot start: the restart fails, the previous binary serves again.
+	printf '#!/bin/sh\nexit 3\n' >"$T/bin/rdmafs.new"
+	chmod +x "$T/bin/rdmafs.new"
+	mv -f "$T/bin/rdmafs.new" "$T/bin/rdmafs"
+	if "$RDMAFSCTL" restart "$M" >"$T/restart.out" 2>&1; then
+		fail "rdmafsctl restart onto a broken binary succeeded: $(cat "$T/restart.out")"
+	fi
+	new=$(serving_pid "$SUPERVISOR_PID")
+	[ "$new" != "$old" ] && [ "$new" != "$SUPERVISOR_PID" ] ||
+		fail "after the failed upgrade: no new generation serves"
+	[ "$(stat -L -c %i "/proc/$new/exe")" = "$want_ino" ] ||
+		fail "after the failed upgrade: the serving generation does not run the previous binary"
+	head -c 5 "$M/probe" >"$T/probe.out" || fail "after the failed upgrade: open failed"
+	old=$new
+	note "a broken binary: rdmafsctl restart said: $(head -1 "$T/restart.out")"
+	KILLS=$((KILLS + 1))	# the fallback generation (the one that did not start never served)
+fi
 DAEMON_PID=$old
 alive || fail "a writer died during the kills: $(cat "$T/pin.err" "$T/seq.err")"
 
