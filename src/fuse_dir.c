@@ -197,6 +197,9 @@ static void drop_if_gone(struct inode *ino)
 
 	if (!ino)
 		return;
+	/* keep_if_open() found one link: the last (a link made since keeps it reachable,
+	 * so its reopens do not fail and this flag is not looked at). */
+	__atomic_store_n(&ino->gone, true, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&ino->lock);
 	st = ino->st;
 	idle = st && !ino->nopen && !lease_count(st);
