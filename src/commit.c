@@ -431,6 +431,8 @@ static int commit_locked(struct staged *st)
 	bool was_clean = frozen && st->sealed_clean;
 	int r;
 
+	if (st->orphan)
+		return 0;	/* no backing file left to commit to */
 	st->sealed_clean = false;
 	pthread_mutex_lock(&st->lock);
 	r = staging_sync_map(st);	/* the size, and the budget charge of growth */
@@ -655,6 +657,19 @@ ring_failed:
 out:
 	if (r == -EAGAIN)
 		r = 0;	/* raced a resize: the next pass sees the new size */
+	if (r == -ESTALE && __atomic_load_n(&st->ino->gone, __ATOMIC_ACQUIRE)) {
+		/* Deleted through the mount and its fd could not be kept (inode_keep_fd()):
+		 * no name, no descriptor, no one can read it again. Not an error. */
+		log_info("commit ino=%" PRIu64 ": backing file deleted: staging not committed, "
+			 "kept only for its opens and mappings", (uint64_t)st->ino->src_ino);
+		st->orphan = true;
+		pthread_mutex_lock(&st->lock);
+		st->pending_error = 0;
+		st->backoff = 0;
+		staging_rec_update(st);
+		pthread_mutex_unlock(&st->lock);
+		r = 0;
+	}
 	if (r) {
 		if (!st->pending_error || st->pending_error != r)
 			log_err("commit ino=%" PRIu64 ": %s (changes stay staged, will retry)",
@@ -715,6 +730,8 @@ static int64_t scan_changed_locked(struct staged *st, bool first_only)
 
 	if (st->sealed && st->sealed_clean)	/* committed since the seal: no scan */
 		return 0;
+	if (st->orphan)
+		return 0;	/* deleted: nothing to commit to */
 	pthread_mutex_lock(&st->lock);
 	r = staging_sync_map(st);
 	if (!r)

@@ -197,6 +197,9 @@ static void drop_if_gone(struct inode *ino)
 
 	if (!ino)
 		return;
+	/* keep_if_open() found one link: the last (a link made since keeps it reachable,
+	 * so its reopens do not fail and this flag is not looked at). */
+	__atomic_store_n(&ino->gone, true, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&ino->lock);
 	st = ino->st;
 	idle = st && !ino->nopen && !lease_count(st);
@@ -594,6 +597,11 @@ int create_as_caller(fuse_req_t req, struct inode *parent, int dirfd, const char
 		return r;
 	*created = true;
 	fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0 && errno == EMFILE) {
+		inode_fd_reclaim();	/* idle cached O_PATH fds are given back */
+		fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+			    mode);
+	}
 	if (fd < 0 && errno == EEXIST && !(flags & O_EXCL)) {
 		*created = false;
 		/* O_CREAT: the kernel's own rules for an existing file (protected_regular);

@@ -298,6 +298,12 @@ void inode_table_destroy(void)
 		HASH_DEL(itab.by_key, ino);
 		inode_free(ino);
 	}
+	/* Replaced by a file that reused their number: out of the hash, still in a slot. */
+	for (uint32_t slot = 0; itab.by_slot && itab.tab && slot < INODE_TAB_CAP; slot++) {
+		ino = itab.by_slot[slot];
+		if (ino && ino->unhashed)
+			inode_free(ino);
+	}
 	pthread_mutex_unlock(&itab.lock);
 	if (itab.root.fd > 0)
 		close(itab.root.fd);
@@ -373,6 +379,33 @@ static void adopt_fd(struct inode *ino, int fd, struct fds *out)
 	pthread_mutex_unlock(&fdc.lock);
 }
 
+/*
+ * Is @fd (just opened by name) the file @ino was made for? With an O_PATH fd cached the
+ * inode is alive, so its number cannot have been reused: yes. Otherwise the file handles
+ * (which carry the generation) must match. itab.lock held.
+ */
+static bool same_file(struct inode *ino, int fd)
+{
+	struct file_handle *h;
+	bool same, cached;
+
+	if (!ino->fh)
+		return true;	/* no handles: ino->fd is permanent, the inode alive */
+	pthread_mutex_lock(&fdc.lock);
+	cached = ino->fd >= 0;
+	pthread_mutex_unlock(&fdc.lock);
+	if (cached)
+		return true;
+	h = handle_of(fd);
+	if (!h)
+		return true;	/* cannot tell: as before */
+	same = h->handle_bytes == ino->fh->handle_bytes &&
+	       h->handle_type == ino->fh->handle_type &&
+	       !memcmp(h->f_handle, ino->fh->f_handle, h->handle_bytes);
+	free(h);
+	return same;
+}
+
 struct inode *inode_lookup_add(int fd, const struct stat *st)
 {
 	struct inode_key key = { .dev = st->st_dev, .ino = st->st_ino };
@@ -390,6 +423,17 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	}
 	pthread_mutex_lock(&itab.lock);
 	HASH_FIND(hh, itab.by_key, &key, sizeof(key), ino);
+	if (ino && !same_file(ino, fd)) {
+		/* The file it was is gone and the backing filesystem reused its number: a
+		 * new inode, or every use of this one would reach the deleted file (or
+		 * ESTALE) and its staging would be taken for the new file's. */
+		log_info("ino=%" PRIu64 ": inode number reused by a new file: new node id",
+			 (uint64_t)st->st_ino);
+		HASH_DEL(itab.by_key, ino);
+		ino->unhashed = true;
+		__atomic_store_n(&ino->gone, true, __ATOMIC_RELEASE);
+		ino = NULL;
+	}
 	if (ino) {
 		ino->nlookup++;
 		rec_of(ino)->nlookup = ino->nlookup;
@@ -459,7 +503,8 @@ static bool inode_maybe_unhash(struct inode *ino)
 {
 	if (ino == &itab.root || ino->nlookup || ino->nref)
 		return false;
-	HASH_DEL(itab.by_key, ino);
+	if (!ino->unhashed)
+		HASH_DEL(itab.by_key, ino);
 	return true;
 }
 

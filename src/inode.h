@@ -37,6 +37,12 @@ struct inode {
 	/* itab.lock protects nlookup and nref and the hash linkage. */
 	uint64_t nlookup;
 	unsigned nref;			/* handles + staging references */
+	/* Out of the hash (itab.lock): its file is gone and its (dev, ino) names another
+	 * file now (inode numbers are reused); its node id lives until forgotten. */
+	bool unhashed;
+	/* Atomic, set once: its last name went through the mount, or its number was reused
+	 * (unhashed): an ESTALE reopen means the file is gone, not replaced on a server. */
+	bool gone;
 	/* lock protects everything below. Lock order: inode.lock, then staged.lock. */
 	pthread_mutex_t lock;
 	unsigned nopen;			/* open handles (inode_open_add/drop) */

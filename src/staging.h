@@ -79,6 +79,9 @@ struct staged {
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
 	bool may_change;		/* st->lock: a writable map fd was handed out (sticky) */
+	/* commit_lock: the backing file is gone (deleted, no fd kept): nothing to commit
+	 * to, so it is never dirty (doc/staging.md, deleted files) */
+	bool orphan;
 	/*
 	 * "Maybe dirty" (atomics): change_seq counts events after which staging may differ
 	 * from the committed content (writable open, truncate, fallocate, daemon-served

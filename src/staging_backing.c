@@ -175,6 +175,10 @@ int staging_fill(struct staged *st, uint64_t size)
 	}
 	/* Bounce slots only without the mapping: reads land in staging itself then. */
 	r = ring_init(&ring, depth, depth, via_map ? 0 : io);
+	if (r == -EMFILE) {
+		inode_fd_reclaim();	/* a ring is a descriptor: idle cached ones go first */
+		r = ring_init(&ring, depth, depth, via_map ? 0 : io);
+	}
 	if (r < 0)
 		goto out_unmap;
 	while (next < size || inflight) {

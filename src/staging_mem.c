@@ -127,8 +127,7 @@ uint64_t staging_phys_size(struct staged *st, uint64_t size)
 	return st->mode == STAGING_HUGETLB ? ALIGN_UP(size, staging_page_size(st)) : size;
 }
 
-/* A new, empty staging file of st->mode; returns the fd or -errno. */
-int staging_mem_create(struct staged *st)
+static int mem_create(struct staged *st)
 {
 	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 	int fd, r;
@@ -150,6 +149,18 @@ int staging_mem_create(struct staged *st)
 		break;
 	}
 	return fd < 0 ? -errno : fd;
+}
+
+/* A new, empty staging file of st->mode; returns the fd or -errno. */
+int staging_mem_create(struct staged *st)
+{
+	int fd = mem_create(st);
+
+	if (fd == -EMFILE) {
+		inode_fd_reclaim();	/* idle cached O_PATH fds are given back */
+		fd = mem_create(st);
+	}
+	return fd;
 }
 
 /*
