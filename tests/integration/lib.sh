@@ -69,7 +69,9 @@ mount_rdmafs() {
 	local src=$1 mnt=$2
 	shift 2
 	mkdir -p "$src" "$mnt"
-	"$RDMAFS" "$src" "$mnt" -f "$@" >>"$DAEMON_LOG" 2>&1 &
+	# Not fd 9, the hugetlb tests' lock (hugetlb_lib.sh): a supervisor left behind by a
+	# killed test would hold it, and every later hugetlb test would wait for it.
+	"$RDMAFS" "$src" "$mnt" -f "$@" >>"$DAEMON_LOG" 2>&1 9>&- &
 	SUPERVISOR_PID=$!
 	DAEMON_PID=$SUPERVISOR_PID
 	_pids+=("$SUPERVISOR_PID")
