@@ -21,6 +21,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Truncation on open comes as a separate setattr: one path, where leases break. */
 	fuse_unset_feature_flag(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	fuse_set_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
+	/* Measurement only (doc/restart.md, F11): requests read(2), not spliced. */
+	if (getenv("RDMAFS_NO_SPLICE_READ"))
+		fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
 	/*
 	 * We clear set-id bits and capabilities ourselves (kill_privs()). Without this the
 	 * kernel asks for security.capability before every write (a GETXATTR round trip

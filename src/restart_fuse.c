@@ -8,6 +8,7 @@
 #include "rdmafsd.h"
 #include "restart.h"
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <stdatomic.h>
@@ -100,7 +101,27 @@ static ssize_t rs_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return len;
 }
 
-static const struct fuse_custom_io rs_io = { .read = rs_read, .writev = rs_writev };
+/*
+ * Without this callback libfuse offers no FUSE_CAP_SPLICE_READ to a custom io, and every
+ * request is read(2) into the worker's buffer: the kernel then copies a WRITE's payload
+ * into daemon memory through get_user_pages, which gives up when SIGKILL is pending even
+ * for a locked buffer, and the request ends with EIO (F11). Through splice the kernel
+ * copies into pipe pages it allocates itself; the request is on the processing queue
+ * (resent after a death) before any daemon memory is touched. The INIT is still read
+ * through rs_read(): libfuse splices only once INIT negotiated FUSE_CAP_SPLICE_READ.
+ */
+static ssize_t rs_splice_receive(int fdin, off_t *offin, int fdout, off_t *offout,
+				 size_t len, unsigned int flags, void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+static const struct fuse_custom_io rs_io = {
+	.read = rs_read,
+	.writev = rs_writev,
+	.splice_receive = rs_splice_receive,
+};
 
 static int meta_open(void)
 {
