@@ -66,6 +66,18 @@ PROBER=$!
 _pids+=("$PROBER")
 
 alive() { kill -0 "$PIN" 2>/dev/null && kill -0 "$SEQ" 2>/dev/null; }
+if [ "$MODE" = upgrade ]; then
+	# An unprivileged user cannot restart the daemon (the supervisor runs as root).
+	command -v setpriv >/dev/null || fail "setpriv missing (scripts/setup installs util-linux)"
+	pid=$(serving_pid "$SUPERVISOR_PID")
+	if setpriv --reuid=65534 --regid=65534 --clear-groups -- "$RDMAFSCTL" restart "$M" \
+		>"$T/restart.out" 2>&1; then
+		fail "user 65534 restarted the daemon: $(cat "$T/restart.out")"
+	fi
+	[ "$(serving_pid "$SUPERVISOR_PID")" = "$pid" ] && kill -0 "$pid" ||
+		fail "user 65534's rdmafsctl restart changed the serving generation"
+	note "user 65534: $(head -1 "$T/restart.out")"
+fi
 blackouts=() dmn=()
 old=$DAEMON_PID
 for i in $(seq "$KILLS"); do
