@@ -571,7 +571,7 @@ static int commit_locked(struct staged *st)
 			/* The backing file is opened for the first write only (no fd per
 			 * staged file; a clean pass opens nothing). */
 			if (st->bfd < 0) {
-				ws.err = staging_backing_open(st);
+				ws.err = staging_backing_open(st, size);
 				if (ws.err)
 					break;
 			}
@@ -622,7 +622,7 @@ ring_failed:
 		r = ws.err;
 		goto out;
 	}
-	r = staging_backing_open(st);
+	r = staging_backing_open(st, size);
 	if (r)
 		goto out;
 	if (size != st->committed_size && ftruncate(st->bfd, size) < 0) {

@@ -675,7 +675,7 @@ int staging_create_fd(struct inode *ino, int lockfd, struct staged **out)
 	 * only for a file with bytes to fill: a new or empty file needs none until its
 	 * first commit, which opens them then. */
 	if (size) {
-		r = staging_backing_open(st);
+		r = staging_backing_open(st, size);
 		if (r)
 			goto err_free;
 	}

@@ -176,11 +176,12 @@ static inline bool staging_no_passthrough(const struct staged *st)
 	return st->mode == STAGING_HUGETLB;
 }
 /*
- * Open st->bfd (and st->dfd where O_DIRECT works) if not open; 0 or -errno (-ESTALE: the
- * backing file is gone). staging_backing_close() closes them. commit_lock held (or the
- * staging not yet published).
+ * Open st->bfd (and st->dfd where O_DIRECT works and the I/O is for a file of @size >=
+ * STAGING_DIRECT_MIN bytes) if not open; 0 or -errno (-ESTALE: the backing file is gone).
+ * staging_backing_close() closes them. commit_lock held (or the staging not yet published).
  */
-int staging_backing_open(struct staged *st);
+#define STAGING_DIRECT_MIN (1ull << 20)
+int staging_backing_open(struct staged *st, uint64_t size);
 void staging_backing_close(struct staged *st);
 /* Change the staged size (staging and backing); commit_lock taken inside. */
 int staging_truncate(struct staged *st, uint64_t size);
