@@ -140,6 +140,9 @@ void *file_resume(uint64_t fh, struct fh_rec *rec)
 		h->st = ino->st;
 		staging_get(h->st);
 		h->reopen = false;	/* a staged open has no fd of its own */
+		/* Its kernel open may pass writes through (an earlier generation's config). */
+		if (h->writable && h->passthrough)
+			__atomic_store_n(&h->st->pt_writer, true, __ATOMIC_RELEASE);
 	}
 	inode_open_add(ino, h->writable);
 	if (h->passthrough)
@@ -347,6 +350,8 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 			fi->backing_id = ino->backing_id;
 			ino->bk_opens++;
 			h->passthrough = true;
+			if (st && writable && !staging_serves_writes(st))
+				__atomic_store_n(&st->pt_writer, true, __ATOMIC_RELEASE);
 			if (st && writable && staging_serves_writes(st)) {
 				/*
 				 * mmap still maps the staging memfd (the kernel checks
@@ -438,7 +443,7 @@ void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 		r = fd;
 		goto out;
 	}
-	r = lookup_fd(fd, name, &e);	/* owns fd */
+	r = lookup_fd_stat(fd, name, &sb, &e);	/* owns fd; sb: the object fd opens */
 	if (!r && !created && (fi->flags & O_TRUNC)) {
 		/* The kernel treats a created file as new and skips its own truncation: an
 		 * existing file (stale negative dentry) must be truncated here. */

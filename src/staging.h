@@ -79,6 +79,9 @@ struct staged {
 	/* commit_lock: sealed before a commit that succeeded, nothing changed it since */
 	bool sealed_clean;
 	bool may_change;		/* st->lock: a writable map fd was handed out (sticky) */
+	/* atomic: a writable open passed its writes through (not staging_serves_writes(),
+	 * or resumed from an earlier generation): it may grow staging unseen (sticky) */
+	bool pt_writer;
 	/* commit_lock: the backing file is gone (deleted, no fd kept): nothing to commit
 	 * to, so it is never dirty (doc/staging.md, deleted files) */
 	bool orphan;
