@@ -132,13 +132,22 @@ static bool on_source_fs(dev_t dev, mode_t mode)
 /* Entry of the object of O_PATH fd @fd (owned) named @name; adds a lookup. */
 int lookup_fd(int fd, const char *name, struct fuse_entry_param *e)
 {
+	return lookup_fd_stat(fd, name, NULL, e);
+}
+
+/* lookup_fd() of an object whose attributes the caller has just read (@sb, or NULL). */
+int lookup_fd_stat(int fd, const char *name, const struct stat *sb,
+		   struct fuse_entry_param *e)
+{
 	struct inode *ino;
 	struct stat st;
 
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = attr_timeout;
 	e->entry_timeout = entry_timeout;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+	if (sb) {
+		st = *sb;
+	} else if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		int r = -errno;
 
 		close(fd);

@@ -61,6 +61,8 @@ struct staged *staged_get(struct inode *ino);
 void fix_staged_attr(struct inode *ino, struct stat *attr);
 int stat_inode(struct inode *ino, struct stat *attr);
 int lookup_fd(int fd, const char *name, struct fuse_entry_param *e);
+int lookup_fd_stat(int fd, const char *name, const struct stat *sb,
+		   struct fuse_entry_param *e);
 int do_lookup(struct inode *parent, const char *name, struct fuse_entry_param *e);
 void kill_privs(struct inode *ino);
 void note_own_change(struct inode *ino);

@@ -367,9 +367,28 @@ ssize_t staging_write_begin(struct staged *st, uint64_t off, size_t len)
 void staging_write_end(struct staged *st, uint64_t off, ssize_t n)
 {
 	uint64_t size;
+	bool map_fd;
 
 	if (n >= 0 && off + n <= __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
 		return;			/* in place */
+	pthread_mutex_lock(&st->lock);
+	map_fd = st->may_change;
+	/*
+	 * A growing write that wrote @n bytes: staging is at least off + n long (the kernel's
+	 * inode lock keeps truncates and other writes out; only a map fd's ftruncate could
+	 * shrink it behind us), and if that covers what staging_write_begin() charged there
+	 * is nothing to give back: no fstat needed.
+	 */
+	if (n > 0 && !map_fd) {
+		if (st->alloc_size >= off && st->alloc_size < off + n)
+			st->alloc_size = off + n;
+		if (ALIGN_UP(off + n, staging_page_size(st)) >=
+		    __atomic_load_n(&st->charged, __ATOMIC_RELAXED)) {
+			pthread_mutex_unlock(&st->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
 	if (staging_size(st, &size))
 		return;
 	pthread_mutex_lock(&st->lock);
