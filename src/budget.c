@@ -74,6 +74,19 @@ static bool evictable_locked(struct staged *victim)
  */
 #define LRU_BATCH 64	/* victims taken per walk of the staging list */
 
+/* A victim over resident_max with changes: committed before the walk below tries it. */
+static void precommit(struct staged *st, void *arg)
+{
+	struct inode *ino = st->ino;
+
+	(void)arg;
+	if (pthread_mutex_trylock(&ino->lock))
+		return;		/* busy: the walk skips it too */
+	if (ino->st == st && !ino->nopen && !staging_known_clean(st))
+		commit_file(st);
+	pthread_mutex_unlock(&ino->lock);
+}
+
 static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool commit,
 			  bool wait)
 {
@@ -96,6 +109,9 @@ static uint64_t evict_lru(uint64_t need, struct inode *self, size_t nfiles, bool
 			i = 0;
 			if (!n)
 				break;
+			/* Side by side: their fdatasyncs share journal commits (commit_each). */
+			if (commit && n > 1)
+				commit_each(batch, n, precommit, NULL);
 		}
 		victim = batch[i++];
 		ino = victim->ino;

@@ -696,6 +696,44 @@ int commit_file(struct staged *st)
 	return r;
 }
 
+struct each {
+	struct staged **v;
+	size_t n, next;		/* next: atomic, the next index to take */
+	void (*fn)(struct staged *st, void *arg);
+	void *arg;
+};
+
+static void *each_worker(void *arg)
+{
+	struct each *e = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&e->next, 1, __ATOMIC_RELAXED)) < e->n)
+		e->fn(e->v[i], e->arg);
+	return NULL;
+}
+
+/*
+ * One fdatasync at a time costs a journal commit (and a device flush) per file: files
+ * committed in turn by a pass or a trim of thousands of small files ran at one per
+ * fdatasync. Side by side, ext4 and xfs join the waiting fdatasyncs into one journal
+ * commit. A helper that cannot be started leaves its share to the others.
+ */
+void commit_each(struct staged **v, size_t n, void (*fn)(struct staged *st, void *arg),
+		 void *arg)
+{
+	struct each e = { .v = v, .n = n, .fn = fn, .arg = arg };
+	pthread_t t[COMMIT_PARALLEL - 1];
+	size_t k, started = 0;
+
+	for (k = 0; k < COMMIT_PARALLEL - 1 && k + 1 < n; k++)
+		if (pthread_create(&t[started], NULL, each_worker, &e) == 0)
+			started++;
+	each_worker(&e);
+	for (k = 0; k < started; k++)
+		pthread_join(t[k], NULL);
+}
+
 int commit_fd(struct staged *st, uint32_t *seen)
 {
 	int r = commit_file(st);

@@ -8,6 +8,7 @@
 #define RDMAFS_COMMIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct staged;
@@ -26,6 +27,15 @@ int commit_file(struct staged *st);
  */
 int commit_fd(struct staged *st, uint32_t *seen);
 uint32_t commit_err_sample(struct staged *st);
+/*
+ * Run @fn(@v[i], @arg) for each of the @n files, up to COMMIT_PARALLEL at a time (this
+ * thread and helpers it starts and joins): commits of different files side by side, so
+ * that the backing filesystem's journal takes their fdatasyncs in one commit. Returns
+ * when all are done.
+ */
+#define COMMIT_PARALLEL 4
+void commit_each(struct staged **v, size_t n, void (*fn)(struct staged *st, void *arg),
+		 void *arg);
 /* True if @st has changes not yet committed (scans it; takes commit_lock). */
 bool commit_is_dirty(struct staged *st);
 /* The same with st->commit_lock held by the caller. */

@@ -118,22 +118,26 @@ static int commit_mark_clean(struct staged *st, enum probe probe)
  * rdmafsctl evict. A file sealed by an eviction that then found it dirty is dropped here
  * once committed (a sealed memfd cannot be written again anyway).
  */
+static void pass_one(struct staged *st, void *arg)
+{
+	bool all = *(bool *)arg;
+
+	if (!all && staging_known_clean(st) && !st->pending_error &&
+	    !writers_left(st, PROBE_ONCE))
+		return;
+	if (!all && !retry_due(st))
+		return;
+	if (commit_mark_clean(st, PROBE_ONCE) == 0 && st->sealed)
+		budget_release_if_idle(st);
+}
+
 static void flush_pass(bool all)
 {
 	size_t n;
 	struct staged **v = staging_get_all(&n);
 
-	for (size_t i = 0; v && i < n; i++) {
-		struct staged *st = v[i];
-
-		if (!all && staging_known_clean(st) && !st->pending_error &&
-		    !writers_left(st, PROBE_ONCE))
-			continue;
-		if (!all && !retry_due(st))
-			continue;
-		if (commit_mark_clean(st, PROBE_ONCE) == 0 && st->sealed)
-			budget_release_if_idle(st);
-	}
+	if (v)
+		commit_each(v, n, pass_one, &all);	/* files side by side */
 	staging_put_all(v, n);
 	budget_trim(NULL, true, SIZE_MAX);	/* more files staged than descriptors allow */
 }
