@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <rdmafs.h>
 #ifdef HAVE_XXH_DISPATCH
 #include <xxh_x86dispatch.h>
 #endif
@@ -130,13 +131,14 @@ static void stores(void *p, size_t len, uint64_t v)
 static volatile uint64_t sink;
 
 /*
- * membw FILE: one core's memory read bandwidth over the bytes of FILE (mapped shared,
- * read-only): a summing loop, and XXH3 over the same bytes in 64 KiB pieces. Best of 3.
+ * membw FILE [PASSES]: one core's memory read bandwidth over the bytes of FILE (mapped
+ * shared, read-only, populated first): a summing loop, and XXH3 over the same bytes in
+ * 64 KiB pieces. Best of PASSES (default 3) of each.
  */
 static int cmd_membw(int argc, char **argv)
 {
 	struct stat sb;
-	int fd = open(argv[0], O_RDONLY);
+	int fd = open(argv[0], O_RDONLY), passes = argc > 1 ? atoi(argv[1]) : 3;
 	double best_sum = 0, best_xxh = 0, best_disp = 0;
 
 	if (fd < 0 || fstat(fd, &sb) < 0)
@@ -146,7 +148,7 @@ static int cmd_membw(int argc, char **argv)
 
 	if (p == MAP_FAILED)
 		die("mmap");
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < passes; r++) {
 		double t = now();
 
 		sink += sum_loads(p, len);
@@ -279,6 +281,30 @@ static int cmd_commit(int argc, char **argv)
 
 	printf("size=%" PRIu64 " written=%" PRIu64 " write_s=%.6f fsync_s=%.6f daemon_cpu_s=%.3f\n",
 	       size, written, tw, t, dcpu);
+	close(fd);
+	return 0;
+}
+
+/*
+ * flush FILE: rdmafs_flush() of FILE (opened read-only, as rdmafsctl flush does), timed
+ * around the library call alone: what an application calling it waits, without the start
+ * of a process.
+ */
+static int cmd_flush(int argc, char **argv)
+{
+	int fd = open(argv[0], O_RDONLY | O_CLOEXEC), r;
+	double t;
+
+	if (fd < 0)
+		die(argv[0]);
+	t = now();
+	r = rdmafs_flush(fd);
+	t = now() - t;
+	if (r) {
+		fprintf(stderr, "rdmafs_flush %s: %s\n", argv[0], strerror(-r));
+		return 1;
+	}
+	printf("flush_s=%.6f\n", t);
 	close(fd);
 	return 0;
 }
@@ -866,7 +892,8 @@ static const struct {
 	int min_args;
 	const char *usage;
 } cmds[] = {
-	{ "membw", cmd_membw, 1, "FILE" },
+	{ "membw", cmd_membw, 1, "FILE [PASSES]" },
+	{ "flush", cmd_flush, 1, "FILE" },
 	{ "mmap", cmd_mmap, 2, "FILE|memfd SIZE" },
 	{ "commit", cmd_commit, 1, "FILE [--frac F] [--chunk C] [--rand4k N] [--pid P]" },
 	{ "meta", cmd_meta, 2, "DIR N [BATCH]" },
