@@ -716,16 +716,16 @@ int staging_create_fd(struct inode *ino, int lockfd, struct staged **out)
 	r = dirty_resize(st->dm, size);
 	if (r)
 		goto err_uncharge;
-	r = staging_new_memfd(st, size);
+	r = staging_new_memfd(st, size, false);
 	if (r == -EMFILE) {
 		inode_fd_reclaim();	/* idle cached inode fds make room */
-		r = staging_new_memfd(st, size);
+		r = staging_new_memfd(st, size, false);
 	}
 	if (r == -ENOSPC && st->mode == STAGING_HUGETLB) {	/* the pool shrank meanwhile */
 		r = hugetlb_short(st, size);
 		if (!r) {
 			staging_budget_set(st, ALIGN_UP(size, staging_page_size(st)), ino, true);
-			r = staging_new_memfd(st, size);
+			r = staging_new_memfd(st, size, false);
 		}
 	}
 	if (r < 0)

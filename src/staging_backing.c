@@ -108,14 +108,21 @@ int staging_backing_fd(struct staged *st)
 	return st->bfd;
 }
 
-/* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
-int staging_new_memfd(struct staged *st, uint64_t size)
+/*
+ * A new staging file of st->mode holding @size zero bytes; the fd or -errno. @alloc: its
+ * pages are allocated now; else (shmem) only sized: the caller writes every byte with
+ * write(2), which allocates each page dirty (staging_fill()).
+ */
+int staging_new_memfd(struct staged *st, uint64_t size, bool alloc)
 {
 	int fd = staging_mem_create(st), r;
 
 	if (fd < 0)
 		return fd;
-	r = staging_mem_resize(st, fd, 0, size, false);	/* the caller writes every byte */
+	if (!alloc && st->mode == STAGING_SHMEM)
+		r = ftruncate(fd, size) < 0 ? -errno : 0;
+	else
+		r = staging_mem_resize(st, fd, 0, size, false);	/* the caller writes every byte */
 	if (r) {
 		close(fd);
 		return r;
@@ -146,6 +153,64 @@ static int pwrite_full(int fd, const char *buf, uint64_t len, uint64_t off)
 }
 
 /*
+ * One fill's ring and bounce slots kept for the next fill: setting up uring_depth *
+ * io_size bytes of slots again cost each fill a mapping and, where THP is off, a first
+ * touch trap per 4 KiB page (ring.c: ~0.15 s for 16 MiB here; a 128 MiB fill is ~0.1 s).
+ */
+static struct {
+	pthread_mutex_t lock;		/* protects ring */
+	struct ring *ring;		/* parked: all slots free, nothing in flight */
+} fill_spare = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int fill_ring_get(struct ring **out, unsigned depth, size_t slot_len)
+{
+	struct ring *rp;
+	int r;
+
+	pthread_mutex_lock(&fill_spare.lock);
+	rp = fill_spare.ring;
+	if (rp && rp->nslots == depth && rp->slot_len == slot_len)
+		fill_spare.ring = NULL;
+	else
+		rp = NULL;
+	pthread_mutex_unlock(&fill_spare.lock);
+	if (rp) {
+		*out = rp;
+		return 0;
+	}
+	rp = malloc(sizeof(*rp));
+	if (!rp)
+		return -ENOMEM;
+	r = ring_init(rp, depth, depth, slot_len);
+	if (r) {
+		free(rp);
+		return r;
+	}
+	*out = rp;
+	return 0;
+}
+
+/* Park @rp for the next fill if @reuse (it drained cleanly) and none is parked; else free. */
+static void fill_ring_put(struct ring *rp, bool reuse)
+{
+	if (!rp)
+		return;
+	if (reuse && rp->slot_len) {
+		ring_free_reset(&rp->slots);
+		pthread_mutex_lock(&fill_spare.lock);
+		if (!fill_spare.ring) {
+			fill_spare.ring = rp;
+			rp = NULL;
+		}
+		pthread_mutex_unlock(&fill_spare.lock);
+	}
+	if (rp) {
+		ring_exit(rp);
+		free(rp);
+	}
+}
+
+/*
  * Fill staging from the backing file with io_uring reads (O_DIRECT where possible) into
  * bounce slots; each completed read is fingerprinted while other reads are in flight and
  * copied into staging with pwrite(2). Reading straight into a mapping of staging would
@@ -162,7 +227,7 @@ int staging_fill(struct staged *st, uint64_t size)
 	struct req { uint64_t off, len; } *req;
 	uint64_t next = 0, maplen = ALIGN_UP(size, staging_page_size(st));
 	bool via_map = staging_page_size(st) > 4096;	/* huge pages: few faults */
-	struct ring ring;
+	struct ring *rp = NULL;
 	char *wmap = NULL;
 	int r;
 
@@ -171,9 +236,11 @@ int staging_fill(struct staged *st, uint64_t size)
 	req = calloc(depth, sizeof(*req));
 	if (!req)
 		return -ENOMEM;
-	/* staging_new_memfd() allocated all pages up front (dirty, so never dropped), which is also
+	/* Huge pages were allocated by staging_new_memfd() (dirty, so never dropped), which is
 	 * ~3x faster than faulting them in one by one under the direct reads (measured:
-	 * 1 GiB cold fill 0.8 -> 2.5 GB/s). The fill writes every byte: all uptodate. */
+	 * 1 GiB cold fill 0.8 -> 2.5 GB/s). Shmem pages are allocated by the copy's write(2)
+	 * (dirty too): a fallocate first cost 0.4-0.6 s/GiB and made the copy no faster. The
+	 * fill writes every byte: all uptodate. */
 	if (via_map) {
 		wmap = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, st->memfd, 0);
 		if (wmap == MAP_FAILED) {
@@ -182,49 +249,45 @@ int staging_fill(struct staged *st, uint64_t size)
 		}
 	}
 	/* Bounce slots only without the mapping: reads land in staging itself then. */
-	r = ring_init(&ring, depth, depth, via_map ? 0 : io);
+	r = fill_ring_get(&rp, depth, via_map ? 0 : io);
 	if (r == -EMFILE) {
 		inode_fd_reclaim();	/* a ring is a descriptor: idle cached ones go first */
-		r = ring_init(&ring, depth, depth, via_map ? 0 : io);
+		r = fill_ring_get(&rp, depth, via_map ? 0 : io);
 	}
 	if (r < 0)
 		goto out_unmap;
 	while (next < size || inflight) {
 		struct io_uring_cqe *cqe;
 
-		while (next < size && !ring_free_empty(&ring.slots)) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring.ring);
+		while (next < size && !ring_free_empty(&rp->slots)) {
+			uint64_t len = MIN(io, (next < direct_end ? direct_end : size) - next);
+			int fd = next < direct_end ? st->dfd : st->bfd;
+			struct io_uring_sqe *sqe;
 			unsigned slot;
-			int fd;
 
+			sqe = io_uring_get_sqe(&rp->ring);
 			if (!sqe)
 				break;
-			slot = ring_free_get(&ring.slots);
+			slot = ring_free_get(&rp->slots);
 			req[slot].off = next;
-			if (next < direct_end) {
-				req[slot].len = MIN(io, direct_end - next);
-				fd = st->dfd;
-			} else {
-				req[slot].len = MIN(io, size - next);
-				fd = st->bfd;
-			}
-			io_uring_prep_read(sqe, fd, via_map ? wmap + next : ring_slot(&ring, slot),
+			req[slot].len = len;
+			io_uring_prep_read(sqe, fd, via_map ? wmap + next : ring_slot(rp, slot),
 					   req[slot].len, next);
 			io_uring_sqe_set_data64(sqe, slot);
 			next += req[slot].len;
 			inflight++;
 		}
-		r = io_uring_submit_and_wait(&ring.ring, 1);
+		r = io_uring_submit_and_wait(&rp->ring, 1);
 		if (r < 0)
 			goto out_drain;
-		while (io_uring_peek_cqe(&ring.ring, &cqe) == 0) {
+		while (io_uring_peek_cqe(&rp->ring, &cqe) == 0) {
 			uint64_t data = io_uring_cqe_get_data64(cqe);
 			unsigned slot = data & 0xffffffff;
 			uint64_t off = req[slot].off, end = off + req[slot].len;
-			char *buf = via_map ? wmap + off : ring_slot(&ring, slot);
+			char *buf = via_map ? wmap + off : ring_slot(rp, slot);
 			int res = cqe->res;
 
-			io_uring_cqe_seen(&ring.ring, cqe);
+			io_uring_cqe_seen(&rp->ring, cqe);
 			inflight--;
 			if (data & FILL_COPY) {	/* the copy into staging finished */
 				if (res < 0 || (uint64_t)res < end - off) {
@@ -234,11 +297,11 @@ int staging_fill(struct staged *st, uint64_t size)
 						goto out_drain;
 					}
 				}
-				ring_free_put(&ring.slots, slot);
+				ring_free_put(&rp->slots, slot);
 				continue;
 			}
 			if (via_map)
-				ring_free_put(&ring.slots, slot);
+				ring_free_put(&rp->slots, slot);
 			if (res < 0) {
 				r = res;
 				goto out_drain;
@@ -264,7 +327,7 @@ int staging_fill(struct staged *st, uint64_t size)
 			if (!via_map) {
 				/* The copy runs in an io_uring worker: on the other core, beside
 				 * the hashing of the next read here. */
-				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring.ring);
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&rp->ring);
 
 				io_uring_prep_write(sqe, st->memfd, buf, end - off, off);
 				io_uring_sqe_set_data64(sqe, FILL_COPY | slot);
@@ -285,7 +348,7 @@ int staging_fill(struct staged *st, uint64_t size)
 			continue;
 		}
 		for (uint64_t got = 0; got < len;) {	/* io >= cs: one slot holds it */
-			ssize_t n = pread(st->memfd, ring_slot(&ring, 0) + got, len - got,
+			ssize_t n = pread(st->memfd, ring_slot(rp, 0) + got, len - got,
 					  i * cs + got);
 
 			if (n <= 0) {
@@ -294,14 +357,16 @@ int staging_fill(struct staged *st, uint64_t size)
 			}
 			got += n;
 		}
-		dirty_set(dm, i, dirty_hash(ring_slot(&ring, 0), len));
+		dirty_set(dm, i, dirty_hash(ring_slot(rp, 0), len));
 	}
 	r = 0;
 	goto out_ring;
 out_drain:
-	ring_drain(&ring, inflight);
+	ring_drain(rp, inflight);
+	fill_ring_put(rp, false);
+	rp = NULL;
 out_ring:
-	ring_exit(&ring);
+	fill_ring_put(rp, !r);
 out_unmap:
 	if (wmap)
 		munmap(wmap, maplen);

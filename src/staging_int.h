@@ -91,7 +91,7 @@ int staging_open_backing(struct inode *ino, int flags);
 /* The buffered backing fd, opened if needed; -1 with errno if it cannot be. */
 int staging_backing_fd(struct staged *st);
 /* A new staging file of st->mode holding @size zero bytes; the fd or -errno. */
-int staging_new_memfd(struct staged *st, uint64_t size);
+int staging_new_memfd(struct staged *st, uint64_t size, bool alloc);
 /*
  * Take the stager lock (an OFD write lock on all of the backing file) on @fd: 0, -EBUSY
  * (another rdmafs holds it), 0 too where the filesystem has no locks (logged once).

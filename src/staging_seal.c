@@ -174,7 +174,7 @@ static int unseal_locked(struct staged *st)
 		return r;
 	/* A page lost from the sealed file would be copied as zeros: not silently. */
 	staging_check_lost(st, 0, size);
-	fd = staging_new_memfd(st, size);
+	fd = staging_new_memfd(st, size, true);
 	if (fd < 0) {
 		log_err("unseal ino=%" PRIu64 ": new %s staging: %s", (uint64_t)st->ino->src_ino,
 			conf_staging_name(st->mode), strerror(-fd));
