@@ -10,10 +10,42 @@
 #include "fuse_int.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+
+/*
+ * libfuse splices a request only when its pipe can hold the largest one: max_write plus a
+ * 4 KiB header. With the kernel's default 256 pages per request that is 1 MiB + 4 KiB, one
+ * page over the default /proc/sys/fs/pipe-max-size (1 MiB), so F_SETPIPE_SZ fails and
+ * every request is read(2) into daemon memory, the copy a dying daemon can fail with EIO
+ * (doc/restart.md, F11). Cap max_write so a request fits the largest pipe we may make.
+ */
+static void fit_splice_pipe(struct fuse_conn_info *conn)
+{
+	const unsigned int hdr = 4096;	/* libfuse's FUSE_BUFFER_HEADER_SIZE */
+	unsigned long pipe_max = 0;
+	unsigned int cap;
+	FILE *f;
+
+	f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (!f)
+		return;
+	if (fscanf(f, "%lu", &pipe_max) != 1)
+		pipe_max = 0;
+	fclose(f);
+	if (pipe_max <= 2 * hdr)
+		return;
+	cap = (unsigned int)((pipe_max > UINT_MAX ? UINT_MAX : pipe_max) - hdr) & ~(hdr - 1);
+	if (conn->max_write > cap) {
+		conn->max_write = cap;
+		log_debug("FUSE max_write %u: requests fit a %lu-byte pipe (spliced, not read)",
+			  cap, pipe_max);
+	}
+}
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -24,6 +56,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Measurement only (doc/restart.md, F11): requests read(2), not spliced. */
 	if (getenv("RDMAFS_NO_SPLICE_READ"))
 		fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
+	else
+		fit_splice_pipe(conn);
 	/*
 	 * We clear set-id bits and capabilities ourselves (kill_privs()). Without this the
 	 * kernel asks for security.capability before every write (a GETXATTR round trip
