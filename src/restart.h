@@ -23,6 +23,8 @@
  *   RESTART_T_HANDLES  fuse_file.c/fuse_dir.c: one record per open file or directory
  *                      (fh = seq << 32 | slot)
  *   RESTART_T_STAGED   staging (branch r15b): one record per staged file
+ *   RESTART_T_JOURNAL  fuse_journal.c: a ring of the last 4096 non-idempotent requests
+ *                      (MKDIR, CREATE, OPEN, UNLINK, RENAME, ...) and their replies
  * A new table takes the next id; a record layout change bumps that table's
  * layout_version (a generation refuses a table of another version or record size).
  *
@@ -92,6 +94,7 @@ enum restart_table_id {
 	RESTART_T_HANDLES = 3,
 	RESTART_T_STAGED = 4,
 	RESTART_T_LEASES = 5,	/* lease.c (branch r15b): one record per kept lease */
+	RESTART_T_JOURNAL = 6,	/* fuse_journal.c: a ring of non-idempotent requests */
 };
 
 struct restart_table;
