@@ -35,7 +35,6 @@
 #define UNIQUE_RESEND (1ULL << 63)	/* FUSE_UNIQUE_RESEND (F4) */
 
 enum { JR_FREE = 0, JR_BEGUN = 1, JR_DONE = 2 };
-enum { JK_ERR = 0, JK_ENTRY = 1, JK_OPEN = 2, JK_CREATE = 3 };
 
 /* One request, in the table's memfd (layout: JOURNAL_LAYOUT). */
 struct jrec {
@@ -53,6 +52,8 @@ struct jrec {
 static struct {
 	struct restart_table *tab;
 	_Atomic uint64_t head;	/* next ring position */
+	uint64_t *orphans;	/* adopted: handles of records left begun (few) */
+	size_t norphans;
 } jt;
 
 /* The record of the request this thread serves, and its ring position. */
@@ -97,12 +98,21 @@ int journal_init(void)
 		return 0;
 	for (uint32_t i = 0; i < JOURNAL_CAP; i++) {
 		struct jrec *r = restart_table_rec(jt.tab, i);
+		uint32_t state = atomic_load_explicit(&r->state, memory_order_acquire);
 
-		if (atomic_load_explicit(&r->state, memory_order_acquire) == JR_FREE)
+		if (state == JR_FREE)
 			continue;
 		if (!any || r->seq > max)
 			max = r->seq;
 		any = true;
+		if (state == JR_BEGUN && r->fh) {
+			uint64_t *v = realloc(jt.orphans, (jt.norphans + 1) * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			jt.orphans = v;
+			jt.orphans[jt.norphans++] = r->fh;
+		}
 	}
 	atomic_store(&jt.head, any ? max + 1 : 0);
 	return 0;
@@ -110,6 +120,10 @@ int journal_init(void)
 
 void journal_exit(void)
 {
+	cur = NULL;
+	free(jt.orphans);
+	jt.orphans = NULL;
+	jt.norphans = 0;
 	restart_table_close(jt.tab);
 	jt.tab = NULL;
 }
@@ -129,15 +143,9 @@ static struct jrec *journal_find(uint64_t unique, uint32_t opcode)
 
 bool journal_orphan_fh(uint64_t fh)
 {
-	if (!jt.tab || !restart_table_adopted(jt.tab))
-		return false;
-	for (uint32_t i = 0; i < JOURNAL_CAP; i++) {
-		struct jrec *r = restart_table_rec(jt.tab, i);
-
-		if (atomic_load_explicit(&r->state, memory_order_acquire) == JR_BEGUN &&
-		    r->fh == fh)
+	for (size_t i = 0; i < jt.norphans; i++)
+		if (jt.orphans[i] == fh)
 			return true;
-	}
 	return false;
 }
 
@@ -232,20 +240,16 @@ static inline void knob_die(int point)
 
 /* ---- the ops' side ---- */
 
-static void replay(fuse_req_t req, struct jrec *r)
+static void replay(fuse_req_t req, struct journal_reply *r)
 {
-	struct fuse_file_info fi = r->fi;
-
-	log_info("restart: resent request %" PRIu64 " (opcode %u) was done: its reply again",
-		 r->unique, r->opcode);
 	if (r->err || r->kind == JK_ERR)
 		fuse_reply_err(req, r->err);
 	else if (r->kind == JK_ENTRY)
 		fuse_reply_entry(req, &r->e);
 	else if (r->kind == JK_OPEN)
-		fuse_reply_open(req, &fi);
+		fuse_reply_open(req, &r->fi);
 	else
-		fuse_reply_create(req, &r->e, &fi);
+		fuse_reply_create(req, &r->e, &r->fi);
 }
 
 /* A handle a done record gave out that does not exist any more cannot be sent again. */
@@ -256,9 +260,10 @@ static bool replayable(const struct jrec *r)
 	return fh_get(r->fi.fh, r->opcode == FUSE_OPENDIR ? FH_DIR : FH_FILE) != NULL;
 }
 
-enum journal_start journal_begin(fuse_req_t req, uint32_t opcode)
+enum journal_start journal_begin_unique(uint64_t unique, uint32_t opcode,
+				       struct journal_reply *done)
 {
-	uint64_t unique = req_unique(req), seq;
+	uint64_t seq;
 	struct jrec *r;
 
 	if (cur) {	/* an op that did not reply through jreply_*(): forget it */
@@ -275,7 +280,12 @@ enum journal_start journal_begin(fuse_req_t req, uint32_t opcode)
 		r = journal_find(unique, opcode);
 		if (r && atomic_load_explicit(&r->state, memory_order_acquire) == JR_DONE &&
 		    replayable(r)) {
-			replay(req, r);
+			log_info("restart: resent request %" PRIu64 " (opcode %u) was done: its "
+				 "reply again", unique, opcode);
+			done->err = r->err;
+			done->kind = r->kind;
+			done->e = r->e;
+			done->fi = r->fi;
 			return JOURNAL_REPLAYED;
 		}
 		if (r) {	/* begun: it may have been done; this record goes on */
@@ -304,16 +314,25 @@ enum journal_start journal_begin(fuse_req_t req, uint32_t opcode)
 	return JOURNAL_NEW;
 }
 
+enum journal_start journal_begin(fuse_req_t req, uint32_t opcode)
+{
+	struct journal_reply done;
+	enum journal_start j = journal_begin_unique(req_unique(req), opcode, &done);
+
+	if (j == JOURNAL_REPLAYED)
+		replay(req, &done);
+	return j;
+}
+
 void journal_note_fh(uint64_t fh)
 {
 	if (cur && cur->seq == cur_seq)
 		cur->fh = fh;
 }
 
-/* The reply of this thread's request is about to be sent: record it. */
-static void journal_done(int err, uint32_t kind, const struct fuse_entry_param *e,
-			 const struct fuse_file_info *fi)
+void journal_done(int err, const struct fuse_entry_param *e, const struct fuse_file_info *fi)
 {
+	uint32_t kind = e && fi ? JK_CREATE : e ? JK_ENTRY : fi ? JK_OPEN : JK_ERR;
 	struct jrec *r = cur;
 
 	if (!r)
@@ -334,25 +353,25 @@ static void journal_done(int err, uint32_t kind, const struct fuse_entry_param *
 
 void jreply_err(fuse_req_t req, int err)
 {
-	journal_done(err, JK_ERR, NULL, NULL);
+	journal_done(err, NULL, NULL);
 	fuse_reply_err(req, err);
 }
 
 void jreply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 {
-	journal_done(0, JK_ENTRY, e, NULL);
+	journal_done(0, e, NULL);
 	fuse_reply_entry(req, e);
 }
 
 void jreply_open(fuse_req_t req, const struct fuse_file_info *fi)
 {
-	journal_done(0, JK_OPEN, NULL, fi);
+	journal_done(0, NULL, fi);
 	fuse_reply_open(req, fi);
 }
 
 void jreply_create(fuse_req_t req, const struct fuse_entry_param *e,
 		   const struct fuse_file_info *fi)
 {
-	journal_done(0, JK_CREATE, e, fi);
+	journal_done(0, e, fi);
 	fuse_reply_create(req, e, fi);
 }
