@@ -22,7 +22,8 @@ mount_rdmafs "$S" "$M" -o flush_interval=0
 grep -q "kernel cannot resend" "$DAEMON_LOG" && skip "kernel without FUSE_NOTIFY_RESEND (Linux < 6.9)"
 [ "$DAEMON_PID" != "$SUPERVISOR_PID" ] || fail "restart=on: no supervisor runs the daemon"
 
-restarts() { stat_field "$M" restarts; }
+stat_json() { "$RDMAFSCTL" stat --json --no-scan "$M"; }
+restarts() { stat_json | sed -n 's/.*"restarts":\([0-9]*\).*/\1/p'; }
 restarts_are() { [ "$(restarts)" = "$1" ]; }
 DEATHS=0
 
@@ -43,7 +44,7 @@ die_in() {
 # create_excl POINT NAME: O_EXCL create through a death at POINT; no handle leaks: the
 # mount's open count (opens of staged files; a file's own stat would count its own open)
 # is one more while the application holds the file, as before after its close.
-opens() { stat_field "$M" opens; }
+opens() { stat_json | sed -n 's/.*"opens":\([0-9]*\).*/\1/p'; }
 create_excl() {
 	local point=$1 f=$M/$2 before line opens0
 	before=$(restarts)
