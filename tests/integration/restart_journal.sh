@@ -1,7 +1,7 @@
 #!/bin/bash
 # The journal of non-idempotent requests (issue 15, doc/restart.md 3.6): the daemon dies
 # in the middle of MKDIR, CREATE (O_CREAT|O_EXCL), UNLINK, RMDIR, RENAME, SYMLINK, LINK and
-# SETXATTR(XATTR_CREATE), through the fault-injection knob of test builds
+# SETXATTR(XATTR_CREATE), OPEN and OPENDIR, through the fault-injection knob of test builds
 # (RDMAFS_TEST_DIE, src/fuse_journal.c): after the system call and before the reply,
 # once with the record not yet done ("after": the resent request is done again and its
 # "already done" error is success) and once with it done ("done": the recorded reply is
@@ -45,6 +45,7 @@ die_in() {
 # mount's open count (opens of staged files; a file's own stat would count its own open)
 # is one more while the application holds the file, as before after its close.
 opens() { stat_json | sed -n 's/.*"opens":\([0-9]*\).*/\1/p'; }
+opens_are() { [ "$(opens)" = "$1" ]; }
 create_excl() {
 	local point=$1 f=$M/$2 before line opens0
 	before=$(restarts)
@@ -62,7 +63,6 @@ create_excl() {
 	[ "$line" = ok ] || fail "create ($point): close: $line"
 	wait "$CR_PID" || fail "create ($point): helper exit $?"
 	# Released: the kernel's RELEASE is asynchronous (sent after close returns).
-	opens_are() { [ "$(opens)" = "$1" ]; }
 	wait_for 30 opens_are "$opens0" ||
 		fail "create ($point): $(opens) opens after the close, $opens0 before: a handle leaked"
 	[ "$("$HELPER" fsync "$f")" = ok ] || fail "create ($point): fsync"
@@ -81,6 +81,27 @@ stat "$M/d1" "$M/d2" "$M/d3" >/dev/null || fail "the new directories do not stat
 create_excl after c1
 create_excl done c2
 create_excl before c3
+
+# OPEN of a staged file (its opens are counted): the recorded reply with its backing id
+# again, or the orphan handle freed and the open done again.
+for point in after done; do
+	before=$(restarts)
+	opens0=$(opens)
+	echo "open $point" >"$KNOB"
+	exec 8<"$M/c1" || fail "open ($point) failed"
+	[ ! -s "$KNOB" ] || fail "open ($point): the daemon did not die in it"
+	wait_for 30 restarts_are $((before + 1)) || fail "open ($point): restarts $(restarts)"
+	[ "$(opens)" = $((opens0 + 1)) ] || fail "open ($point): $(opens) opens, $opens0 before"
+	[ "$(head -c 7 <&8)" = journal ] || fail "open ($point): read through the fd"
+	exec 8<&-
+	wait_for 30 opens_are "$opens0" ||
+		fail "open ($point): $(opens) opens after the close, $opens0 before: a handle leaked"
+	DEATHS=$((DEATHS + 1))
+done
+
+# OPENDIR
+die_in opendir after ls "$M/d1"
+die_in opendir done ls "$M/d2"
 
 # UNLINK
 for f in u1 u2; do echo x >"$S/$f"; stat "$M/$f" >/dev/null; done
