@@ -30,7 +30,9 @@
  *
  * Resume order (main.c): restart_init() -> inode_table_init() (every node id back, no
  * I/O) -> restart_fuse_adopt() (synthetic INIT) -> staging_init() -> fuse_ops_init()
- * (handles back: fuse_file.c file_resume(), fuse_dir.c dir_resume(); then every backing
+ * (the journal: fuse_journal.c journal_init(), which names the handles made for requests
+ * never answered, freed instead of resumed; handles back: fuse_file.c file_resume(),
+ * fuse_dir.c dir_resume(); then every backing
  * id no open uses is closed, except a BK_STAGING one whose inode has ino->st) ->
  * restart_fuse_resend() -> restart_ready() -> the FUSE loop. Staged files are resumed
  * between staging_init() and fuse_ops_init() (staging_restart_init(), staging_resume():
