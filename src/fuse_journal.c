@@ -61,18 +61,28 @@ static __thread struct jrec *cur;
 static __thread uint64_t cur_seq;
 
 /*
- * The request's unique. libfuse 3.17 has no accessor; with splice read (restart_fuse.c)
- * no custom-io callback sees the request header either. struct fuse_req begins with
- * { struct fuse_session *se; uint64_t unique; } in every libfuse 3 (lib/fuse_i.h).
+ * The request's unique. libfuse 3.17 has no accessor. A request read(2) through the
+ * custom io left its header's unique in restart_fuse_read_unique(); a spliced one (the
+ * default, F11) passes no callback. Then it is read from struct fuse_req, which begins
+ * with { struct fuse_session *se; uint64_t unique; } in every libfuse 3 (lib/fuse_i.h);
+ * a request read(2) checks that layout (an error, logged once, if it differs).
  */
 static uint64_t req_unique(fuse_req_t req)
 {
+	static _Atomic bool bad_layout;
 	const struct {
 		void *se;
 		uint64_t unique;
 	} *head = (const void *)req;
+	uint64_t read = restart_fuse_read_unique();
 
-	return head->unique;
+	if (!read)
+		return head->unique;
+	if (head->unique != read && !atomic_exchange(&bad_layout, true))
+		log_err("restart: libfuse's request layout is not the one rdmafs knows (unique "
+			"%#" PRIx64 ", read %#" PRIx64 "): a spliced request's journal record "
+			"would be wrong; run with RDMAFS_NO_SPLICE_READ=1", head->unique, read);
+	return read;
 }
 
 static struct jrec *rec_at(uint64_t seq)

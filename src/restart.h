@@ -157,6 +157,9 @@ int restart_fuse_adopt(struct fuse_session *se);
 /* Resumed: put every request the dead generation had read back on the queue (F4).
  * 0 or -errno. */
 int restart_fuse_resend(int fd);
+/* The unique of the request this thread read last, when it was read(2) through the custom
+ * io (RDMAFS_NO_SPLICE_READ, or before splice was negotiated); 0 when it was spliced. */
+uint64_t restart_fuse_read_unique(void);
 
 struct restart_stats {
 	bool supervised;
