@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/fuse.h>
 
 
 /* One per open directory; fi->fh is its slot in the handle table (fuse_fh.c). */
@@ -89,43 +90,56 @@ void op_readlink(fuse_req_t req, fuse_ino_t i)
 static int make_as_caller(fuse_req_t req, struct inode *parent, const char *name,
 			  enum mk_kind kind, mode_t mode, dev_t rdev, const char *link);
 
-static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *name, int r)
+/* @redo: resent, begun by a dead daemon (journal_begin()): EEXIST is its own work. */
+static void reply_new_entry(fuse_req_t req, struct inode *parent, const char *name, int r,
+			    bool redo)
 {
 	struct fuse_entry_param e;
 
+	if (redo && r == -EEXIST)
+		r = 0;
 	if (!r)
 		r = do_lookup(parent, name, &e);
 	if (r)
-		fuse_reply_err(req, -r);
+		jreply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		jreply_entry(req, &e);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode, dev_t rdev)
 {
 	struct inode *parent = ino_of(p);
+	enum journal_start j = journal_begin(req, FUSE_MKNOD);
 	int r;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
 	r = make_as_caller(req, parent, name, MK_NOD, mode, rdev, NULL);
-	reply_new_entry(req, parent, name, r);
+	reply_new_entry(req, parent, name, r, j == JOURNAL_REDO);
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode)
 {
 	struct inode *parent = ino_of(p);
+	enum journal_start j = journal_begin(req, FUSE_MKDIR);
 	int r;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
 	r = make_as_caller(req, parent, name, MK_DIR, mode, 0, NULL);
-	reply_new_entry(req, parent, name, r);
+	reply_new_entry(req, parent, name, r, j == JOURNAL_REDO);
 }
 
 void op_symlink(fuse_req_t req, const char *link, fuse_ino_t p, const char *name)
 {
 	struct inode *parent = ino_of(p);
+	enum journal_start j = journal_begin(req, FUSE_SYMLINK);
 	int r;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
 	r = make_as_caller(req, parent, name, MK_SYMLINK, 0, 0, link);
-	reply_new_entry(req, parent, name, r);
+	reply_new_entry(req, parent, name, r, j == JOURNAL_REDO);
 }
 
 void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *newname)
@@ -133,8 +147,13 @@ void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *new
 	struct inode *ino = ino_of(i), *np = ino_of(newparent);
 	struct fuse_entry_param e;
 	char path[64];
-	int fd = ifd(ino), nfd = fd < 0 ? fd : ifd(np), r = 0;
+	enum journal_start j = journal_begin(req, FUSE_LINK);
+	int fd, nfd, r = 0;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
+	fd = ifd(ino);
+	nfd = fd < 0 ? fd : ifd(np);
 	if (fd < 0 || nfd < 0)
 		r = fd < 0 ? fd : nfd;
 	else if (linkat(AT_FDCWD, proc_fd_path(path, fd), nfd, newname, AT_SYMLINK_FOLLOW) < 0)
@@ -143,14 +162,16 @@ void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *new
 		inode_fd_put(np);
 	if (fd >= 0)
 		inode_fd_put(ino);
+	if (j == JOURNAL_REDO && r == -EEXIST)
+		r = 0;	/* linked by the dead daemon (a name made meanwhile: the lookup tells) */
 	if (!r)
 		note_own_change(ino);
 	if (!r)
 		r = do_lookup(ino_of(newparent), newname, &e);
 	if (r)
-		fuse_reply_err(req, -r);
+		jreply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		jreply_entry(req, &e);
 }
 
 /*
@@ -225,17 +246,23 @@ static void drop_if_gone(struct inode *ino)
 
 void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 {
-	int fd = ifd(ino_of(p)), e;
+	enum journal_start j = journal_begin(req, FUSE_UNLINK);
 	struct inode *ino;
+	int fd, e;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
+	fd = ifd(ino_of(p));
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		jreply_err(req, -fd);
 		return;
 	}
 	ino = keep_if_open(fd, name);
 	e = unlinkat(fd, name, 0) < 0 ? errno : 0;
 	inode_fd_put(ino_of(p));
-	fuse_reply_err(req, e);
+	if (j == JOURNAL_REDO && e == ENOENT)
+		e = 0;	/* unlinked by the dead daemon */
+	jreply_err(req, e);
 	if (!e)
 		drop_if_gone(ino);
 	else if (ino)
@@ -244,27 +271,39 @@ void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 
 void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *name)
 {
-	int fd = ifd(ino_of(p)), e;
+	enum journal_start j = journal_begin(req, FUSE_RMDIR);
+	int fd, e;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
+	fd = ifd(ino_of(p));
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		jreply_err(req, -fd);
 		return;
 	}
 	e = unlinkat(fd, name, AT_REMOVEDIR) < 0 ? errno : 0;
 	inode_fd_put(ino_of(p));
-	fuse_reply_err(req, e);
+	if (j == JOURNAL_REDO && e == ENOENT)
+		e = 0;	/* removed by the dead daemon */
+	jreply_err(req, e);
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 	       const char *newname, unsigned int flags)
 {
-	int fd = ifd(ino_of(p)), nfd = fd < 0 ? fd : ifd(ino_of(np)), e;
+	enum journal_start j = journal_begin(req, FUSE_RENAME2);
 	struct inode *old = NULL;
+	struct stat sb;
+	int fd, nfd, e;
 
+	if (j == JOURNAL_REPLAYED)
+		return;
+	fd = ifd(ino_of(p));
+	nfd = fd < 0 ? fd : ifd(ino_of(np));
 	if (fd < 0 || nfd < 0) {
 		if (fd >= 0)
 			inode_fd_put(ino_of(p));
-		fuse_reply_err(req, -(fd < 0 ? fd : nfd));
+		jreply_err(req, -(fd < 0 ? fd : nfd));
 		return;
 	}
 	/* A new name replaces nothing: no need to look for an open file there first. Any
@@ -276,13 +315,17 @@ void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 			old = keep_if_open(nfd, newname);	/* replaced */
 		e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
 	}
+	/* Renamed by the dead daemon: the source is gone, the target is there. */
+	if (j == JOURNAL_REDO && e == ENOENT && !(flags & RENAME_EXCHANGE) &&
+	    fstatat(nfd, newname, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		e = 0;
 	if (!e)
 		note_own_change_at(nfd, newname);
 	if (!e && (flags & RENAME_EXCHANGE))
 		note_own_change_at(fd, name);
 	inode_fd_put(ino_of(np));
 	inode_fd_put(ino_of(p));
-	fuse_reply_err(req, e);
+	jreply_err(req, e);
 	if (!e)
 		drop_if_gone(old);
 	else if (old)
@@ -291,19 +334,23 @@ void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 
 void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 {
-	struct dirh *d = calloc(1, sizeof(*d));
+	struct dirh *d;
 	int fd;
 
+	if (journal_begin(req, FUSE_OPENDIR) == JOURNAL_REPLAYED)
+		return;
+	d = calloc(1, sizeof(*d));
 	if (!d) {
-		fuse_reply_err(req, ENOMEM);
+		jreply_err(req, ENOMEM);
 		return;
 	}
 	d->fh = fh_reserve();
 	if (!d->fh) {
 		free(d);
-		fuse_reply_err(req, ENFILE);
+		jreply_err(req, ENFILE);
 		return;
 	}
+	journal_note_fh(d->fh);
 	fd = inode_open(ino_of(i), O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		errno = -fd;
@@ -314,14 +361,14 @@ void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 			close(fd);
 		fh_release(d->fh);
 		free(d);
-		fuse_reply_err(req, e);
+		jreply_err(req, e);
 		return;
 	}
 	fh_rec(d->fh)->nodeid = i;
 	fh_rec(d->fh)->kind = FH_DIR;
 	fh_publish(d->fh, d);
 	fi->fh = d->fh;
-	fuse_reply_open(req, fi);
+	jreply_open(req, fi);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t i, size_t size, off_t offset,

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/fuse.h>
+
 bool fuse_ops_passthrough;
 int fuse_ops_devfd = -1;
 
@@ -82,6 +84,7 @@ void fuse_ops_exit(void)
 	while (handles.list)
 		handle_free(handles.list);
 	fh_table_exit();
+	journal_exit();
 }
 
 /* A resumed handle's backing fd, opened again on its first use (by handle: I/O the
@@ -277,6 +280,7 @@ static int open_common(fuse_req_t req, struct inode *ino, struct fuse_file_info 
 		free(h);
 		return -ENFILE;
 	}
+	journal_note_fh(h->fh);	/* published and never answered: freed at resume */
 	h->writable = writable;
 	h->flags = fi->flags;
 	h->fd = -1;
@@ -415,12 +419,15 @@ err_unlock:
 
 void op_open(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 {
-	int r = open_common(req, ino_of(i), fi, -1);
+	int r;
 
+	if (journal_begin(req, FUSE_OPEN) == JOURNAL_REPLAYED)
+		return;
+	r = open_common(req, ino_of(i), fi, -1);
 	if (r)
-		fuse_reply_err(req, -r);
+		jreply_err(req, -r);
 	else
-		fuse_reply_open(req, fi);
+		jreply_open(req, fi);
 }
 
 void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
@@ -432,10 +439,21 @@ void op_create(fuse_req_t req, fuse_ino_t p, const char *name, mode_t mode,
 	bool created = false;
 	struct stat sb;
 
+	switch (journal_begin(req, FUSE_CREATE)) {
+	case JOURNAL_REPLAYED:
+		return;
+	case JOURNAL_REDO:
+		/* The dead daemon may have made it: the file there is opened (an O_EXCL
+		 * create that found another's file then succeeds: it cannot be told). */
+		fi->flags &= ~O_EXCL;
+		break;
+	case JOURNAL_NEW:
+		break;
+	}
 	/* Before acting as the caller: a reopen by handle needs the daemon's capabilities. */
 	dirfd = ifd(parent);
 	if (dirfd < 0) {
-		fuse_reply_err(req, -dirfd);
+		jreply_err(req, -dirfd);
 		return;
 	}
 	fd = create_as_caller(req, parent, dirfd, name, mode, fi->flags, &created, &sb, &wfd);
@@ -480,9 +498,9 @@ out:
 		undo_create(req, dirfd, name, &sb);
 	inode_fd_put(parent);
 	if (r)
-		fuse_reply_err(req, -r);
+		jreply_err(req, -r);
 	else
-		fuse_reply_create(req, &e, fi);
+		jreply_create(req, &e, fi);
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)

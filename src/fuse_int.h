@@ -56,6 +56,44 @@ void *file_resume(uint64_t fh, struct fh_rec *rec);	/* fuse_file.c */
 void *dir_resume(uint64_t fh, struct fh_rec *rec);	/* fuse_dir.c */
 void backing_resume(struct inode *ino, void *arg);	/* fuse_file.c */
 
+/*
+ * fuse_journal.c: non-idempotent requests across a daemon's death (doc/restart.md 3.6).
+ * journal_begin() before the system call (and before a handle is reserved); the op's
+ * replies then go through jreply_*(), which record them before sending.
+ */
+enum journal_start {
+	JOURNAL_NEW,		/* do it */
+	JOURNAL_REPLAYED,	/* resent, done before: its recorded reply went out; return */
+	JOURNAL_REDO,		/* resent, begun before: it may be done; "done already"
+				 * errors (EEXIST of a create, ENOENT of a remove) are success */
+};
+int journal_init(void);		/* before fh_resume(): it names the orphan handles */
+void journal_exit(void);
+enum journal_start journal_begin(fuse_req_t req, uint32_t opcode);
+/* The handle this request reserved (before fh_publish()). */
+void journal_note_fh(uint64_t fh);
+/* The ring itself, without libfuse (also for tests/unit/journal.c): journal_begin() of
+ * the request with kernel unique @unique (bit 63: resent); JOURNAL_REPLAYED fills @done
+ * with the reply to send again. journal_done() records this thread's reply (jreply_*()
+ * call it): an error alone, an entry (@e), an open (@fi) or a create (both). */
+enum { JK_ERR = 0, JK_ENTRY = 1, JK_OPEN = 2, JK_CREATE = 3 };
+struct journal_reply {
+	int32_t err;
+	uint32_t kind;		/* JK_* */
+	struct fuse_entry_param e;
+	struct fuse_file_info fi;
+};
+enum journal_start journal_begin_unique(uint64_t unique, uint32_t opcode,
+				       struct journal_reply *done);
+void journal_done(int err, const struct fuse_entry_param *e, const struct fuse_file_info *fi);
+/* Resumed: @fh was published for a request that never recorded its reply. */
+bool journal_orphan_fh(uint64_t fh);
+void jreply_err(fuse_req_t req, int err);
+void jreply_entry(fuse_req_t req, const struct fuse_entry_param *e);
+void jreply_open(fuse_req_t req, const struct fuse_file_info *fi);
+void jreply_create(fuse_req_t req, const struct fuse_entry_param *e,
+		   const struct fuse_file_info *fi);
+
 /* fuse_common.c: attributes, lookup, privileges, own changes */
 struct staged *staged_get(struct inode *ino);
 void fix_staged_attr(struct inode *ino, struct stat *attr);

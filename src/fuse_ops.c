@@ -10,6 +10,7 @@
 #include "fuse_int.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +86,12 @@ static void op_destroy(void *userdata)
 
 static void *handle_resume(uint64_t fh, struct fh_rec *rec)
 {
+	/* Made for an OPEN or CREATE whose reply never went out: the kernel does not know
+	 * it, and the resent request makes another one. Not made again: freed. */
+	if (journal_orphan_fh(fh)) {
+		log_info("restart: handle %#" PRIx64 " of an open never answered: freed", fh);
+		return NULL;
+	}
 	if (rec->kind == FH_FILE)
 		return file_resume(fh, rec);
 	if (rec->kind == FH_DIR)
@@ -95,8 +102,10 @@ static void *handle_resume(uint64_t fh, struct fh_rec *rec)
 int fuse_ops_init(void)
 {
 	unsigned int n;
-	int r = fh_table_init();
+	int r = journal_init();
 
+	if (!r)
+		r = fh_table_init();
 	if (r)
 		return r;
 	n = fh_resume(handle_resume);

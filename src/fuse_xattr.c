@@ -10,6 +10,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <linux/fuse.h>
+
 #include "rdmafs.h"
 
 void op_statfs(fuse_req_t req, fuse_ino_t i)
@@ -69,8 +71,21 @@ void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *name, const char *val
 		 size_t size, int flags)
 {
 	struct setx_arg x = { name, value, size, flags };
+	enum journal_start j = JOURNAL_NEW;
+	int e;
 
-	fuse_reply_err(req, with_path(ino_of(i), set_one, &x) < 0 ? errno : 0);
+	/* Only XATTR_CREATE fails when done twice (a replace or plain set does not). */
+	if (flags & XATTR_CREATE)
+		j = journal_begin(req, FUSE_SETXATTR);
+	if (j == JOURNAL_REPLAYED)
+		return;
+	e = with_path(ino_of(i), set_one, &x) < 0 ? errno : 0;
+	if (j == JOURNAL_REDO && e == EEXIST)
+		e = 0;	/* set by the dead daemon */
+	if (flags & XATTR_CREATE)
+		jreply_err(req, e);
+	else
+		fuse_reply_err(req, e);
 }
 
 static void reply_xattr(fuse_req_t req, size_t size, ssize_t (*get)(void *, char *, size_t),
@@ -156,7 +171,15 @@ void op_listxattr(fuse_req_t req, fuse_ino_t i, size_t size)
 
 void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *name)
 {
-	fuse_reply_err(req, with_path(ino_of(i), remove_one, (void *)name) < 0 ? errno : 0);
+	enum journal_start j = journal_begin(req, FUSE_REMOVEXATTR);
+	int e;
+
+	if (j == JOURNAL_REPLAYED)
+		return;
+	e = with_path(ino_of(i), remove_one, (void *)name) < 0 ? errno : 0;
+	if (j == JOURNAL_REDO && e == ENODATA)
+		e = 0;	/* removed by the dead daemon */
+	jreply_err(req, e);
 }
 
 void op_ioctl(fuse_req_t req, fuse_ino_t i, unsigned int cmd, void *arg,

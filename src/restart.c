@@ -200,7 +200,8 @@ uint64_t restart_died_ns(void)
 void restart_disable(void)
 {
 	static const unsigned int tables[] = { RESTART_T_META, RESTART_T_INODES,
-					       RESTART_T_HANDLES, RESTART_T_STAGED };
+					       RESTART_T_HANDLES, RESTART_T_STAGED,
+					       RESTART_T_JOURNAL };
 	union sup_buf r;
 
 	/* What was put so far goes (-ENOENT for what never was), so that the store keeps

@@ -23,12 +23,16 @@
  *   RESTART_T_HANDLES  fuse_file.c/fuse_dir.c: one record per open file or directory
  *                      (fh = seq << 32 | slot)
  *   RESTART_T_STAGED   staging (branch r15b): one record per staged file
+ *   RESTART_T_JOURNAL  fuse_journal.c: a ring of the last 4096 non-idempotent requests
+ *                      (MKDIR, CREATE, OPEN, UNLINK, RENAME, ...) and their replies
  * A new table takes the next id; a record layout change bumps that table's
  * layout_version (a generation refuses a table of another version or record size).
  *
  * Resume order (main.c): restart_init() -> inode_table_init() (every node id back, no
  * I/O) -> restart_fuse_adopt() (synthetic INIT) -> staging_init() -> fuse_ops_init()
- * (handles back: fuse_file.c file_resume(), fuse_dir.c dir_resume(); then every backing
+ * (the journal: fuse_journal.c journal_init(), which names the handles made for requests
+ * never answered, freed instead of resumed; handles back: fuse_file.c file_resume(),
+ * fuse_dir.c dir_resume(); then every backing
  * id no open uses is closed, except a BK_STAGING one whose inode has ino->st) ->
  * restart_fuse_resend() -> restart_ready() -> the FUSE loop. Staged files are resumed
  * between staging_init() and fuse_ops_init() (staging_restart_init(), staging_resume():
@@ -92,6 +96,7 @@ enum restart_table_id {
 	RESTART_T_HANDLES = 3,
 	RESTART_T_STAGED = 4,
 	RESTART_T_LEASES = 5,	/* lease.c (branch r15b): one record per kept lease */
+	RESTART_T_JOURNAL = 6,	/* fuse_journal.c: a ring of non-idempotent requests */
 };
 
 struct restart_table;
@@ -152,6 +157,9 @@ int restart_fuse_adopt(struct fuse_session *se);
 /* Resumed: put every request the dead generation had read back on the queue (F4).
  * 0 or -errno. */
 int restart_fuse_resend(int fd);
+/* The unique of the request this thread read last, when it was read(2) through the custom
+ * io (RDMAFS_NO_SPLICE_READ, or before splice was negotiated); 0 when it was spliced. */
+uint64_t restart_fuse_read_unique(void);
 
 struct restart_stats {
 	bool supervised;

@@ -29,6 +29,14 @@ static struct restart_table *meta_tab;
 static struct restart_meta *meta;
 static _Atomic bool first_reply_done;	/* resumed: the blackout is measured */
 static bool mlock_warned;
+/* The unique of the request this worker read last through rs_read(); 0 when it was
+ * spliced (no callback sees a spliced request's header). */
+static __thread uint64_t read_unique;
+
+uint64_t restart_fuse_read_unique(void)
+{
+	return read_unique;
+}
 
 static bool init_can_resend(const struct fuse_init_in *in, size_t len)
 {
@@ -64,6 +72,7 @@ static ssize_t rs_read(int fd, void *buf, size_t len, void *userdata)
 		locked = buf;
 	}
 	n = read(fd, buf, len);
+	read_unique = n >= (ssize_t)sizeof(*in) ? in->unique : 0;
 	if (n < (ssize_t)sizeof(*in) || in->opcode != FUSE_INIT || !meta)
 		return n;
 	/* The kernel's only INIT: kept for the generations after us (F5). */
@@ -114,6 +123,7 @@ static ssize_t rs_splice_receive(int fdin, off_t *offin, int fdout, off_t *offou
 				 size_t len, unsigned int flags, void *userdata)
 {
 	(void)userdata;
+	read_unique = 0;
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,7 +65,10 @@ static int usage(void)
 		"  mmapwrite FILE OFF LEN SEED  pattern bytes stored through MAP_SHARED (no msync)\n"
 		"  hold-mmapwrite FILE OFF LEN SEED SECS  the same, keep the mapping SECS seconds\n"
 		"  flock FILE                 LOCK_EX on one open, LOCK_EX|LOCK_NB on another\n"
-		"  writer FILE SIZE SECS      keep storing random 4 KiB runs through a mapping\n");
+		"  writer FILE SIZE SECS      keep storing random 4 KiB runs through a mapping\n"
+		"  create-excl FILE           open O_CREAT|O_EXCL|O_RDWR, write and read back, print\n"
+		"                             ok, close when a line (or EOF) comes on stdin\n"
+		"  setxattr-create FILE NAME VALUE  setxattr with XATTR_CREATE\n");
 	return 2;
 }
 
@@ -103,6 +107,29 @@ int main(int argc, char **argv)
 			return usage();
 		return result(renameat2(AT_FDCWD, argv[3], AT_FDCWD, argv[4], flags), "renameat2");
 	}
+	if (!strcmp(cmd, "create-excl") && argc == 3) {
+		static const char data[] = "journal";
+		char back[sizeof(data)] = "", line[16];
+		int fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0644);
+
+		if (fd < 0)
+			return result(-1, path);
+		if (write(fd, data, sizeof(data)) != sizeof(data) ||
+		    pread(fd, back, sizeof(back), 0) != sizeof(back))
+			return result(-1, "write/pread");
+		if (memcmp(back, data, sizeof(data))) {
+			errno = EIO;
+			return result(-1, "read back");
+		}
+		result(0, path);
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			line[0] = 0;
+		return result(close(fd), "close");
+	}
+	if (!strcmp(cmd, "setxattr-create") && argc == 5)
+		return result(setxattr(path, argv[3], argv[4], strlen(argv[4]), XATTR_CREATE),
+			      "setxattr");
 	if (!strcmp(cmd, "fsync") && argc == 3) {
 		int fd = open(path, O_WRONLY);
 
