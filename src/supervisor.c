@@ -633,7 +633,9 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 					       { .fd = pidfd, .events = POLLIN },
 					       { .fd = sock, .events = POLLIN } };
 
-			if (poll(p, sock >= 0 ? 3 : 2, SUP_EXIT_CHECK_MS) < 0 && errno != EINTR)
+			int n = poll(p, sock >= 0 ? 3 : 2, SUP_EXIT_CHECK_MS);
+
+			if (n < 0 && errno != EINTR)
 				break;
 			sup_reap_lingering();
 			if (p[0].revents & POLLIN) {
@@ -666,7 +668,7 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 			}
 			if (p[1].revents & POLLIN)
 				exited = true;
-			else if (sup_exiting(pid, &status))
+			else if (n == 0 && sup_exiting(pid, &status))	/* quiet: dying? */
 				exited = exiting = true;
 		}
 		/* What it sent before dying still counts (a PUT just before a crash). */
