@@ -61,6 +61,10 @@ struct rdmafs_stat {
 	uint32_t generation, restarts;
 	uint64_t last_blackout_us;
 	int supervisor_pid;		/* mount: keeps its descriptors; 0: none (restart = off) */
+	int restartable;		/* mount: 1 when a daemon death would be survived */
+	int prev_exit;			/* mount: how the generation before ended: exit status,
+					 * 256 + signal, or -1 (none) */
+	char version[48];		/* mount: the serving daemon's version */
 };
 
 /* Outcome of a mount-wide flush or evict. */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -146,6 +147,7 @@ struct xact {
 	int fd_out;			/* received fd, or -1 */
 	rdmafs_progress_fn progress;
 	void *arg_progress;
+	bool lost;			/* out: the connection dropped before the reply */
 };
 
 static void copy_count(struct rdmafs_report *r, const struct rdmafs_wire_count *w)
@@ -173,6 +175,7 @@ static int xact(int sock, struct xact *x)
 
 	x->fd_out = -1;
 	x->count = x->next = 0;
+	x->lost = false;
 	if (!buf)
 		return -ENOMEM;
 	iov.iov_len = rdmafs_proto_encode_req(&req, x->op, seq, x->flags, x->arg);
@@ -181,6 +184,7 @@ static int xact(int sock, struct xact *x)
 	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
 		if (errno != EINTR) {
 			r = -errno;
+			x->lost = r == -EPIPE || r == -ECONNRESET;
 			goto out;
 		}
 	}
@@ -196,10 +200,12 @@ static int xact(int sock, struct xact *x)
 			continue;
 		if (n < 0) {
 			r = -errno;
+			x->lost = r == -ECONNRESET || r == -EPIPE;
 			goto out;
 		}
 		if (n == 0) {
 			r = -ECONNRESET;	/* the daemon went away */
+			x->lost = true;
 			goto out;
 		}
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&rmsg); cm; cm = CMSG_NXTHDR(&rmsg, cm))
@@ -246,6 +252,47 @@ out:
 }
 
 /*
+ * A daemon that dies with a request it had accepted closes the connection without a
+ * reply; under a supervisor the next generation serves within a blackout (doc/restart.md
+ * 3.5: the listener is kept, a new connect waits in its backlog). Requests that can be
+ * asked twice with the same outcome are asked again on a new connection, for up to
+ * RETRY_LIMIT_S after the first loss; the others return the loss (-ECONNRESET): the
+ * daemon may or may not have done them.
+ */
+#define RETRY_LIMIT_S 60
+
+static bool idempotent(uint16_t op)
+{
+	switch (op) {
+	case RDMAFS_OP_FLUSH:		/* commit again: 0 once everything is committed */
+	case RDMAFS_OP_STAT:
+	case RDMAFS_OP_MAP:		/* the same memfd again */
+	case RDMAFS_OP_LEASE_LIST:
+	case RDMAFS_OP_METRICS:
+	case RDMAFS_OP_FILES:
+		return true;
+	default:			/* LEASE, LEASE_BREAK, EVICT */
+		return false;
+	}
+}
+
+/* After x's connection was lost: whether to ask again (@t0: the first loss, set here). */
+static bool retry_lost(const struct xact *x, struct timespec *t0)
+{
+	struct timespec now, nap = { 0, 1000 * 1000 };
+
+	if (!x->lost || !idempotent(x->op))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!t0->tv_sec && !t0->tv_nsec)
+		*t0 = now;
+	else if (now.tv_sec - t0->tv_sec >= RETRY_LIMIT_S)
+		return false;
+	nanosleep(&nap, NULL);	/* a reset loop must not spin */
+	return true;
+}
+
+/*
  * A request whose reply comes in pages (LEASE_LIST, FILES): on one connection to x->fd's
  * mount (or @path's when x->fd < 0), ask page after page from record 0 (x->arg) until the
  * daemon names no next one. @fill turns each wire record into an element of @elem_size
@@ -264,8 +311,12 @@ static int request_pages(const char *path, struct xact *x, size_t elem_size,
 	*out = NULL;
 	if (!w)
 		return -ENOMEM;
+	struct timespec t0 = { 0 };
+
+again:
 	sock = x->fd >= 0 ? connect_fd(x->fd) : connect_path(path);
 	if (sock < 0) {
+		free(v);
 		free(w);
 		return sock;
 	}
@@ -293,6 +344,10 @@ static int request_pages(const char *path, struct xact *x, size_t elem_size,
 		first = x->next;
 	}
 	close(sock);
+	if (r && retry_lost(x, &t0)) {	/* from the first page again */
+		n = 0;
+		goto again;
+	}
 	free(w);
 	if (r) {
 		free(v);
@@ -302,16 +357,20 @@ static int request_pages(const char *path, struct xact *x, size_t elem_size,
 	return (int)n;
 }
 
-/* Connect to @fd's mount (or @path's when @fd < 0), run one request, hang up. */
+/* Connect to @fd's mount (or @path's when @fd < 0), run one request, hang up; again on
+ * a new connection when an idempotent one lost its connection (retry_lost()). */
 static int request(const char *path, struct xact *x)
 {
-	int sock = x->fd >= 0 ? connect_fd(x->fd) : connect_path(path);
-	int r;
+	struct timespec t0 = { 0 };
+	int sock, r;
 
-	if (sock < 0)
-		return sock;
-	r = xact(sock, x);
-	close(sock);
+	do {
+		sock = x->fd >= 0 ? connect_fd(x->fd) : connect_path(path);
+		if (sock < 0)
+			return sock;
+		r = xact(sock, x);
+		close(sock);
+	} while (r && retry_lost(x, &t0));
 	return r;
 }
 
@@ -382,6 +441,10 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 	st->restarts = w->restarts;
 	st->last_blackout_us = w->last_blackout_us;
 	st->supervisor_pid = w->supervisor_pid;
+	st->restartable = !!(w->restart_flags & RDMAFS_RS_RESTARTABLE);
+	st->prev_exit = w->prev_exit;
+	memcpy(st->version, w->version, sizeof(st->version));
+	st->version[sizeof(st->version) - 1] = 0;
 }
 
 int rdmafs_stat(int fd, struct rdmafs_stat *st)

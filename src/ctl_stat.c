@@ -118,6 +118,9 @@ int ctl_do_stat(struct ctl_conn *c, const struct ctl_job *j, struct rdmafs_wire_
 		w->restarts = rst.restarts;
 		w->last_blackout_us = rst.last_blackout_ms * 1000;
 		w->supervisor_pid = restart_supervised() ? (int32_t)getppid() : 0;
+		w->restart_flags = rst.restartable ? RDMAFS_RS_RESTARTABLE : 0;
+		w->prev_exit = rst.prev_exit;
+		snprintf(w->version, sizeof(w->version), "%s", rdmafs_version());
 		fill_stat_common(w, scan);
 		return 0;
 	}

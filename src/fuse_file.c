@@ -5,6 +5,7 @@
  */
 #include "fuse_int.h"
 #include "commit.h"
+#include "restart.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -39,6 +40,7 @@ struct handle {
 	uint64_t fh;		/* fi->fh: its slot in the handle table (fuse_fh.c) */
 	int flags;		/* open flags */
 	bool reopen;		/* resumed: fd not opened yet (handle_fd_ready()) */
+	bool flock_kept;	/* fd is in the store (FLOCK): a flock outlives the daemon */
 	struct handle *next, *prev;	/* handles.list */
 };
 
@@ -59,6 +61,12 @@ static void handle_link(struct handle *h)
 	pthread_mutex_unlock(&handles.lock);
 }
 
+/* The store's tag of the backing fd of handle @fh that carries a flock: its slot. */
+static uint64_t flock_tag(uint64_t fh)
+{
+	return SUP_TAG(SUP_K_FLOCK, (uint32_t)fh);
+}
+
 /* Unlink and free @h, dropping its references. */
 static void handle_free(struct handle *h)
 {
@@ -70,6 +78,9 @@ static void handle_free(struct handle *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&handles.lock);
+	/* Before the slot is free: a kept fd always belongs to a valid handle record. */
+	if (h->flock_kept)
+		restart_drop(flock_tag(h->fh));
 	fh_release(h->fh);
 	if (h->st)
 		staging_put(h->st);
@@ -121,6 +132,7 @@ void *file_resume(uint64_t fh, struct fh_rec *rec)
 {
 	struct inode *ino = inode_get(rec->nodeid);
 	struct handle *h;
+	int fd;
 
 	if (!ino)
 		return NULL;
@@ -151,8 +163,29 @@ void *file_resume(uint64_t fh, struct fh_rec *rec)
 	if (h->passthrough)
 		ino->bk_opens++;
 	pthread_mutex_unlock(&ino->lock);
+	/* A flock the kernel's lock owner holds lives in that open file description: the
+	 * handle goes on with the one the store kept, not a new open. */
+	fd = restart_take(flock_tag(fh));
+	if (fd >= 0) {
+		h->fd = fd;
+		h->reopen = false;
+		h->flock_kept = true;
+	}
 	handle_link(h);
 	return h;
+}
+
+/* Resumed, after every handle: flock fds of handles released before the death (their
+ * drop was lost with the daemon) go. */
+void flock_resume_sweep(void)
+{
+	uint64_t tag;
+	int fd;
+
+	while ((fd = restart_take_next(SUP_K_FLOCK, &tag)) >= 0) {
+		close(fd);
+		restart_drop(tag);
+	}
 }
 
 /* Resumed: a backing id no open uses any more is closed, as the last release would have
@@ -743,7 +776,22 @@ void op_flock(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi, int op)
 			fd = exp;
 		}
 	}
-	fuse_reply_err(req, flock(fd, op) < 0 ? errno : 0);
+	if (flock(fd, op) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	/* The lock lives in this open file description: the store keeps a duplicate, so
+	 * that a daemon's death neither lets it go nor leaves the next generation without
+	 * the description to unlock (doc/restart.md 3.3). Kept until the handle's release;
+	 * a flock that cannot be kept is still taken (it would end with the daemon). */
+	if ((op & (LOCK_SH | LOCK_EX)) && !__atomic_exchange_n(&h->flock_kept, true,
+							       __ATOMIC_ACQ_REL) &&
+	    restart_put(flock_tag(h->fh), fd)) {
+		log_warn("flock ino=%" PRIu64 ": not kept for a restart: a daemon death "
+			 "releases it", (uint64_t)h->ino->src_ino);
+		__atomic_store_n(&h->flock_kept, false, __ATOMIC_RELEASE);
+	}
+	fuse_reply_err(req, 0);
 }
 
 /* Run @fn on the "/proc/self/fd/N" path of @ino; its result, or -1 with errno. */

@@ -55,6 +55,7 @@ unsigned int fh_resume(void *(*make)(uint64_t fh, struct fh_rec *rec));
 void *file_resume(uint64_t fh, struct fh_rec *rec);	/* fuse_file.c */
 void *dir_resume(uint64_t fh, struct fh_rec *rec);	/* fuse_dir.c */
 void backing_resume(struct inode *ino, void *arg);	/* fuse_file.c */
+void flock_resume_sweep(void);				/* fuse_file.c */
 
 /*
  * fuse_journal.c: non-idempotent requests across a daemon's death (doc/restart.md 3.6).

@@ -109,6 +109,7 @@ int fuse_ops_init(void)
 	if (r)
 		return r;
 	n = fh_resume(handle_resume);
+	flock_resume_sweep();
 	if (n)
 		log_info("restart: %u open files and directories resumed", n);
 	inode_for_each(backing_resume, NULL);

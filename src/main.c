@@ -403,7 +403,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		return 0;
 	}
 	if (cl->version) {
-		printf("rdmafs %s (libfuse %s)\n", RDMAFS_VERSION, fuse_pkgversion());
+		printf("rdmafs %s (libfuse %s)\n", rdmafs_version(), fuse_pkgversion());
 		return 0;
 	}
 	/* A generation: the supervisor's absolute paths (it may run in /). */
@@ -474,6 +474,8 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 	r = inode_table_init(source);
 	if (r) {
 		fprintf(stderr, "rdmafs: source %s: %s\n", source, strerror(-r));
+		if (r == -EPROTO && restart_resumed())
+			ret = SUP_EXIT_INCOMPAT;	/* another inode table layout */
 		goto out;
 	}
 	/* Permissions are the backing files': the kernel checks them for every user. */
@@ -496,7 +498,10 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		if (devfd < 0) {
 			log_err("restart: cannot adopt the mount of %s: %s", mountpoint,
 				strerror(-devfd));
-			goto out_signals;
+			/* Nothing to clean up: the tables and the store are the mount's, for the
+			 * generation after this one (inode_table_destroy() would free its node
+			 * ids). Incompatible: the supervisor goes back to the previous binary. */
+			_exit(devfd == -EPROTONOSUPPORT || devfd == -EPROTO ? SUP_EXIT_INCOMPAT : 1);
 		}
 	} else {
 		if (fuse_session_mount(se, mountpoint)) {

@@ -21,6 +21,9 @@
 #define ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
 #define ALIGN_DOWN(x, a) ((x) / (a) * (a))
 
+/* version.c: "0.1.0", or "0.1.0 (git describe)" when built from a git checkout */
+const char *rdmafs_version(void);
+
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -34,10 +34,11 @@ static struct {
 	int sock;		/* -1: not supervised */
 	unsigned int gen;
 	uint64_t died_ns;
+	int prev_exit;
 	bool resumed;
 	struct taken *v;	/* what LIST handed back (resumed) */
 	size_t n;
-} rs = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1 };
+} rs = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1, .prev_exit = -1 };
 
 /* One request, its reply; descriptors of a LIST reply into @rfds (at most @max). */
 static int sup_xact(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
@@ -141,6 +142,8 @@ int restart_init(bool enable)
 	rs.sock = atoi(fd);
 	rs.gen = strtoul(gen, NULL, 10);
 	rs.died_ns = died ? strtoull(died, NULL, 10) : 0;
+	if (getenv(SUP_ENV_PREV))
+		rs.prev_exit = atoi(getenv(SUP_ENV_PREV));
 	if (fcntl(rs.sock, F_SETFD, FD_CLOEXEC) < 0) {
 		rs.sock = -1;
 		return -EBADF;
@@ -195,6 +198,11 @@ unsigned int restart_generation(void)
 uint64_t restart_died_ns(void)
 {
 	return rs.died_ns;
+}
+
+int restart_prev_exit(void)
+{
+	return rs.prev_exit;
 }
 
 void restart_disable(void)

@@ -14,8 +14,8 @@
  *   SUP_K_STATE, table id    restart.c: the memfd of each state table below
  *   SUP_K_STAGING, staged id staging (branch r15b): the staging memfd of a staged file
  *   SUP_K_LOCK, staged id    staging (branch r15b): its stager lock fd
- *   (SUP_K_LEASECONN, SUP_K_PIDFD, SUP_K_FLOCK, SUP_K_INODEFD, SUP_K_CTLLISTEN: reserved,
- *    steps 6-7 of doc/restart.md, not used yet)
+ *   SUP_K_FLOCK, handle slot fuse_file.c: a handle's backing fd once it carries a flock
+ *   (SUP_K_LEASECONN, SUP_K_PIDFD, SUP_K_INODEFD, SUP_K_CTLLISTEN: see their owners)
  *
  * State tables (SUP_K_STATE, id = enum restart_table_id), and who owns them:
  *   RESTART_T_META     main.c: the kernel's FUSE_INIT, counters (struct restart_meta)
@@ -70,6 +70,8 @@ bool restart_resumed(void);	/* an earlier generation mounted: adopt, do not moun
 unsigned int restart_generation(void);
 /* CLOCK_MONOTONIC ns when the supervisor saw the previous generation exit; 0 for gen 0. */
 uint64_t restart_died_ns(void);
+/* How the generation before ended (SUP_ENV_PREV): exit status, 256 + signal, or -1. */
+int restart_prev_exit(void);
 /* Stop being supervised (the kernel cannot resend): nothing is put from now on. */
 void restart_disable(void);
 
@@ -134,6 +136,9 @@ struct restart_meta {
 	uint8_t init_in[128];		/* the kernel's struct fuse_init_in (F5) */
 	uint64_t restarts;		/* generations resumed */
 	uint64_t last_blackout_ns;	/* death seen to the first reply after resuming */
+	uint32_t init_out_len;		/* 0: no INIT answered yet */
+	uint8_t init_out[128];		/* generation 0's struct fuse_init_out: a resumed
+					 * generation's synthetic INIT must answer the same */
 };
 
 /* ---- the FUSE session (restart_fuse.c) ---- */
@@ -150,8 +155,10 @@ struct fuse_session;
 int restart_fuse_attach(struct fuse_session *se, int fd);
 /*
  * Resumed: adopt the store's /dev/fuse into @se (custom io as above) and feed it the INIT
- * generation 0 recorded, whose reply is swallowed. The descriptor (@se keeps it), or
- * -errno.
+ * generation 0 recorded, whose reply is swallowed and compared with the one the kernel
+ * got (flags, max_write, max_pages, time_gran: fixed until remount). The descriptor (@se
+ * keeps it), or -errno: -EPROTONOSUPPORT when this binary cannot serve the mount (its
+ * reply or the meta table's layout differs; main.c exits SUP_EXIT_INCOMPAT).
  */
 int restart_fuse_adopt(struct fuse_session *se);
 /* Resumed: put every request the dead generation had read back on the queue (F4).
@@ -163,6 +170,8 @@ uint64_t restart_fuse_read_unique(void);
 
 struct restart_stats {
 	bool supervised;
+	bool restartable;		/* a death would be survived (supervised, can resend) */
+	int prev_exit;			/* SUP_ENV_PREV: -1 for generation 0 */
 	unsigned int generation;
 	uint64_t restarts;
 	double last_blackout_ms;	/* 0: none yet */

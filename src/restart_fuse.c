@@ -10,6 +10,9 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <linux/fuse.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -23,7 +26,7 @@
 /* The unique of the INIT a resumed generation feeds its own session: odd (the kernel's
  * are even), so the reply our writev swallows could never be the kernel's. */
 #define RS_SYNTH_INIT_UNIQUE ((1ULL << 62) | 1)
-#define META_LAYOUT 1
+#define META_LAYOUT 2
 
 static struct restart_table *meta_tab;
 static struct restart_meta *meta;
@@ -36,6 +39,124 @@ static __thread uint64_t read_unique;
 uint64_t restart_fuse_read_unique(void)
 {
 	return read_unique;
+}
+
+static uint64_t init_unique;		/* the kernel's INIT, until its reply is recorded */
+static struct {
+	uint32_t len;
+	uint8_t b[sizeof(meta->init_out)];
+} synth_out;				/* our synthetic INIT's reply (resumed) */
+
+/* struct fuse_init_out up to what the comparison reads (7.36+). */
+struct rs_init_out {
+	uint32_t major, minor, max_readahead, flags;
+	uint16_t max_background, congestion_threshold;
+	uint32_t max_write, time_gran;
+	uint16_t max_pages, map_alignment;
+	uint32_t flags2;
+};
+
+/* The payload of a reply (after its fuse_out_header) into @dst; its length. */
+static uint32_t reply_payload(const struct iovec *iov, int count, uint8_t *dst, size_t max)
+{
+	size_t skip = sizeof(struct fuse_out_header), n = 0;
+
+	for (int i = 0; i < count && n < max; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		p += skip;
+		l -= skip;
+		skip = 0;
+		l = MIN(l, max - n);
+		memcpy(dst + n, p, l);
+		n += l;
+	}
+	return n;
+}
+
+#ifdef RDMAFS_TEST_KNOBS
+/* Test knob: the kernel's INIT loses FUSE_HAS_RESEND (a kernel older than 6.9). */
+static void test_mask_resend(struct fuse_init_in *in, size_t len)
+{
+	if (getenv("RDMAFS_TEST_NO_RESEND") &&
+	    len >= offsetof(struct fuse_init_in, flags2) + sizeof(in->flags2))
+		in->flags2 &= ~(uint32_t)(RS_HAS_RESEND >> 32);
+}
+
+/* Test knob: this binary answers INIT otherwise (max_write halved) when its file ends
+ * with the string RDMAFS_TEST_INCOMPAT_MARK names (a copy the test appended it to). */
+static void test_incompat(struct rs_init_out *o)
+{
+	const char *mark = getenv("RDMAFS_TEST_INCOMPAT_MARK");
+	char tail[256];
+	struct stat sb;
+	ssize_t n = -1;
+	int fd;
+
+	if (!mark || !*mark)
+		return;
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && !fstat(fd, &sb))
+		n = pread(fd, tail, sizeof(tail),
+			  sb.st_size > (off_t)sizeof(tail) ? sb.st_size - (off_t)sizeof(tail) : 0);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0 && memmem(tail, n, mark, strlen(mark))) {
+		log_notice("restart: test knob: this binary answers INIT with max_write %u",
+			   o->max_write / 2);
+		o->max_write /= 2;
+	}
+}
+#else
+static void test_mask_resend(struct fuse_init_in *in, size_t len)
+{
+	(void)in;
+	(void)len;
+}
+
+static void test_incompat(struct rs_init_out *o)
+{
+	(void)o;
+}
+#endif
+
+static uint64_t init_out_flags(const struct rs_init_out *o)
+{
+	return o->flags | (o->flags & RS_INIT_EXT ? (uint64_t)o->flags2 << 32 : 0);
+}
+
+/*
+ * Resumed: whether the synthetic INIT's reply (this binary's) matches generation 0's,
+ * which the kernel applied for the life of the mount. A binary that would negotiate
+ * other flags or sizes cannot serve it (doc/restart.md 3.8).
+ */
+static bool init_out_matches(void)
+{
+	struct rs_init_out was = { 0 }, now = { 0 };
+	uint32_t len = atomic_load_explicit((_Atomic uint32_t *)&meta->init_out_len,
+					    memory_order_acquire);
+
+	if (!len) {
+		log_notice("restart: no INIT reply recorded: not compared");
+		return true;
+	}
+	memcpy(&was, meta->init_out, MIN(len, sizeof(was)));
+	memcpy(&now, synth_out.b, MIN(synth_out.len, sizeof(now)));
+	test_incompat(&now);
+	if (init_out_flags(&was) == init_out_flags(&now) && was.max_write == now.max_write &&
+	    was.max_pages == now.max_pages && was.time_gran == now.time_gran)
+		return true;
+	log_err("restart: this binary answers INIT otherwise than the kernel was answered at "
+		"mount (flags %#" PRIx64 " / %#" PRIx64 ", max_write %u / %u, max_pages %u / %u, "
+		"time_gran %u / %u): it cannot serve this mount", init_out_flags(&was),
+		init_out_flags(&now), was.max_write, now.max_write, was.max_pages, now.max_pages,
+		was.time_gran, now.time_gran);
+	return false;
 }
 
 static bool init_can_resend(const struct fuse_init_in *in, size_t len)
@@ -79,6 +200,9 @@ static ssize_t rs_read(int fd, void *buf, size_t len, void *userdata)
 	{
 		size_t l = MIN((size_t)n - sizeof(*in), sizeof(meta->init_in));
 
+		test_mask_resend((void *)(in + 1), l);
+		init_unique = in->unique;
+
 		memcpy(meta->init_in, in + 1, l);
 		atomic_store_explicit((_Atomic uint32_t *)&meta->init_in_len, l,
 				      memory_order_release);
@@ -98,11 +222,20 @@ static ssize_t rs_writev(int fd, struct iovec *iov, int count, void *userdata)
 
 	(void)userdata;
 	if (out->unique == RS_SYNTH_INIT_UNIQUE) {	/* our own INIT's reply */
+		synth_out.len = reply_payload(iov, count, synth_out.b, sizeof(synth_out.b));
 		for (int i = 0; i < count; i++)
 			len += iov[i].iov_len;
 		return len;
 	}
 	len = writev(fd, iov, count);
+	if (meta && init_unique && out->unique == init_unique && len > 0) {
+		/* what the kernel now applies until unmount: later generations compare */
+		uint32_t l = reply_payload(iov, count, meta->init_out, sizeof(meta->init_out));
+
+		atomic_store_explicit((_Atomic uint32_t *)&meta->init_out_len, l,
+				      memory_order_release);
+		init_unique = 0;
+	}
 	if (meta && !atomic_load_explicit(&first_reply_done, memory_order_relaxed) &&
 	    out->unique && restart_died_ns() &&
 	    !atomic_exchange(&first_reply_done, true))
@@ -177,7 +310,7 @@ int restart_fuse_adopt(struct fuse_session *se)
 	r = meta_open();
 	if (r) {
 		log_err("restart: meta table: %s", strerror(-r));
-		return r;
+		return r == -EPROTO ? -EPROTONOSUPPORT : r;	/* another layout */
 	}
 	fd = restart_take(SUP_TAG(SUP_K_DEVFUSE, 0));
 	if (fd < 0)
@@ -186,10 +319,10 @@ int restart_fuse_adopt(struct fuse_session *se)
 		close(fd);
 		return -EIO;
 	}
-	meta->restarts++;
 	len = atomic_load_explicit((_Atomic uint32_t *)&meta->init_in_len, memory_order_acquire);
 	if (!len) {	/* the kernel's INIT was never read: it is still queued */
 		log_notice("restart: no INIT recorded: the kernel's comes next");
+		meta->restarts++;
 		return fd;
 	}
 	memcpy(init.arg, meta->init_in, len);
@@ -200,6 +333,9 @@ int restart_fuse_adopt(struct fuse_session *se)
 		log_err("restart: the recorded INIT was refused");
 		return -EPROTO;
 	}
+	if (!init_out_matches())
+		return -EPROTONOSUPPORT;	/* @se keeps @fd: closed with it */
+	meta->restarts++;
 	return fd;
 }
 
@@ -216,6 +352,8 @@ void restart_stats(struct restart_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->supervised = restart_supervised();
+	out->restartable = restart_supervised();	/* off without FUSE_HAS_RESEND */
+	out->prev_exit = restart_prev_exit();
 	out->generation = restart_generation();
 	if (!meta)
 		return;

@@ -36,6 +36,8 @@
 #define SUP_CRASH_WINDOW_S 10	/* this many crashes within this many seconds: back off */
 #define SUP_CRASH_BURST 3
 #define SUP_BACKOFF_MAX_S 30
+#define SUP_EXIT_CHECK_MS 100	/* how often a generation's exit in progress is looked for */
+#define SUP_LINGER_MAX 16
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A message of the largest size, aligned for its header. */
@@ -296,10 +298,11 @@ static int sup_serve_one(int sock, bool nonblock)
 
 /*
  * Start generation @gen of @argv with its end of a new socketpair; its pid, -1 on error.
- * @died: when the previous generation's exit was seen (ns), @backoff_ms waited since.
+ * @died: when the previous generation's exit was seen (ns), @backoff_ms waited since,
+ * @prev: how it ended (SUP_ENV_PREV).
  */
 static pid_t sup_spawn(const char *path, char **argv, unsigned int gen, uint64_t died,
-		       unsigned int backoff_ms, int *sock, int *pidfd)
+		       unsigned int backoff_ms, int prev, int *sock, int *pidfd)
 {
 	int sv[2];
 	pid_t pid;
@@ -332,6 +335,8 @@ static pid_t sup_spawn(const char *path, char **argv, unsigned int gen, uint64_t
 			setenv(SUP_ENV_DIED, v, 1);
 			snprintf(v, sizeof(v), "%u", backoff_ms);
 			setenv(SUP_ENV_BACKOFF, v, 1);
+			snprintf(v, sizeof(v), "%d", prev);
+			setenv(SUP_ENV_PREV, v, 1);
 		}
 		if (path)
 			execv(path, argv);
@@ -354,6 +359,65 @@ static pid_t sup_spawn(const char *path, char **argv, unsigned int gen, uint64_t
 	}
 	*sock = sv[0];
 	return pid;
+}
+
+/*
+ * Generations whose exit the next one must finish: a dying daemon closes its files, and
+ * closing a file of its own mount (a descriptor a client sent it, rdmafsctl stat FILE)
+ * sends FUSE_FLUSH, which waits uninterruptibly for an answer only the next generation
+ * can give. So the next one starts once the main thread is a zombie (the group exits:
+ * no thread runs user code again, none can answer a request), and these are reaped later.
+ */
+static pid_t linger[SUP_LINGER_MAX];
+
+static void sup_reap_lingering(void)
+{
+	for (int i = 0; i < SUP_LINGER_MAX; i++)
+		if (linger[i] > 0 && waitpid(linger[i], NULL, WNOHANG) == linger[i])
+			linger[i] = 0;
+}
+
+/*
+ * Whether generation @pid's thread group is exiting: its main thread is a zombie
+ * (/proc/PID/stat state Z) while another thread still is in the kernel; then *@status is
+ * the wait status the group will report (field 52, exit_code).
+ */
+static bool sup_exiting(pid_t pid, int *status)
+{
+	char path[64], buf[1024], *p;
+	int fd, field;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* after the command name, which may hold anything */
+	if (!p || p[1] != ' ' || p[2] != 'Z')
+		return false;
+	for (field = 3, p += 2; *p && field < 52; p++)	/* p[0] is field 3, the state */
+		if (*p == ' ')
+			field++;
+	if (field != 52)
+		return false;
+	*status = atoi(p);
+	return true;
+}
+
+static void sup_linger(pid_t pid)
+{
+	for (int i = 0; i < SUP_LINGER_MAX; i++) {
+		if (linger[i] <= 0) {
+			linger[i] = pid;
+			return;
+		}
+	}
+	waitpid(pid, NULL, 0);	/* never with sane generations: wait for this one */
 }
 
 /* Best effort: what keeps the supervisor alive under memory pressure (root only). */
@@ -532,7 +596,7 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 {
 	unsigned int gen = 0, backoff_ms = 0;
 	uint64_t died = 0;
-	int sigfd, sock = -1, pidfd = -1, stop_sig = 0;
+	int sigfd, sock = -1, pidfd = -1, stop_sig = 0, prev = -1;
 	sigset_t mask;
 	pid_t pid;
 
@@ -556,19 +620,24 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 		int status;
 
 		gen_ready = false;
-		pid = sup_spawn(up_exec(path), argv, gen, died, backoff_ms, &sock, &pidfd);
+		pid = sup_spawn(up_exec(path), argv, gen, died, backoff_ms, prev, &sock, &pidfd);
 		if (pid < 0) {
 			sup_log("cannot start generation %u of %s: %s", gen, path ? path : argv[0],
 				strerror(errno));
 			break;
 		}
+		bool exiting = false;
+
 		for (bool exited = false; !exited;) {
 			struct pollfd p[3] = { { .fd = sigfd, .events = POLLIN },
 					       { .fd = pidfd, .events = POLLIN },
 					       { .fd = sock, .events = POLLIN } };
 
-			if (poll(p, sock >= 0 ? 3 : 2, -1) < 0 && errno != EINTR)
+			int n = poll(p, sock >= 0 ? 3 : 2, SUP_EXIT_CHECK_MS);
+
+			if (n < 0 && errno != EINTR)
 				break;
+			sup_reap_lingering();
 			if (p[0].revents & POLLIN) {
 				struct signalfd_siginfo si;
 
@@ -599,6 +668,8 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 			}
 			if (p[1].revents & POLLIN)
 				exited = true;
+			else if (n == 0 && sup_exiting(pid, &status))	/* quiet: dying? */
+				exited = exiting = true;
 		}
 		/* What it sent before dying still counts (a PUT just before a crash). */
 		while (sock >= 0 && sup_serve_one(sock, true) == 0)
@@ -608,11 +679,16 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 		sock = -1;
 		died = mono_ns();
 		backoff_ms = 0;
-		if (waitpid(pid, &status, 0) != pid) {
+		if (exiting) {
+			sup_log("generation %u exits, a thread still in the kernel: the next one "
+				"starts now", gen);
+			sup_linger(pid);
+		} else if (waitpid(pid, &status, 0) != pid) {
 			sup_log("wait for generation %u: %s", gen, strerror(errno));
 			break;
 		}
 		close(pidfd);
+		prev = WIFEXITED(status) ? WEXITSTATUS(status) : 256 + WTERMSIG(status);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_DONE) {
 			store_close_all();
 			return 0;
@@ -636,6 +712,9 @@ int supervisor_run(const char *path, char *argv[], int notify_fd, bool detach)
 				return 1;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_INCOMPAT)
+			sup_log("generation %u cannot serve this mount (incompatible: its INIT "
+				"reply or a state layout differs from the recorded one)", gen);
 		if (!gen_ready)
 			up_failed(gen);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_HANDOVER) {

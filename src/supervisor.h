@@ -28,6 +28,8 @@
  * one exit (the start of the blackout), and the back-off it waited (ms) before this one. */
 #define SUP_ENV_DIED "RDMAFS_SUPERVISOR_DIED_NS"
 #define SUP_ENV_BACKOFF "RDMAFS_SUPERVISOR_BACKOFF_MS"
+/* How the previous generation ended: its exit status (0-255) or 256 + its signal. */
+#define SUP_ENV_PREV "RDMAFS_SUPERVISOR_PREV_EXIT"
 
 /* Exit status of a daemon generation, as the supervisor reads it. */
 #define SUP_EXIT_DONE 0			/* unmounted: the supervisor closes all and exits */
@@ -35,6 +37,10 @@
 #define SUP_EXIT_DONE_ERR 76		/* the mount ended with an error (not every change
 					 * committed, nothing to resume): the supervisor
 					 * closes all and exits 1 */
+#define SUP_EXIT_INCOMPAT 77		/* a resumed generation cannot serve this mount (its
+					 * INIT reply or a state table layout differs from the
+					 * recorded one), before SUP_READY: after an upgrade the
+					 * supervisor goes back to the previous binary */
 /*
  * Generation 0 exiting before SUP_READY: it could not mount; the supervisor exits with its
  * status. Anything else, or death by a signal: a crash; the next generation starts at

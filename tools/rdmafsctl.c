@@ -68,6 +68,8 @@ static int fail(const char *what, const char *path, int err)
 {
 	const char *msg = err == -EXDEV ? "not on an rdmafs mount" :
 			  err == -ENOTCONN ? "no control socket for this mount (daemon gone?)" :
+			  err == -ECONNRESET ? "the daemon went away before it answered (died or "
+					       "restarted): the request may or may not have been done" :
 			  err == -EOPNOTSUPP ? "never staged (staging_paths mode none): its "
 					       "mappings are the backing file's and cannot be pinned" :
 			  strerror(-err);
@@ -260,6 +262,19 @@ static double bandwidth(const struct rdmafs_stat *s)
 	return s->commit_ns ? s->committed_bytes * 1e9 / s->commit_ns : 0;
 }
 
+/* How the generation before the serving one ended (struct rdmafs_stat prev_exit). */
+static const char *prev_exit_name(int prev, char *buf, size_t size)
+{
+	if (prev >= 256)
+		snprintf(buf, size, "killed by SIG%s", sigabbrev_np(prev - 256) ?
+			 sigabbrev_np(prev - 256) : "?");
+	else if (prev == 77)	/* SUP_EXIT_INCOMPAT (src/supervisor.h) */
+		snprintf(buf, size, "incompatible (exit 77)");
+	else
+		snprintf(buf, size, "exit %d", prev);
+	return buf;
+}
+
 static json_object *stat_json(const char *path, bool mount, const struct rdmafs_stat *s)
 {
 	json_object *o = json_object_new_object();
@@ -295,6 +310,12 @@ static json_object *stat_json(const char *path, bool mount, const struct rdmafs_
 		json_object_object_add(o, "last_blackout_ms",
 				       s->restarts ? json_object_new_double(s->last_blackout_us / 1e3)
 						   : NULL);
+		json_object_object_add(o, "restartable", json_object_new_boolean(s->restartable));
+		json_object_object_add(o, "previous_generation",
+				       s->prev_exit < 0 ? NULL :
+				       json_object_new_string(prev_exit_name(s->prev_exit, t,
+									     sizeof(t))));
+		json_object_object_add(o, "version", json_object_new_string(s->version));
 	} else {
 		json_object_object_add(o, "ino", json_object_new_uint64(s->ino));
 		json_object_object_add(o, "sealed",
@@ -1201,9 +1222,14 @@ static int cmd_restart(int argc, char **argv)
 		nanosleep(&nap, NULL);
 	}
 	if (n.generation != s.generation + 1) {
+		char why[64];
+
 		fprintf(stderr, "%s: restart %s: generation %u serves, not %u: the new binary "
-			"did not start, or a generation died (see the supervisor's log)\n", prog,
-			path, n.generation, s.generation + 1);
+			"did not start (%s), or a generation died (see the supervisor's log)\n",
+			prog, path, n.generation, s.generation + 1,
+			n.prev_exit == 77 ? "it cannot serve this mount: its FUSE INIT or state "
+					    "layout differs" :
+			n.prev_exit >= 0 ? prev_exit_name(n.prev_exit, why, sizeof(why)) : "?");
 		return 1;
 	}
 	printf("generation %u serves (blackout %.1f ms)\n", n.generation,

@@ -114,12 +114,19 @@ struct rdmafs_wire_stat {
 	uint64_t budget_refusals;	/* writes refused with ENOSPC: staging_budget reached */
 	/* mount: the process that keeps the mount's descriptors (doc/restart.md), 0 = none */
 	int32_t supervisor_pid;
-	uint32_t reserved;
+	uint32_t restart_flags;		/* mount: RDMAFS_RS_* */
 	/* mount: the daemon's restarts (doc/restart.md) */
 	uint32_t generation;		/* of the daemon serving now, 0 = the first */
 	uint32_t restarts;		/* daemon deaths the mount survived */
 	uint64_t last_blackout_us;	/* death to the first answer after the last one */
+	/* mount: how the generation before this one ended: its exit status (0-255),
+	 * 256 + the signal that killed it, or -1 (none: generation 0) */
+	int32_t prev_exit;
+	uint32_t reserved2;
+	char version[48];		/* mount: the serving daemon's version, NUL-terminated */
 };
+/* restart_flags of struct rdmafs_wire_stat */
+#define RDMAFS_RS_RESTARTABLE 0x1u	/* a daemon death would be survived */
 
 /* MAP payload; the memfd rides along as SCM_RIGHTS. */
 struct rdmafs_wire_map {
@@ -215,7 +222,7 @@ struct rdmafs_wire_file {
 static_assert(sizeof(struct rdmafs_msg_hdr) == 16, "wire size");
 static_assert(sizeof(struct rdmafs_req) == 48, "wire size");
 static_assert(sizeof(struct rdmafs_reply) == 32, "wire size");
-static_assert(sizeof(struct rdmafs_wire_stat) == 240, "wire size");
+static_assert(sizeof(struct rdmafs_wire_stat) == 296, "wire size");
 static_assert(sizeof(struct rdmafs_wire_map) == 32, "wire size");
 static_assert(sizeof(struct rdmafs_wire_count) == 40, "wire size");
 static_assert(sizeof(struct rdmafs_wire_lease) == 240, "wire size");

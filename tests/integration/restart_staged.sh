@@ -15,7 +15,10 @@
 # (a copy that differs in its bytes) replaces the one the mount was started from and
 # `rdmafsctl restart` makes the supervisor start the next generation from it; the
 # serving generation must run the new file. Then a binary that cannot start replaces it:
-# `rdmafsctl restart` fails and the supervisor goes back to the previous binary.
+# `rdmafsctl restart` fails and the supervisor goes back to the previous binary; then a
+# binary whose FUSE INIT reply differs (test knob RDMAFS_TEST_INCOMPAT_MARK): it exits
+# "incompatible" (77) before serving, the same fallback, and `stat --json` shows
+# previous_generation and this build's version.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 SEQWRITE=$RDMAFS_BUILD/tests/helpers/rdmafs-seqwrite
@@ -27,6 +30,8 @@ if [ "$MODE" = upgrade ]; then
 	mkdir "$T/bin"
 	cp "$RDMAFS" "$T/bin/rdmafs"
 	ORIG=$RDMAFS RDMAFS=$T/bin/rdmafs
+	# Test knob: a copy that ends with this string answers FUSE_INIT otherwise.
+	export RDMAFS_TEST_INCOMPAT_MARK=rdmafs-test-incompatible-init
 fi
 backing_dir "$T/src" 256M ext4
 # budget_enforce=deferred: write(2) passes through to staging as the pinned writes do.
@@ -135,6 +140,40 @@ if [ "$MODE" = upgrade ]; then
 	old=$new
 	note "a broken binary: rdmafsctl restart said: $(head -1 "$T/restart.out")"
 	KILLS=$((KILLS + 1))	# the fallback generation (the one that did not start never served)
+	# (exit 2, not the script's 3: sh cannot open its script by the supervisor's
+	# close-on-exec /proc/self/fd path; a start-up failure either way)
+	case $(stat_field "$M" previous_generation) in
+	"exit "[1-9]*) ;;
+	*) fail "previous_generation $(stat_field "$M" previous_generation), want an exit status" ;;
+	esac
+
+	# A binary that would answer the kernel's INIT otherwise (max_write: the knob): the
+	# new generation compares its synthetic INIT reply with the recorded one and exits
+	# "incompatible" before serving; the previous binary serves again.
+	want_ino=$(stat -L -c %i "/proc/$old/exe")
+	cp "$ORIG" "$T/bin/rdmafs.new"
+	printf '%s\n' "$RDMAFS_TEST_INCOMPAT_MARK" >>"$T/bin/rdmafs.new"
+	mv -f "$T/bin/rdmafs.new" "$T/bin/rdmafs"
+	if "$RDMAFSCTL" restart "$M" >"$T/restart.out" 2>&1; then
+		fail "rdmafsctl restart onto an incompatible binary succeeded: $(cat "$T/restart.out")"
+	fi
+	grep -q "cannot serve this mount" "$T/restart.out" ||
+		fail "rdmafsctl restart did not say why: $(cat "$T/restart.out")"
+	new=$(serving_pid "$SUPERVISOR_PID")
+	[ "$new" != "$old" ] && [ "$new" != "$SUPERVISOR_PID" ] ||
+		fail "after the incompatible upgrade: no new generation serves"
+	[ "$(stat -L -c %i "/proc/$new/exe")" = "$want_ino" ] ||
+		fail "after the incompatible upgrade: the serving generation does not run the previous binary"
+	[ "$(stat_field "$M" previous_generation)" = "incompatible (exit 77)" ] ||
+		fail "previous_generation $(stat_field "$M" previous_generation), want incompatible"
+	head -c 5 "$M/probe" >"$T/probe.out" || fail "after the incompatible upgrade: open failed"
+	old=$new
+	KILLS=$((KILLS + 1))
+	note "an incompatible binary: rdmafsctl restart said: $(head -1 "$T/restart.out")"
+	# The version the daemon reports is this build's (`rdmafs --version`).
+	want_ver=$("$ORIG" --version | sed -n 's/^rdmafs \(.*\) (libfuse .*/\1/p')
+	[ -n "$want_ver" ] && [ "$(stat_field "$M" version)" = "$want_ver" ] ||
+		fail "stat --json version '$(stat_field "$M" version)', want '$want_ver'"
 fi
 DAEMON_PID=$old
 alive || fail "a writer died during the kills: $(cat "$T/pin.err" "$T/seq.err")"
@@ -179,4 +218,5 @@ note "blackout (kill to an open answered) median=${median} ms worst=${worst} ms;
 note "daemon's last_blackout_ms (death seen to first answer): median=${dmedian:-?} worst=${dworst:-?}; restarts=$restarts"
 
 unmount_rdmafs "$M" || fail "daemon exit code $?"
-check_daemon_log
+# upgrade: the incompatible binary's refusal
+check_daemon_log 'this binary answers INIT otherwise|cannot adopt the mount'
