@@ -101,10 +101,11 @@ int staging_rec_create(struct staged *st)
 	r->src_ino = st->ino->src_ino;
 	r->mode = st->mode;
 	rec_fill(r, st);
-	/* Descriptors first: a valid record always has its memfd in the store. */
-	ret = restart_put(tag(SUP_K_STAGING, st), st->memfd);
+	/* Descriptors first: a valid record always has its memfd in the store (or on its way
+	 * there: pipelined, served before anything goes to a next generation). */
+	ret = restart_put_async(tag(SUP_K_STAGING, st), st->memfd);
 	if (!ret && st->lockfd >= 0)
-		ret = restart_put(tag(SUP_K_LOCK, st), st->lockfd);
+		ret = restart_put_async(tag(SUP_K_LOCK, st), st->lockfd);
 	if (ret) {
 		log_err("stage ino=%" PRIu64 ": cannot keep its staging for a restart: %s",
 			(uint64_t)st->ino->src_ino, strerror(-ret));
@@ -113,6 +114,20 @@ int staging_rec_create(struct staged *st)
 	}
 	restart_table_publish(rs.t, slot);
 	return 0;
+}
+
+/*
+ * The store's copy of the lock fd shares its open file description, whose lock stays
+ * until the supervisor serves the DROP sent just before: release it now, so that the
+ * next writable open (here or on another node) finds the backing file unlocked.
+ */
+static void unlock_now(struct staged *st)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (st->lockfd >= 0 && fcntl(st->lockfd, F_OFD_SETLK, &fl) < 0)
+		log_warn("staging ino=%" PRIu64 ": stager lock not released: %s",
+			 (uint64_t)st->ino->src_ino, strerror(errno));
 }
 
 void staging_rec_update(struct staged *st)
@@ -129,7 +144,7 @@ void staging_rec_memfd(struct staged *st)
 
 	if (!rec_of(st))
 		return;
-	r = restart_put(tag(SUP_K_STAGING, st), st->memfd);
+	r = restart_put_async(tag(SUP_K_STAGING, st), st->memfd);
 	if (r)
 		log_err("staging ino=%" PRIu64 ": cannot keep its new staging for a restart: %s "
 			"(a daemon death would lose it)", (uint64_t)st->ino->src_ino, strerror(-r));
@@ -141,11 +156,13 @@ void staging_rec_lock(struct staged *st, bool held)
 
 	if (!rec_of(st))
 		return;
-	if (held)
-		r = restart_put(tag(SUP_K_LOCK, st), st->lockfd);
-	else
-		r = restart_drop(tag(SUP_K_LOCK, st));
-	if (r && !(r == -ENOENT && !held))
+	if (held) {
+		r = restart_put_async(tag(SUP_K_LOCK, st), st->lockfd);
+	} else {
+		r = restart_drop_async(tag(SUP_K_LOCK, st));
+		unlock_now(st);
+	}
+	if (r)
 		log_err("staging ino=%" PRIu64 ": stager lock %s the store: %s",
 			(uint64_t)st->ino->src_ino, held ? "not put in" : "not dropped from",
 			strerror(-r));
@@ -160,8 +177,11 @@ void staging_rec_free(struct staged *st)
 	slot = st->rslot - 1;
 	/* The record goes first: a valid record never lacks its memfd. */
 	restart_table_free(rs.t, slot);
-	restart_drop(tag(SUP_K_LOCK, st));	/* -ENOENT when not held */
-	restart_drop(tag(SUP_K_STAGING, st));
+	if (st->lockfd >= 0) {
+		restart_drop_async(tag(SUP_K_LOCK, st));
+		unlock_now(st);	/* the caller closes its lockfd next */
+	}
+	restart_drop_async(tag(SUP_K_STAGING, st));
 	st->rslot = 0;
 }
 
