@@ -364,32 +364,40 @@ int restart_drop(uint64_t tag)
 	return ret;
 }
 
-/* Send @op for @tag (and @fd), its reply read later (rs.lock held). */
-static int rs_async(uint16_t op, uint64_t tag, const int *fd)
+/* Send @op for @n @tags (and @fds), its reply read later (rs.lock held). */
+static int rs_async(uint16_t op, const uint64_t *tags, unsigned int n, const int *fds)
 {
 	int r = 0;
 
 	if (rs.wn == RS_WINDOW)
 		r = rs_reap(true);
 	if (!r)
-		r = sup_send(op, 0, &tag, 1, fd);
+		r = sup_send(op, 0, tags, n, fds);
 	if (r)
 		return r;
-	rs.win[(rs.whead + rs.wn) % RS_WINDOW] = (struct pending){ .tag = tag, .op = op };
+	rs.win[(rs.whead + rs.wn) % RS_WINDOW] = (struct pending){ .tag = tags[0], .op = op };
 	rs.wn++;
 	return 0;
 }
 
 int restart_put_async(uint64_t tag, int fd)
 {
+	return restart_put_many_async(&tag, &fd, 1);
+}
+
+int restart_put_many_async(const uint64_t *tags, const int *fds, unsigned int n)
+{
 	int ret = 0;
 
+	if (!n || n > SUP_MAX_FDS)
+		return -EINVAL;
 	pthread_mutex_lock(&rs.lock);
 	if (rs.sock >= 0)
-		ret = rs_async(SUP_PUT, tag, &fd);
+		ret = rs_async(SUP_PUT, tags, n, fds);
 	pthread_mutex_unlock(&rs.lock);
 	if (ret)
-		log_err("restart: put tag %#" PRIx64 ": %s", tag, strerror(-ret));
+		log_err("restart: put tag %#" PRIx64 "%s: %s", tags[0], n > 1 ? " and more" : "",
+			strerror(-ret));
 	return ret;
 }
 
@@ -399,7 +407,7 @@ int restart_drop_async(uint64_t tag)
 
 	pthread_mutex_lock(&rs.lock);
 	if (rs.sock >= 0)
-		ret = rs_async(SUP_DROP, tag, NULL);
+		ret = rs_async(SUP_DROP, &tag, 1, NULL);
 	pthread_mutex_unlock(&rs.lock);
 	return ret;
 }

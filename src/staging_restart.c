@@ -83,8 +83,9 @@ static void rec_fill(struct staged_rec *r, struct staged *st)
 int staging_rec_create(struct staged *st)
 {
 	struct staged_rec *r;
+	uint64_t tags[2];
 	int64_t slot;
-	int ret;
+	int fds[2], ret;
 
 	if (!rs.t)
 		return 0;	/* no table (unit tests without staging_restart_init()) */
@@ -103,9 +104,11 @@ int staging_rec_create(struct staged *st)
 	rec_fill(r, st);
 	/* Descriptors first: a valid record always has its memfd in the store (or on its way
 	 * there: pipelined, served before anything goes to a next generation). */
-	ret = restart_put_async(tag(SUP_K_STAGING, st), st->memfd);
-	if (!ret && st->lockfd >= 0)
-		ret = restart_put_async(tag(SUP_K_LOCK, st), st->lockfd);
+	tags[0] = tag(SUP_K_STAGING, st);
+	tags[1] = tag(SUP_K_LOCK, st);
+	fds[0] = st->memfd;
+	fds[1] = st->lockfd;
+	ret = restart_put_many_async(tags, fds, st->lockfd >= 0 ? 2 : 1);	/* one message */
 	if (ret) {
 		log_err("stage ino=%" PRIu64 ": cannot keep its staging for a restart: %s",
 			(uint64_t)st->ino->src_ino, strerror(-ret));
@@ -125,7 +128,9 @@ static void unlock_now(struct staged *st)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
 
-	if (st->lockfd >= 0 && fcntl(st->lockfd, F_OFD_SETLK, &fl) < 0)
+	if (st->lockfd < 0 || !restart_supervised())
+		return;		/* no copy in the store: closing the fd unlocks */
+	if (fcntl(st->lockfd, F_OFD_SETLK, &fl) < 0)
 		log_warn("staging ino=%" PRIu64 ": stager lock not released: %s",
 			 (uint64_t)st->ino->src_ino, strerror(errno));
 }
