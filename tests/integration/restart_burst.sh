@@ -1,13 +1,13 @@
 #!/bin/bash
 # Issue 14/15: the daemon sends the supervisor the staging memfd and lock of each new
 # staged file without waiting for its answer (pipelined PUTs, restart.h). What was sent
-# counts: a creator makes 1,500 small files (create, write 4 KiB of its own content, close)
-# while the serving generation is killed with SIGKILL three times mid-burst, and once more
-# right after the burst (replies still unread). With flush_interval=3600 nothing is
-# committed on its own: the data lives only in staging. (No O_EXCL: a CREATE the dead
-# generation had done and the kernel resends finds the file, doc/restart.md step 5.) The creator sees no error; every
-# file reads back its content through the mount after the last kill, and after
-# `rdmafsctl flush` the backing files hold it too.
+# counts: a creator makes 1,500 small files (create, write 4 KiB of its own content,
+# close) while the serving generation is killed with SIGKILL three times mid-burst, and
+# once more right after the burst (replies still unread). With flush_interval=3600 nothing
+# is committed on its own: the data lives only in staging. The creator sees no error
+# (no O_EXCL: a CREATE the dead generation had done and the kernel resends finds the
+# file, doc/restart.md step 5); every file reads back its content through the mount
+# after the last kill, and after `rdmafsctl flush` the backing files hold it too.
 . "$(dirname "$0")/lib.sh"
 require_mount_env
 N=1500
