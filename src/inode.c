@@ -273,7 +273,7 @@ static void inode_free(struct inode *ino)
 {
 	if (itab.tab) {
 		if (rec_of(ino)->perm)
-			restart_drop(SUP_TAG(SUP_K_INODEFD, ino->slot));
+			restart_drop_async(SUP_TAG(SUP_K_INODEFD, ino->slot));
 		/* Unhashed: no lookup finds it, so the slot is not reused before this. */
 		__atomic_store_n(&itab.by_slot[ino->slot], NULL, __ATOMIC_RELEASE);
 		restart_table_free(itab.tab, ino->slot);
@@ -470,7 +470,7 @@ struct inode *inode_lookup_add(int fd, const struct stat *st)
 	} else {
 		ino->fd = fd;	/* no handle: the fd is all we have */
 		ino->fd_perm = true;
-		rec->perm = !restart_put(SUP_TAG(SUP_K_INODEFD, slot), fd) &&
+		rec->perm = !restart_put_async(SUP_TAG(SUP_K_INODEFD, slot), fd) &&
 			    restart_supervised();
 	}
 	restart_table_publish(itab.tab, slot);
@@ -644,7 +644,7 @@ int inode_keep_fd(struct inode *ino)
 	}
 	pthread_mutex_unlock(&fdc.lock);
 	if (fd < 0 && restart_supervised() &&
-	    !restart_put(SUP_TAG(SUP_K_INODEFD, ino->slot), ino->fd))
+	    !restart_put_async(SUP_TAG(SUP_K_INODEFD, ino->slot), ino->fd))
 		rec_of(ino)->perm = 1;
 	return 0;
 }

@@ -29,6 +29,21 @@ struct taken {
 	int fd;			/* -1 once taken */
 };
 
+/*
+ * Pipelined requests (restart_put_async(), restart_drop_async()): sent, their replies read
+ * later. A message with its descriptors belongs to the supervisor's receive queue once
+ * sendmsg() returns, so it outlives this process, and the supervisor serves a socket's
+ * messages in order and drains it after a death before the next generation's LIST
+ * (supervisor.c): what was sent counts as kept. At most RS_WINDOW requests wait for
+ * their replies (bounded socket buffers on both sides: neither end blocks on a full one).
+ */
+#define RS_WINDOW 64
+
+struct pending {
+	uint64_t tag;
+	uint16_t op;
+};
+
 static struct {
 	pthread_mutex_t lock;	/* one request at a time on the socket */
 	int sock;		/* -1: not supervised */
@@ -38,18 +53,97 @@ static struct {
 	bool resumed;
 	struct taken *v;	/* what LIST handed back (resumed) */
 	size_t n;
+	struct pending win[RS_WINDOW];	/* sent, reply not read: oldest at whead */
+	unsigned int whead, wn;
+	int first_err;		/* first refusal of a pipelined request since restart_sync() */
+	uint64_t refused;	/* pipelined requests the store refused */
+	struct sup_msg rep[RS_WINDOW];	/* replies read in one recvmmsg() */
 } rs = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1, .prev_exit = -1 };
 
-/* One request, its reply; descriptors of a LIST reply into @rfds (at most @max). */
-static int sup_xact(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
-		    const int *fds, union sup_buf *r, int *rfds, int max)
+/* The reply @m to the oldest pipelined request: a refusal is logged (rs.lock held). */
+static void rs_settle(const struct sup_msg *m, ssize_t len)
+{
+	struct pending p = rs.win[rs.whead];
+	int st;
+
+	rs.whead = (rs.whead + 1) % RS_WINDOW;
+	rs.wn--;
+	if (len < (ssize_t)sizeof(*m) || m->magic != SUP_MAGIC || m->op != p.op)
+		st = -EPROTO;
+	else
+		st = m->status;
+	if (!st)
+		return;
+	if (!rs.first_err)
+		rs.first_err = st;
+	if (p.op == SUP_DROP && st == -ENOENT)
+		return;		/* nothing held under it (a lock not held): nothing to do */
+	rs.refused++;
+	log_err("restart: %s of tag %#" PRIx64 " refused by the store: %s%s",
+		p.op == SUP_PUT ? "put" : "drop", p.tag, strerror(-st),
+		p.op == SUP_PUT ? " (a daemon death would lose what it names)" : "");
+}
+
+/*
+ * Read the replies of pipelined requests (rs.lock held): with @wait at least one (blocks),
+ * else those already queued. 0, or -errno when the socket failed (the replies still
+ * awaited are given up on).
+ */
+static int rs_reap(bool wait)
+{
+	struct mmsghdr mm[RS_WINDOW];
+	struct iovec iov[RS_WINDOW];
+	unsigned int want = rs.wn;
+	int k;
+
+	if (!want)
+		return 0;
+	for (unsigned int i = 0; i < want; i++) {
+		iov[i] = (struct iovec){ .iov_base = &rs.rep[i], .iov_len = sizeof(rs.rep[i]) };
+		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+	}
+	do
+		k = recvmmsg(rs.sock, mm, want, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
+	while (k < 0 && errno == EINTR);
+	if (k < 0 && errno == EAGAIN && !wait)
+		return 0;
+	if (k <= 0) {
+		int e = k < 0 ? -errno : -EPIPE;
+
+		log_err("restart: replies of %u requests to the store: %s", rs.wn, strerror(-e));
+		rs.wn = 0;
+		return e;
+	}
+	for (int i = 0; i < k; i++) {
+		if (!mm[i].msg_len) {	/* end of file: the supervisor is gone */
+			log_err("restart: the store closed its socket; %u replies lost", rs.wn);
+			rs.wn = 0;
+			return -EPIPE;
+		}
+		rs_settle(&rs.rep[i], mm[i].msg_len);
+	}
+	return 0;
+}
+
+/* Every pipelined request answered (rs.lock held). */
+static int rs_drain(void)
+{
+	int r = 0;
+
+	while (rs.wn && !r)
+		r = rs_reap(true);
+	return r;
+}
+
+/* Send one request (rs.lock held). */
+static int sup_send(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
+		    const int *fds)
 {
 	union sup_buf q;
 	char cbuf[CMSG_SPACE(sizeof(int) * SUP_MAX_FDS)];
 	struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q.m) + n * sizeof(uint64_t) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *c;
-	ssize_t len;
 
 	if (n > SUP_MAX_FDS)
 		return -EINVAL;
@@ -74,9 +168,28 @@ static int sup_xact(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
 	while (sendmsg(rs.sock, &mh, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
 			return -errno;
-	iov = (struct iovec){ .iov_base = r, .iov_len = sizeof(*r) };
-	mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
+	return 0;
+}
+
+/* One request, its reply, after every pipelined one is answered (rs.lock held);
+ * descriptors of a LIST reply into @rfds (at most @max). */
+static int sup_xact(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
+		    const int *fds, union sup_buf *r, int *rfds, int max)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * SUP_MAX_FDS)];
+	struct iovec iov = { .iov_base = r, .iov_len = sizeof(*r) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t len;
+	int e;
+
+	e = rs_drain();
+	if (!e)
+		e = sup_send(op, arg, tags, n, fds);
+	if (e)
+		return e;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
 	do
 		len = recvmsg(rs.sock, &mh, MSG_CMSG_CLOEXEC);
 	while (len < 0 && errno == EINTR);
@@ -175,6 +288,11 @@ void restart_exit(void)
 	free(rs.v);
 	rs.v = NULL;
 	rs.n = 0;
+	/* Replies already there: refusals logged. The rest is the supervisor's (it serves
+	 * what was sent after this process is gone, too). */
+	if (rs.sock >= 0)
+		rs_reap(false);
+	rs.wn = 0;
 	if (rs.sock >= 0)
 		close(rs.sock);
 	rs.sock = -1;
@@ -253,6 +371,78 @@ int restart_drop(uint64_t tag)
 		ret = sup_xact(SUP_DROP, 0, &tag, 1, NULL, &r, NULL, 0);
 	pthread_mutex_unlock(&rs.lock);
 	return ret;
+}
+
+/* Send @op for @n @tags (and @fds), its reply read later (rs.lock held). */
+static int rs_async(uint16_t op, const uint64_t *tags, unsigned int n, const int *fds)
+{
+	int r = 0;
+
+	if (rs.wn == RS_WINDOW)
+		r = rs_reap(true);
+	if (!r)
+		r = sup_send(op, 0, tags, n, fds);
+	if (r)
+		return r;
+	rs.win[(rs.whead + rs.wn) % RS_WINDOW] = (struct pending){ .tag = tags[0], .op = op };
+	rs.wn++;
+	return 0;
+}
+
+int restart_put_async(uint64_t tag, int fd)
+{
+	return restart_put_many_async(&tag, &fd, 1);
+}
+
+int restart_put_many_async(const uint64_t *tags, const int *fds, unsigned int n)
+{
+	int ret = 0;
+
+	if (!n || n > SUP_MAX_FDS)
+		return -EINVAL;
+	pthread_mutex_lock(&rs.lock);
+	if (rs.sock >= 0)
+		ret = rs_async(SUP_PUT, tags, n, fds);
+	pthread_mutex_unlock(&rs.lock);
+	if (ret)
+		log_err("restart: put tag %#" PRIx64 "%s: %s", tags[0], n > 1 ? " and more" : "",
+			strerror(-ret));
+	return ret;
+}
+
+int restart_drop_async(uint64_t tag)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&rs.lock);
+	if (rs.sock >= 0)
+		ret = rs_async(SUP_DROP, &tag, 1, NULL);
+	pthread_mutex_unlock(&rs.lock);
+	return ret;
+}
+
+int restart_sync(void)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&rs.lock);
+	if (rs.sock >= 0)
+		ret = rs_drain();
+	if (!ret)
+		ret = rs.first_err;
+	rs.first_err = 0;
+	pthread_mutex_unlock(&rs.lock);
+	return ret;
+}
+
+uint64_t restart_refused(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&rs.lock);
+	n = rs.refused;
+	pthread_mutex_unlock(&rs.lock);
+	return n;
 }
 
 int restart_ready(void)

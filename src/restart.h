@@ -80,6 +80,25 @@ void restart_disable(void);
 int restart_put(uint64_t tag, int fd);
 /* Close and forget @tag's descriptor. 0, -ENOENT, or -errno; 0 when not supervised. */
 int restart_drop(uint64_t tag);
+/*
+ * The same, pipelined (the hot paths: staged files, inodes): sent, not waited for; 0 once
+ * the request is on the socket, which is when it counts (it outlives this process: the
+ * supervisor serves it before it hands anything to a next generation), or -errno (not
+ * sent). A refusal (the store full) comes later: logged, counted (restart_refused()); the
+ * next generation then finds no descriptor under the tag and resumes without it. Requests
+ * are served in the order sent, pipelined or not: a PUT then a DROP of one tag leave
+ * nothing. The store's copy lives until the supervisor serves the DROP (a lock held by
+ * its open file description: unlock it explicitly). Thread-safe.
+ */
+int restart_put_async(uint64_t tag, int fd);
+/* @n descriptors in one message (all or none kept; a refusal is logged by @tags[0]). */
+int restart_put_many_async(const uint64_t *tags, const int *fds, unsigned int n);
+int restart_drop_async(uint64_t tag);
+/* Wait until the supervisor answered every request sent. 0, or the first refusal
+ * (-errno, -ENOENT for a DROP of an unknown tag) since the last call. */
+int restart_sync(void);
+/* Pipelined requests the store refused since the start (each logged). */
+uint64_t restart_refused(void);
 /* Tell the supervisor this generation serves (its death is no longer a start-up crash). */
 int restart_ready(void);
 

@@ -83,8 +83,9 @@ static void rec_fill(struct staged_rec *r, struct staged *st)
 int staging_rec_create(struct staged *st)
 {
 	struct staged_rec *r;
+	uint64_t tags[2];
 	int64_t slot;
-	int ret;
+	int fds[2], ret;
 
 	if (!rs.t)
 		return 0;	/* no table (unit tests without staging_restart_init()) */
@@ -101,10 +102,13 @@ int staging_rec_create(struct staged *st)
 	r->src_ino = st->ino->src_ino;
 	r->mode = st->mode;
 	rec_fill(r, st);
-	/* Descriptors first: a valid record always has its memfd in the store. */
-	ret = restart_put(tag(SUP_K_STAGING, st), st->memfd);
-	if (!ret && st->lockfd >= 0)
-		ret = restart_put(tag(SUP_K_LOCK, st), st->lockfd);
+	/* Descriptors first: a valid record always has its memfd in the store (or on its way
+	 * there: pipelined, served before anything goes to a next generation). */
+	tags[0] = tag(SUP_K_STAGING, st);
+	tags[1] = tag(SUP_K_LOCK, st);
+	fds[0] = st->memfd;
+	fds[1] = st->lockfd;
+	ret = restart_put_many_async(tags, fds, st->lockfd >= 0 ? 2 : 1);	/* one message */
 	if (ret) {
 		log_err("stage ino=%" PRIu64 ": cannot keep its staging for a restart: %s",
 			(uint64_t)st->ino->src_ino, strerror(-ret));
@@ -113,6 +117,22 @@ int staging_rec_create(struct staged *st)
 	}
 	restart_table_publish(rs.t, slot);
 	return 0;
+}
+
+/*
+ * The store's copy of the lock fd shares its open file description, whose lock stays
+ * until the supervisor serves the DROP sent just before: release it now, so that the
+ * next writable open (here or on another node) finds the backing file unlocked.
+ */
+static void unlock_now(struct staged *st)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (st->lockfd < 0 || !restart_supervised())
+		return;		/* no copy in the store: closing the fd unlocks */
+	if (fcntl(st->lockfd, F_OFD_SETLK, &fl) < 0)
+		log_warn("staging ino=%" PRIu64 ": stager lock not released: %s",
+			 (uint64_t)st->ino->src_ino, strerror(errno));
 }
 
 void staging_rec_update(struct staged *st)
@@ -129,7 +149,7 @@ void staging_rec_memfd(struct staged *st)
 
 	if (!rec_of(st))
 		return;
-	r = restart_put(tag(SUP_K_STAGING, st), st->memfd);
+	r = restart_put_async(tag(SUP_K_STAGING, st), st->memfd);
 	if (r)
 		log_err("staging ino=%" PRIu64 ": cannot keep its new staging for a restart: %s "
 			"(a daemon death would lose it)", (uint64_t)st->ino->src_ino, strerror(-r));
@@ -141,11 +161,13 @@ void staging_rec_lock(struct staged *st, bool held)
 
 	if (!rec_of(st))
 		return;
-	if (held)
-		r = restart_put(tag(SUP_K_LOCK, st), st->lockfd);
-	else
-		r = restart_drop(tag(SUP_K_LOCK, st));
-	if (r && !(r == -ENOENT && !held))
+	if (held) {
+		r = restart_put_async(tag(SUP_K_LOCK, st), st->lockfd);
+	} else {
+		r = restart_drop_async(tag(SUP_K_LOCK, st));
+		unlock_now(st);
+	}
+	if (r)
 		log_err("staging ino=%" PRIu64 ": stager lock %s the store: %s",
 			(uint64_t)st->ino->src_ino, held ? "not put in" : "not dropped from",
 			strerror(-r));
@@ -160,8 +182,11 @@ void staging_rec_free(struct staged *st)
 	slot = st->rslot - 1;
 	/* The record goes first: a valid record never lacks its memfd. */
 	restart_table_free(rs.t, slot);
-	restart_drop(tag(SUP_K_LOCK, st));	/* -ENOENT when not held */
-	restart_drop(tag(SUP_K_STAGING, st));
+	if (st->lockfd >= 0) {
+		restart_drop_async(tag(SUP_K_LOCK, st));
+		unlock_now(st);	/* the caller closes its lockfd next */
+	}
+	restart_drop_async(tag(SUP_K_STAGING, st));
 	st->rslot = 0;
 }
 

@@ -5,7 +5,8 @@
  *   0: PUTs a memfd and a file holding an OFD lock, then dies by SIGKILL;
  *   1: LISTs them back (same open file descriptions: content, offset, the lock), checks
  *      that bad requests change nothing, replaces one, DROPs the other, hands over (75);
- *   2: LISTs the replaced one, pages through 300 more, crashes (exit 1);
+ *   2: LISTs the replaced one, pages through 300 more, churns 20,000 pipelined PUTs and
+ *      DROPs over 2,000 tags (checked against a model), crashes (exit 1);
  *   3: crashes at once: the third crash within 10 s, so the supervisor waits;
  *   4: says it is ready (SUP_READY), then crashes: the next starts at once;
  *   5: LISTs the replaced one again, waits for SIGTERM, exits 0.
@@ -141,6 +142,99 @@ static int list_all(uint64_t *tags, int *fds, int max, int *pages)
 		(*pages)++;
 	} while (next);
 	return n;
+}
+
+/*
+ * Pipelined churn, as rdmafs sends its staged files' puts and drops: batches of 64
+ * requests sent before any reply is read, 20,000 random PUTs and DROPs over 2,000 tags.
+ * Every reply must match a model of the store (in order: a DROP after a PUT of its tag
+ * finds it), and the LIST after must hold exactly the model's tags. Then all go again.
+ * 1 if all of it held.
+ */
+static int find(const uint64_t *tags, int n, uint64_t tag);
+#define SUP_KIND_OK(tag) (SUP_TAG_KIND(tag) == SUP_K_INODEFD)
+#define CHURN_TAGS 2000
+static int churn(int fd, uint64_t keep)
+{
+	static bool in[CHURN_TAGS];
+	static uint64_t tags[CHURN_TAGS + 16];
+	static int fds[CHURN_TAGS + 16];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	uint32_t seed = 12345;
+	int ok = 1, n, pages, count = 0;
+
+	for (int b = 0; b < 20000 / 64; b++) {
+		int want[64];
+
+		for (int i = 0; i < 64; i++) {
+			union msgbuf q = { .m = { .magic = SUP_MAGIC, .version = SUP_VERSION,
+						  .count = 1 } };
+			struct iovec iov = { .iov_base = &q, .iov_len = sizeof(q.m) + 8 };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+			uint32_t id;
+
+			seed = seed * 1103515245 + 12345;
+			id = (seed >> 8) % CHURN_TAGS;
+			q.m.tags[0] = SUP_TAG(SUP_K_INODEFD, id);
+			if ((seed >> 4) & 1) {
+				struct cmsghdr *c;
+
+				q.m.op = SUP_PUT;
+				memset(cbuf, 0, sizeof(cbuf));
+				mh.msg_control = cbuf;
+				mh.msg_controllen = sizeof(cbuf);
+				c = CMSG_FIRSTHDR(&mh);
+				c->cmsg_level = SOL_SOCKET;
+				c->cmsg_type = SCM_RIGHTS;
+				c->cmsg_len = CMSG_LEN(sizeof(int));
+				memcpy(CMSG_DATA(c), &fd, sizeof(int));
+				want[i] = 0;
+				count += !in[id];
+				in[id] = true;
+			} else {
+				q.m.op = SUP_DROP;
+				want[i] = in[id] ? 0 : -ENOENT;
+				count -= in[id];
+				in[id] = false;
+			}
+			if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+				return 0;
+		}
+		for (int i = 0; i < 64; i++) {
+			union msgbuf r;
+
+			if (recv(sock, &r, sizeof(r), 0) < (ssize_t)sizeof(r.m) ||
+			    r.m.status != want[i])
+				ok = 0;
+		}
+	}
+	n = list_all(tags, fds, CHURN_TAGS + 16, &pages);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	ok &= n == count + 1;
+	for (int i = 0; i < n; i++) {
+		uint32_t id = tags[i] & 0xffffffu;
+
+		if (tags[i] == keep)
+			continue;
+		if (SUP_KIND_OK(tags[i]) && id < CHURN_TAGS && in[id])
+			in[id] = false;	/* seen once */
+		else
+			ok = 0;
+	}
+	for (int i = 0; i < CHURN_TAGS; i++) {
+		union msgbuf r;
+		uint64_t t = SUP_TAG(SUP_K_INODEFD, i);
+
+		if (in[i])
+			ok = 0;	/* in the model, not listed */
+		if (find(tags, n, t) >= 0 && xact(SUP_DROP, &t, 1, NULL, 0, 0, &r, NULL, NULL))
+			ok = 0;
+	}
+	n = list_all(tags, fds, 16, &pages);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return ok && n == 1 && tags[0] == keep;
 }
 
 static int find(const uint64_t *tags, int n, uint64_t tag)
@@ -313,6 +407,9 @@ int main(int argc, char *argv[])
 		for (int i = 0; i < n; i++)
 			close(fds[i]);
 		fprintf(out, "paging_ok=%d\n", ok && n == 1);
+		mfd[0] = memfd_with("y");
+		fprintf(out, "churn_ok=%d\n", mfd[0] >= 0 && churn(mfd[0], t_stage));
+		close(mfd[0]);
 		fprintf(out, "death_ms=%.3f\n", now_ms());
 		return 1;	/* a crash: the next starts at once */
 	}

@@ -4,7 +4,8 @@
 # file carrying an OFD lock, then dies by SIGKILL; the next generation gets the same open
 # file descriptions back (content, offset, the lock still held), bad requests are refused
 # without changing the store, a replaced descriptor and a dropped one (the lock goes) work,
-# a handover starts the next generation, which pages through 300 more; the third crash
+# a handover starts the next generation, which pages through 300 more and churns 20,000
+# pipelined PUTs and DROPs (replies and the LIST after checked against a model); the third crash
 # within 10 s before SUP_READY delays the next start by a second, a crash after it does
 # not; SIGTERM reaches the daemon and the supervisor exits 0 with it.
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +40,7 @@ want 1 lock_released=1
 want 2 handover_kept=1
 want 2 'paged_list=301 pages=2'
 want 2 paging_ok=1
+want 2 churn_ok=1	# pipelined requests, each reply as a model of the store says
 want 4 ready_status=0
 want 5 kept=1
 want 2 backoff_ms=0

@@ -144,11 +144,60 @@ static void test_put_take_adopt(void **state)
 		close(store.fd[i]);
 }
 
+/* Pipelined puts and drops: more than the window of unread replies, refusals reported by
+ * restart_sync(), and what was sent before a death is in the store for the next one. */
+static void test_pipelined(void **state)
+{
+	uint64_t tag;
+	int fd, p[2];
+
+	(void)state;
+	store.n = 0;
+	gen_start(0);
+	assert_int_equal(pipe(p), 0);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t tg = SUP_TAG(SUP_K_STAGING, i % 16);
+
+		assert_int_equal(restart_put_async(tg, p[0]), 0);
+		if (i % 16 != 3)
+			assert_int_equal(restart_drop_async(tg), 0);
+	}
+	assert_int_equal(restart_sync(), 0);
+	assert_int_equal(store.n, 1);
+	assert_int_equal(store.tag[0], SUP_TAG(SUP_K_STAGING, 3));
+	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 99)), 0);	/* unknown */
+	assert_int_equal(restart_sync(), -ENOENT);
+	assert_int_equal(restart_sync(), 0);
+	/* A synchronous request after pipelined ones: their replies are read first. */
+	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_LOCK, 1), p[0]), 0);
+	assert_int_equal(restart_drop(SUP_TAG(SUP_K_LOCK, 1)), 0);
+	/* Sent, replies never read, then the death. */
+	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_LOCK, 7), p[1]), 0);
+	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 3)), 0);
+	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_DEVFUSE, 0), p[0]), 0);
+	gen_end();
+	assert_int_equal(store.n, 2);
+
+	gen_start(1);
+	assert_true(restart_resumed());
+	fd = restart_take_next(SUP_K_LOCK, &tag);
+	assert_true(fd >= 0);
+	assert_int_equal(tag, SUP_TAG(SUP_K_LOCK, 7));
+	close(fd);
+	assert_int_equal(restart_take_next(SUP_K_STAGING, &tag), -ENOENT);
+	gen_end();
+	close(p[0]);
+	close(p[1]);
+	for (int i = 0; i < store.n; i++)
+		close(store.fd[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_unsupervised),
 		cmocka_unit_test(test_put_take_adopt),
+		cmocka_unit_test(test_pipelined),
 	};
 
 	log_init(LOG_LVL_ERR, false);

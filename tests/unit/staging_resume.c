@@ -29,9 +29,10 @@
 
 #include "store_stub.h"
 
-/* The store's descriptor under @tag, or -1. */
+/* The store's descriptor under @tag, or -1 (once it served every request sent). */
 static int store_fd(uint64_t tag)
 {
+	restart_sync();	/* staged files put and drop pipelined */
 	for (int i = 0; i < store.n; i++)
 		if (store.tag[i] == tag)
 			return store.fd[i];

@@ -60,26 +60,28 @@ static void *store_main(void *arg)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 				     .msg_controllen = sizeof(cbuf) };
 		struct cmsghdr *c;
-		int fd = -1;
+		int fd[8];
 
 		if (recvmsg(sock, &mh, 0) <= 0)
 			break;
 		c = CMSG_FIRSTHDR(&mh);
 		if (c && c->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+			memcpy(fd, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
 		memset(&out.m, 0, sizeof(out.m));
 		out.m.op = in.m.op;
-		if (in.m.op == SUP_PUT) {
-			int i;
+		if (in.m.op == SUP_PUT) {	/* one descriptor per tag (up to 8) */
+			for (uint32_t k = 0; k < in.m.count && k < 8; k++) {
+				int i;
 
-			for (i = 0; i < store.n && store.tag[i] != in.m.tags[0]; i++)
-				;
-			if (i == store.n)
-				store.n++;
-			else
-				close(store.fd[i]);
-			store.tag[i] = in.m.tags[0];
-			store.fd[i] = fd;
+				for (i = 0; i < store.n && store.tag[i] != in.m.tags[k]; i++)
+					;
+				if (i == store.n)
+					store.n++;
+				else
+					close(store.fd[i]);
+				store.tag[i] = in.m.tags[k];
+				store.fd[i] = fd[k];
+			}
 		} else if (in.m.op == SUP_DROP) {
 			int i;
 
