@@ -776,11 +776,11 @@ static int64_t scan_changed_locked(struct staged *st, bool first_only)
 		r = dirty_resize(st->dm, st->size);
 	size = st->size;
 	pthread_mutex_unlock(&st->lock);
-	io = slot_bytes();
+	/* No more than the file: a stat of the mount scans every staged file, most small. */
+	io = MIN(slot_bytes(), ALIGN_UP(size, cs));
 	if (!r && size) {
-		buf = malloc(io);
 		fps = malloc((io / cs + 1) * sizeof(*fps));
-		if (!buf || !fps)
+		if (!fps)
 			r = -ENOMEM;
 	}
 	for (uint64_t off = 0; !r && off < size && !(first_only && changed); off += io) {
@@ -801,6 +801,10 @@ static int64_t scan_changed_locked(struct staged *st, bool first_only)
 			if (r <= 0)
 				continue;
 			r = 0;	/* cold: copied */
+		}
+		if (!buf && !(buf = malloc(io))) {
+			r = -ENOMEM;
+			break;
 		}
 		n = read_staging(st, buf, len, off);
 		if (n < 0 || (uint64_t)n < len) {
