@@ -223,6 +223,14 @@ int ctl_conn_lease_begin(struct ctl_conn *c)
 	return r;
 }
 
+void ctl_conn_lease_replied(struct ctl_conn *c)
+{
+	pthread_mutex_lock(&conns.lock);	/* c->lease is released only after it goes */
+	if (c->lease)
+		lease_replied(c->lease);
+	pthread_mutex_unlock(&conns.lock);
+}
+
 void ctl_conn_lease_end(struct ctl_conn *c, struct lease *l)
 {
 	pthread_mutex_lock(&conns.lock);

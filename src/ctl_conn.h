@@ -64,6 +64,8 @@ void ctl_conn_job_done(struct ctl_conn *c, bool failed);
  */
 int ctl_conn_lease_begin(struct ctl_conn *c);
 void ctl_conn_lease_end(struct ctl_conn *c, struct lease *l);
+/* The lease of @c was reported granted (lease_replied()). */
+void ctl_conn_lease_replied(struct ctl_conn *c);
 /* Log that @uid was refused @what, at most once per uid every few seconds. */
 void ctl_log_refusal(uid_t uid, const char *what);
 

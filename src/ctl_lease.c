@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl_auth.h"
 #include "ctl_conn.h"
@@ -82,6 +83,39 @@ out:
 	return r;
 }
 
+#ifdef RDMAFS_TEST_KNOBS
+/*
+ * Test builds: RDMAFS_TEST_DIE=FILE holding "lease kept" makes the daemon _exit(99) after
+ * a lease is kept in the supervisor's store and before its "granted" goes out (FILE is
+ * emptied first). The same file as the journal's knob (fuse_journal.c).
+ */
+static void knob_lease_kept(void)
+{
+	const char *path = getenv("RDMAFS_TEST_DIE");
+	char buf[32] = "";
+	ssize_t n = -1;
+	int fd;
+
+	if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || strncmp(buf, "lease kept", 10))
+		return;
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	log_notice("test: dying with a lease kept and not yet granted (RDMAFS_TEST_DIE)");
+	_exit(99);
+}
+#else
+static inline void knob_lease_kept(void)
+{
+}
+#endif
+
 /* A break of the connection's lease began (lease.c, any thread): tell the holder. */
 static void lease_notify(void *arg)
 {
@@ -123,13 +157,14 @@ int ctl_do_lease(struct ctl_conn *c, const struct ctl_job *j)
 	if (!l)
 		r = errno ? -errno : -ENOMEM;
 	/* Before "granted": the store keeps the connection, a daemon death does not end it. */
-	if (l && (r = lease_keep(l, ctl_conn_fd(c)))) {
+	if (l && (r = lease_keep(l, ctl_conn_fd(c), j->req.seq))) {
 		lease_release(l);
 		l = NULL;
 	}
 	ctl_conn_lease_end(c, l);
 	if (r)
 		goto out;
+	knob_lease_kept();
 	log_debug("ctl: lease ino=%" PRIu64 " for pid %d signo %d", (uint64_t)t.ino,
 		  (int)ctl_conn_cred(c)->pid, j->req.arg);
 out:
@@ -206,6 +241,23 @@ int ctl_do_lease_break(struct ctl_conn *c, const struct ctl_job *j)
 	return r;
 }
 
+/* The "granted" reply to LEASE request @seq on @c. */
+static int grant_again(struct ctl_conn *c, uint32_t seq)
+{
+	struct rdmafs_reply rep;
+	size_t len = rdmafs_proto_encode_reply(&rep, RDMAFS_OP_LEASE, seq, 0, 0,
+					       (size_t)rdmafs_proto_rec_size(RDMAFS_OP_LEASE));
+	int r = ctl_conn_send(c, &rep, len, -1, false);
+
+	if (r)
+		log_err("restart: the lease of pid %d was kept before its grant was sent; "
+			"sending it now failed: %s", (int)ctl_conn_cred(c)->pid, strerror(-r));
+	else
+		log_notice("restart: lease of pid %d: its grant, lost with the dead daemon, sent",
+			   (int)ctl_conn_cred(c)->pid);
+	return r;
+}
+
 void ctl_lease_resume(void)
 {
 	struct lease_kept k;
@@ -217,8 +269,15 @@ void ctl_lease_resume(void)
 
 		k.st = staging_find_kept(k.staged_slot);
 		if (c && k.st && ctl_conn_lease_begin(c) == 0) {
+			bool replied = k.replied;
+			uint32_t seq = k.seq;
+
 			l = lease_adopt(&k, lease_notify, c);
 			ctl_conn_lease_end(c, l);
+			/* The dead daemon kept it and died before its "granted" went out: the
+			 * holder still waits for that reply. */
+			if (l && !replied && grant_again(c, seq) == 0)
+				lease_replied(l);
 		} else {
 			lease_kept_drop(&k);
 		}

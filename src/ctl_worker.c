@@ -96,6 +96,8 @@ static void run_job(const struct ctl_job *j)
 					(size_t)rdmafs_proto_rec_size(j->req.op));
 	m->rep.next = next;
 	sr = ctl_conn_send(c, m, len, sendfd, false);
+	if (!sr && !r && j->req.op == RDMAFS_OP_LEASE)
+		ctl_conn_lease_replied(c);
 	if (sr)
 		log_info("ctl: client pid %d: reply not sent (%s), dropping it",
 			 (int)ctl_conn_cred(c)->pid, strerror(-sr));

@@ -56,14 +56,16 @@ static struct {
  * (SUP_K_PIDFD) are in the supervisor's store under the record's slot, so the holder
  * never sees its lease fd close when the daemon dies.
  */
-#define LEASE_LAYOUT 1
+#define LEASE_LAYOUT 2
 struct lease_rec {
 	uint32_t staged_slot;		/* st->rslot - 1 of the leased file */
 	int32_t pid;
 	int32_t signo;
-	uint32_t reserved;
+	uint32_t replied;		/* lease_replied(): "granted" went out */
 	int64_t since_sec, since_nsec;
 	char path[LEASE_PATH_MAX];
+	uint32_t seq;			/* the LEASE request's, for a "granted" not sent yet */
+	uint32_t reserved;
 };
 
 static struct {
@@ -349,7 +351,7 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *pat
 	return l;
 }
 
-int lease_keep(struct lease *l, int connfd)
+int lease_keep(struct lease *l, int connfd, uint32_t seq)
 {
 	struct restart_table *t = kept_table();
 	struct lease_rec *r;
@@ -370,6 +372,8 @@ int lease_keep(struct lease *l, int connfd)
 	r->since_sec = l->since.tv_sec;
 	r->since_nsec = l->since.tv_nsec;
 	memcpy(r->path, l->path, sizeof(r->path));
+	r->seq = seq;
+	r->replied = 0;
 	l->rslot = slot + 1;
 	e = restart_put(SUP_TAG(SUP_K_LEASECONN, slot), connfd);
 	if (!e)
@@ -428,10 +432,21 @@ int lease_kept_next(struct lease_kept *k)
 		k->since = (struct timespec){ r->since_sec, r->since_nsec };
 		memcpy(k->path, r->path, sizeof(k->path));
 		k->path[sizeof(k->path) - 1] = 0;
+		k->seq = r->seq;
+		k->replied = __atomic_load_n(&r->replied, __ATOMIC_ACQUIRE);
 		next++;
 		return 0;
 	}
 	return -ENOENT;
+}
+
+void lease_replied(struct lease *l)
+{
+	struct restart_table *t = kept_table();
+
+	if (l->rslot && t)
+		__atomic_store_n(&((struct lease_rec *)restart_table_rec(t, l->rslot - 1))->replied,
+				 1, __ATOMIC_RELEASE);
 }
 
 void lease_kept_drop(struct lease_kept *k)

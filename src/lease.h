@@ -39,7 +39,10 @@ struct lease *lease_add(struct staged *st, pid_t pid, int signo, const char *pat
  * its file and makes each a lease again with lease_adopt() (its notify and arg), which
  * owns k->pidfd and returns NULL with the lease dropped if it cannot.
  */
-int lease_keep(struct lease *l, int connfd);
+int lease_keep(struct lease *l, int connfd, uint32_t seq);
+/* The "granted" reply of @l (request @seq of lease_keep()) was sent: a daemon death from
+ * now on must not send it again (lease_kept.replied). */
+void lease_replied(struct lease *l);
 struct lease_kept {
 	uint32_t staged_slot;		/* its file: staging_find_kept() */
 	struct staged *st;		/* the caller's, for lease_adopt() */
@@ -49,6 +52,8 @@ struct lease_kept {
 	int signo;
 	struct timespec since;
 	char path[LEASE_PATH_MAX];
+	uint32_t seq;			/* the LEASE request's sequence number */
+	bool replied;			/* its "granted" went out (else the resumer sends it) */
 };
 int lease_kept_next(struct lease_kept *k);
 struct lease *lease_adopt(struct lease_kept *k, void (*notify)(void *arg), void *arg);

@@ -9,6 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lease_lib.sh"
 require_mount_env
+# A knob of test builds (src/ctl_lease.c): the daemon dies with a lease kept, not granted.
+export RDMAFS_TEST_DIE=$T/die
+: >"$RDMAFS_TEST_DIE"
 lease_mount restart=on,flush_interval=1,lease_break_time=30
 M=$T/mnt
 [ "$DAEMON_PID" != "$SUPERVISOR_PID" ] || fail "restart=on: no supervisor runs the daemon"
@@ -53,5 +56,24 @@ if "$RDMAFSCTL" lease list "$M/f" | grep -q "^$HOLDER_PID "; then
 	fail "lease still listed after release"
 fi
 note "lease held through 3 kills; truncate broke it in ${ELAPSED}s"
+
+# The daemon dies after keeping a lease and before its "granted" went out: the next
+# generation sends it, so the holder does not wait forever for its reply.
+restarts_of() { "$RDMAFSCTL" stat --json "$1" | sed -n 's/.*"restarts":\([0-9]*\).*/\1/p'; }
+before=$(restarts_of "$M")
+make_file "$M/g" $((1 << 20))
+echo "lease kept" >"$RDMAFS_TEST_DIE"
+start_holder "$M/g"
+[ ! -s "$RDMAFS_TEST_DIE" ] || fail "the knob did not fire (no death between keep and grant)"
+[ "$(restarts_of "$M")" = $((before + 1)) ] || fail "restarts $(restarts_of "$M"), want $((before + 1))"
+"$RDMAFSCTL" lease list "$M/g" | grep -q "^$HOLDER_PID .*held .* g$" ||
+	fail "lease granted across the death not listed"
+timed truncate -s 4096 "$M/g"
+[ "$RC" = 0 ] || fail "truncate of g: $(cat "$T/timed.err")"
+holder_said notice || fail "g's holder got no notice: $(cat "$T/holder.out")"
+rc=0
+wait_holder || rc=$?
+[ $rc = 0 ] || fail "g's holder exit $rc: $(cat "$T/holder.out")"
+note "lease granted by the next generation after a death between keep and grant"
 unmount_rdmafs "$M" || fail "daemon exit code $?"
 check_daemon_log
