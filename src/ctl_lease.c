@@ -10,12 +10,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ctl_auth.h"
 #include "ctl_conn.h"
 #include "ctl_lease.h"
 #include "ctl_worker.h"
+#include "restart.h"
 #include "rdmafs/proto.h"
 
 /*
@@ -83,38 +83,17 @@ out:
 	return r;
 }
 
-#ifdef RDMAFS_TEST_KNOBS
 /*
- * Test builds: RDMAFS_TEST_DIE=FILE holding "lease kept" makes the daemon _exit(99) after
- * a lease is kept in the supervisor's store and before its "granted" goes out (FILE is
- * emptied first). The same file as the journal's knob (fuse_journal.c).
+ * Test builds: RDMAFS_TEST_DIE=FILE holding "lease kept" makes the daemon die after a
+ * lease is kept in the supervisor's store and before its "granted" goes out.
  */
 static void knob_lease_kept(void)
 {
-	const char *path = getenv("RDMAFS_TEST_DIE");
-	char buf[32] = "";
-	ssize_t n = -1;
-	int fd;
+	char buf[32];
 
-	if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || strncmp(buf, "lease kept", 10))
-		return;
-	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	log_notice("test: dying with a lease kept and not yet granted (RDMAFS_TEST_DIE)");
-	_exit(99);
+	if (restart_test_knob(buf, sizeof(buf)) > 0 && !strncmp(buf, "lease kept", 10))
+		restart_test_die("with a lease kept and not yet granted");
 }
-#else
-static inline void knob_lease_kept(void)
-{
-}
-#endif
 
 /* A break of the connection's lease began (lease.c, any thread): tell the holder. */
 static void lease_notify(void *arg)

@@ -187,21 +187,13 @@ static char knob_last[64];
 static void knob_arm(uint32_t opcode, bool resent)
 {
 	static const char *const points[] = { "", "before", "after", "done" };
-	const char *path = getenv("RDMAFS_TEST_DIE");
-	char buf[64] = "", op[16], point[16];
+	char buf[64], op[16], point[16];
 	unsigned int n = 1, want = 0;
-	int fd, k;
-	ssize_t len;
+	int k;
 
 	knob_point = 0;
-	if (!path || resent)
+	if (resent || restart_test_knob(buf, sizeof(buf)) < 0)
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[len > 0 ? len : 0] = 0;
 	k = sscanf(buf, "%15s %15s %u", op, point, &n);
 	if (k < 2)
 		return;
@@ -225,18 +217,12 @@ static void knob_arm(uint32_t opcode, bool resent)
 
 static void knob_die(int point)
 {
-	const char *path = getenv("RDMAFS_TEST_DIE");
-	int fd;
+	static const char *const where[] = { "", "before the system call of a journaled request",
+					     "after the system call of a journaled request",
+					     "before the reply of a journaled request" };
 
-	if (knob_point != point)
-		return;
-	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	log_notice("test: dying at point %d of a journaled request (RDMAFS_TEST_DIE)", point);
-	_exit(99);
+	if (knob_point == point)
+		restart_test_die(where[point]);
 }
 #else
 static inline void knob_arm(uint32_t opcode, bool resent)

@@ -435,6 +435,46 @@ int restart_sync(void)
 	return ret;
 }
 
+#ifdef RDMAFS_TEST_KNOBS
+ssize_t restart_test_knob(char *buf, size_t size)
+{
+	const char *path = getenv("RDMAFS_TEST_DIE");
+	ssize_t n;
+	int fd;
+
+	if (!path || !size || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
+void restart_test_die(const char *where)
+{
+	int fd = open(getenv("RDMAFS_TEST_DIE"), O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	log_notice("test: dying %s (RDMAFS_TEST_DIE)", where);
+	_exit(99);
+}
+#else
+ssize_t restart_test_knob(char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return -1;
+}
+
+void restart_test_die(const char *where)
+{
+	(void)where;
+}
+#endif
+
 uint64_t restart_refused(void)
 {
 	uint64_t n;

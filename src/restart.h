@@ -99,6 +99,15 @@ int restart_drop_async(uint64_t tag);
 int restart_sync(void);
 /* Pipelined requests the store refused since the start (each logged). */
 uint64_t restart_refused(void);
+
+/*
+ * Fault injection, test builds only (-Dtests, RDMAFS_TEST_KNOBS): restart_test_knob() reads
+ * the file RDMAFS_TEST_DIE names into @buf (NUL-terminated; its length, or -1 without the
+ * knob); restart_test_die() empties that file, so the next generation does not die again,
+ * and _exit(99)s the daemon naming @where. Without test knobs: -1, and nothing.
+ */
+ssize_t restart_test_knob(char *buf, size_t size);
+void restart_test_die(const char *where);
 /* Tell the supervisor this generation serves (its death is no longer a start-up crash). */
 int restart_ready(void);
 
