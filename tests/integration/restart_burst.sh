@@ -68,7 +68,9 @@ d, n = sys.argv[1], int(sys.argv[2])
 print(sum(open(f"{d}/f{i}", "rb").read(12) == f"file {i:06d} ".encode() for i in range(n)))
 PY
 )
-python3 - "$M/b" "$N" <<'PY' || fail "files read back wrong through the mount"
+# verify DIR: every file f0..f$N-1 in DIR holds the 4 KiB the creator wrote.
+verify() {
+	python3 - "$1" "$N" <<'PY'
 import sys
 d, n = sys.argv[1], int(sys.argv[2])
 bad = [i for i in range(n)
@@ -77,16 +79,10 @@ if bad:
     print(f"{len(bad)} files differ, first {bad[:10]}", file=sys.stderr)
     sys.exit(1)
 PY
+}
+verify "$M/b" || fail "files read back wrong through the mount"
 "$RDMAFSCTL" flush --all "$M" >"$T/flush.out" 2>&1 || fail "rdmafsctl flush: $(cat "$T/flush.out")"
-python3 - "$S/b" "$N" <<'PY' || fail "backing files differ after the flush"
-import sys
-d, n = sys.argv[1], int(sys.argv[2])
-bad = [i for i in range(n)
-       if open(f"{d}/f{i}", "rb").read() != (f"file {i:06d} " * 512)[:4096].encode()]
-if bad:
-    print(f"{len(bad)} files differ, first {bad[:10]}", file=sys.stderr)
-    sys.exit(1)
-PY
+verify "$S/b" || fail "backing files differ after the flush"
 restarts=$("$RDMAFSCTL" stat --json "$M" | sed -n 's/.*"restarts": *\([0-9]*\).*/\1/p' | head -1)
 [ "$restarts" = "$kills" ] || fail "restarts=$restarts, want $kills"
 note "kills=$kills; $N files of 4 KiB verified through the mount and on the backing files" \
