@@ -388,6 +388,7 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 {
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se = NULL;
+	static struct fuse_lowlevel_ops ops;	/* rdmafs_ops as this configuration needs */
 	static struct conf config;
 	char *source = NULL, *mountpoint = NULL, opt[4200];
 	int ret = 1, r, devfd, r_loop = 0;
@@ -483,7 +484,15 @@ static int run(int argc, char *argv[], struct cmdline *cl, struct fuse_args *arg
 		 getuid() == 0 ? ",allow_other" : "");
 	if (fuse_opt_add_arg(args, opt))
 		goto out;
-	se = fuse_session_new(args, &rdmafs_ops, sizeof(rdmafs_ops), NULL);
+	/*
+	 * flush_on_close=no: a close commits nothing, so FLUSH would be a round trip per
+	 * close(2) for no work (POSIX locks are the kernel's: no setlk op). Without the op
+	 * libfuse answers ENOSYS to the first FLUSH and the kernel sends no more.
+	 */
+	ops = rdmafs_ops;
+	if (cfg->flush_on_close == FLUSH_CLOSE_NO)
+		ops.flush = NULL;
+	se = fuse_session_new(args, &ops, sizeof(ops), NULL);
 	if (!se) {
 		fprintf(stderr, "rdmafs: bad mount options; see %s --help\n", argv[0]);
 		goto out_inodes;
