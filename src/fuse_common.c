@@ -40,7 +40,8 @@ void fix_staged_attr(struct inode *ino, struct stat *attr)
 	if (fstat(st->memfd, &ms) == 0) {
 		uint64_t size = ms.st_size;
 
-		staging_size(st, &size);	/* hugetlb: the logical size */
+		if (st->mode == STAGING_HUGETLB)
+			staging_size(st, &size);	/* the logical size, not whole pages */
 		/* Grown by a passthrough write: allocate it before the caller maps it. */
 		if (size > __atomic_load_n(&st->alloc_size, __ATOMIC_RELAXED))
 			staging_watch_growth(st);

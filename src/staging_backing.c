@@ -119,7 +119,9 @@ int staging_new_memfd(struct staged *st, uint64_t size, bool alloc)
 
 	if (fd < 0)
 		return fd;
-	if (!alloc && st->mode == STAGING_SHMEM)
+	if (!size)
+		r = 0;		/* a new memfd is empty */
+	else if (!alloc && st->mode == STAGING_SHMEM)
 		r = ftruncate(fd, size) < 0 ? -errno : 0;
 	else
 		r = staging_mem_resize(st, fd, 0, size, false);	/* the caller writes every byte */
