@@ -175,16 +175,19 @@ void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *new
 }
 
 /*
- * @name in @pfd is about to lose its last link: if it is open or staged, keep its fd,
- * since a deleted file cannot be reopened by handle (its opens still stat it, its staging
- * still commits to it).
+ * @name in @pfd is about to lose its last link: if it is open, keep its fd, since a
+ * deleted file cannot be reopened by handle (its opens still stat it, its staging still
+ * commits to it). A staged file nothing uses (no open, lease or map fd) is dropped after
+ * the unlink (drop_if_gone()): *@tmp holds its fd until then (inode_fd(), a use, not kept
+ * for ever), which spares the keep and its store round trips (restart) per deleted file.
  */
-static struct inode *keep_if_open(int pfd, const char *name)
+static struct inode *keep_if_open(int pfd, const char *name, bool *tmp)
 {
 	struct inode *ino;
 	struct stat sb;
-	bool used;
+	bool open, staged;
 
+	*tmp = false;
 	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
 	    S_ISDIR(sb.st_mode))
 		return NULL;
@@ -192,24 +195,36 @@ static struct inode *keep_if_open(int pfd, const char *name)
 	if (!ino)
 		return NULL;
 	pthread_mutex_lock(&ino->lock);
-	used = ino->nopen || ino->st;
+	open = ino->nopen;
+	staged = ino->st && !lease_count(ino->st);
+	if (staged) {
+		pthread_mutex_lock(&ino->st->lock);
+		staged = !ino->st->may_change;
+		pthread_mutex_unlock(&ino->st->lock);
+	}
 	pthread_mutex_unlock(&ino->lock);
-	if (used && inode_keep_fd(ino))
+	if (!open && staged) {
+		*tmp = inode_fd(ino) >= 0;
+		if (*tmp)
+			return ino;
+	}
+	if ((open || ino->st) && inode_keep_fd(ino))
 		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
 			 "may see ESTALE", (uint64_t)ino->src_ino);
 	return ino;	/* a reference: for drop_if_gone(), then inode_unref() */
 }
 
 /*
- * @ino (a reference, dropped here) lost a name. If that was its last one and nothing
- * can reach its staging any more (no open, lease or writable map fd), the staging is
- * dropped without a commit: no one can read the file again, and the backing filesystem
- * frees an unlinked file's blocks at its last close anyway. Saves the periodic pass a
- * write and an fdatasync per deleted file (benchtool stress deletes most files it makes).
- * The link count is read after the unlink: a link made meanwhile keeps the staging.
- * A mapping that outlived its close keeps the memfd itself; it sees the same pages.
+ * @ino (a reference, dropped here; @tmp: and a use of its fd) lost a name. If that was its
+ * last one and nothing can reach its staging any more (no open, lease or writable map fd),
+ * the staging is dropped without a commit: no one can read the file again, and the
+ * backing filesystem frees an unlinked file's blocks at its last close anyway. Saves the
+ * periodic pass a write and an fdatasync per deleted file (benchtool stress deletes most
+ * files it makes). The link count is read after the unlink: a link made meanwhile keeps
+ * the staging. A mapping that outlived its close keeps the memfd itself; it sees the same
+ * pages. A file opened between keep_if_open() and the unlink keeps its fd now.
  */
-static void drop_if_gone(struct inode *ino)
+static void drop_if_gone(struct inode *ino, bool tmp, bool unlinked)
 {
 	struct staged *st;
 	struct stat sb;
@@ -218,6 +233,8 @@ static void drop_if_gone(struct inode *ino)
 
 	if (!ino)
 		return;
+	if (!unlinked)
+		goto out;
 	/* keep_if_open() found one link: the last (a link made since keeps it reachable,
 	 * so its reopens do not fail and this flag is not looked at). */
 	__atomic_store_n(&ino->gone, true, __ATOMIC_RELEASE);
@@ -239,8 +256,14 @@ static void drop_if_gone(struct inode *ino)
 		log_debug("dropped ino=%" PRIu64 " (unlinked, unused): not committed",
 			  (uint64_t)ino->src_ino);
 		staging_drop(st);
+	} else if (tmp && (ino->nopen || ino->st) && inode_keep_fd(ino)) {
+		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
+			 "may see ESTALE", (uint64_t)ino->src_ino);
 	}
 	pthread_mutex_unlock(&ino->lock);
+out:
+	if (tmp)
+		inode_fd_put(ino);
 	inode_unref(ino);
 }
 
@@ -248,6 +271,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 {
 	enum journal_start j = journal_begin(req, FUSE_UNLINK);
 	struct inode *ino;
+	bool tmp;
 	int fd, e;
 
 	if (j == JOURNAL_REPLAYED)
@@ -257,16 +281,13 @@ void op_unlink(fuse_req_t req, fuse_ino_t p, const char *name)
 		jreply_err(req, -fd);
 		return;
 	}
-	ino = keep_if_open(fd, name);
+	ino = keep_if_open(fd, name, &tmp);
 	e = unlinkat(fd, name, 0) < 0 ? errno : 0;
 	inode_fd_put(ino_of(p));
 	if (j == JOURNAL_REDO && e == ENOENT)
 		e = 0;	/* unlinked by the dead daemon */
 	jreply_err(req, e);
-	if (!e)
-		drop_if_gone(ino);
-	else if (ino)
-		inode_unref(ino);
+	drop_if_gone(ino, tmp, !e);
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *name)
@@ -293,6 +314,7 @@ void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 {
 	enum journal_start j = journal_begin(req, FUSE_RENAME2);
 	struct inode *old = NULL;
+	bool tmp = false;
 	struct stat sb;
 	int fd, nfd, e;
 
@@ -312,7 +334,7 @@ void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 		e = 0;
 	} else {
 		if (!(flags & RENAME_EXCHANGE))
-			old = keep_if_open(nfd, newname);	/* replaced */
+			old = keep_if_open(nfd, newname, &tmp);	/* replaced */
 		e = renameat2(fd, name, nfd, newname, flags) < 0 ? errno : 0;
 	}
 	/* Renamed by the dead daemon: the source is gone, the target is there. */
@@ -326,10 +348,7 @@ void op_rename(fuse_req_t req, fuse_ino_t p, const char *name, fuse_ino_t np,
 	inode_fd_put(ino_of(np));
 	inode_fd_put(ino_of(p));
 	jreply_err(req, e);
-	if (!e)
-		drop_if_gone(old);
-	else if (old)
-		inode_unref(old);
+	drop_if_gone(old, tmp, !e);
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
