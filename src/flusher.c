@@ -8,6 +8,7 @@
 #include "budget.h"
 #include "commit.h"
 #include "metrics.h"
+#include "restart.h"
 #include "rdmafs/manifest.h"
 
 #include <dirent.h>
@@ -246,6 +247,7 @@ static void *flusher_thread(void *arg)
 		if (trim_kicked && !kicked)	/* the least recently used only, not a pass */
 			budget_trim(NULL, true, SIZE_MAX);
 		growth_pass();
+		restart_flush_drops();	/* batched store drops: out within a second */
 		now = now_ns();
 		if (kicked || (cfg->flush_interval && now >= next_pass)) {
 			flush_pass(false);

@@ -38,6 +38,17 @@ struct taken {
  * their replies (bounded socket buffers on both sides: neither end blocks on a full one).
  */
 #define RS_WINDOW 64
+/*
+ * DROPs are batched: a message each cost a deleted file ~20-40 us (the supervisor woken,
+ * its receive and reply; unlink of new files on a tmpfs backing 106-129 -> 87-89 us without
+ * them). Pending drops go out as one message when RS_DROP_BATCH are pending, before a
+ * PUT of one of their tags (a slot reused: the DROP must come first), before any
+ * synchronous request, and at least every second (restart_flush_drops(), the flusher):
+ * the store keeps what they name that much longer. A death with drops pending leaves
+ * their descriptors in the store, as a death between a record's free and its drop
+ * always could: the next generation closes those without a record (staging_resume()).
+ */
+#define RS_DROP_BATCH 32
 
 struct pending {
 	uint64_t tag;
@@ -58,6 +69,8 @@ static struct {
 	int first_err;		/* first refusal of a pipelined request since restart_sync() */
 	uint64_t refused;	/* pipelined requests the store refused */
 	struct sup_msg rep[RS_WINDOW];	/* replies read in one recvmmsg() */
+	uint64_t dq[RS_DROP_BATCH];	/* drops not sent yet */
+	unsigned int dn;
 } rs = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1, .prev_exit = -1 };
 
 /* The reply @m to the oldest pipelined request: a refusal is logged (rs.lock held). */
@@ -173,6 +186,27 @@ static int sup_send(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
 
 /* One request, its reply, after every pipelined one is answered (rs.lock held);
  * descriptors of a LIST reply into @rfds (at most @max). */
+static int rs_async(uint16_t op, const uint64_t *tags, unsigned int n, const int *fds);
+
+/* Send the pending drops as one DROP (rs.lock held). 0 or -errno (they are given up). */
+static int rs_flush_drops(void)
+{
+	unsigned int n = rs.dn;
+
+	rs.dn = 0;
+	return n && rs.sock >= 0 ? rs_async(SUP_DROP, rs.dq, n, NULL) : 0;
+}
+
+/* True if one of @tags has a drop pending (rs.lock held). */
+static bool rs_drop_pending(const uint64_t *tags, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = 0; j < rs.dn; j++)
+			if (rs.dq[j] == tags[i])
+				return true;
+	return false;
+}
+
 static int sup_xact(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
 		    const int *fds, union sup_buf *r, int *rfds, int max)
 {
@@ -183,7 +217,9 @@ static int sup_xact(uint16_t op, uint32_t arg, const uint64_t *tags, uint32_t n,
 	ssize_t len;
 	int e;
 
-	e = rs_drain();
+	e = rs_flush_drops();
+	if (!e)
+		e = rs_drain();
 	if (!e)
 		e = sup_send(op, arg, tags, n, fds);
 	if (e)
@@ -290,8 +326,10 @@ void restart_exit(void)
 	rs.n = 0;
 	/* Replies already there: refusals logged. The rest is the supervisor's (it serves
 	 * what was sent after this process is gone, too). */
-	if (rs.sock >= 0)
+	if (rs.sock >= 0) {
+		rs_flush_drops();
 		rs_reap(false);
+	}
 	rs.wn = 0;
 	if (rs.sock >= 0)
 		close(rs.sock);
@@ -378,7 +416,9 @@ static int rs_async(uint16_t op, const uint64_t *tags, unsigned int n, const int
 {
 	int r = 0;
 
-	if (rs.wn == RS_WINDOW)
+	if (op == SUP_PUT && rs_drop_pending(tags, n))
+		r = rs_flush_drops();
+	if (!r && rs.wn == RS_WINDOW)
 		r = rs_reap(true);
 	if (!r)
 		r = sup_send(op, 0, tags, n, fds);
@@ -415,8 +455,21 @@ int restart_drop_async(uint64_t tag)
 	int ret = 0;
 
 	pthread_mutex_lock(&rs.lock);
-	if (rs.sock >= 0)
-		ret = rs_async(SUP_DROP, &tag, 1, NULL);
+	if (rs.sock >= 0) {
+		rs.dq[rs.dn++] = tag;
+		if (rs.dn == RS_DROP_BATCH)
+			ret = rs_flush_drops();
+	}
+	pthread_mutex_unlock(&rs.lock);
+	return ret;
+}
+
+int restart_flush_drops(void)
+{
+	int ret;
+
+	pthread_mutex_lock(&rs.lock);
+	ret = rs_flush_drops();
 	pthread_mutex_unlock(&rs.lock);
 	return ret;
 }
@@ -427,6 +480,8 @@ int restart_sync(void)
 
 	pthread_mutex_lock(&rs.lock);
 	if (rs.sock >= 0)
+		ret = rs_flush_drops();
+	if (!ret && rs.sock >= 0)
 		ret = rs_drain();
 	if (!ret)
 		ret = rs.first_err;

@@ -93,7 +93,10 @@ int restart_drop(uint64_t tag);
 int restart_put_async(uint64_t tag, int fd);
 /* @n descriptors in one message (all or none kept; a refusal is logged by @tags[0]). */
 int restart_put_many_async(const uint64_t *tags, const int *fds, unsigned int n);
+/* Drops are batched (restart.c, RS_DROP_BATCH): restart_flush_drops() sends those
+ * pending; the flusher calls it every second. */
 int restart_drop_async(uint64_t tag);
+int restart_flush_drops(void);
 /* Wait until the supervisor answered every request sent. 0, or the first refusal
  * (-errno, -ENOENT for a DROP of an unknown tag) since the last call. */
 int restart_sync(void);

@@ -238,19 +238,22 @@ static int sup_put(const struct sup_msg *m, const int *fds, int nfds)
 /* DROP: every tag must be known, else nothing is closed. */
 static int sup_drop(const struct sup_msg *m, int nfds)
 {
+	int r = 0;
+
 	if (m->count == 0 || nfds)
 		return -EINVAL;
-	for (uint32_t i = 0; i < m->count; i++)
-		if (store_find(m->tags[i]) < 0)
-			return -ENOENT;
+	/* Each tag held is dropped; -ENOENT says one was not (a batch of the daemon's
+	 * drops may name a lock it no longer held). */
 	for (uint32_t i = 0; i < m->count; i++) {
 		ssize_t at = store_find(m->tags[i]);
 
-		if (at < 0)	/* the same tag twice in one DROP */
+		if (at < 0) {	/* not held, or the same tag twice in one DROP */
+			r = -ENOENT;
 			continue;
+		}
 		store_remove(at);
 	}
-	return 0;
+	return r;
 }
 
 static int sup_send(int sock, struct sup_msg *m, const int *fds, int nfds)

@@ -168,12 +168,28 @@ static void test_pipelined(void **state)
 	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 99)), 0);	/* unknown */
 	assert_int_equal(restart_sync(), -ENOENT);
 	assert_int_equal(restart_sync(), 0);
+	/* Drops are batched: one pending, then a PUT of its tag (a slot reused) sends the
+	 * drop first, so the PUT's descriptor stays. */
+	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_STAGING, 5), p[0]), 0);
+	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 5)), 0);
+	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_STAGING, 5), p[1]), 0);
+	assert_int_equal(restart_sync(), 0);
+	assert_int_equal(store.n, 2);
+	assert_int_equal(restart_drop(SUP_TAG(SUP_K_STAGING, 5)), 0);
+	/* A batch naming a tag held and one not: the one held goes, -ENOENT reported. */
+	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_STAGING, 6), p[0]), 0);
+	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 6)), 0);
+	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 98)), 0);
+	assert_int_equal(restart_flush_drops(), 0);
+	assert_int_equal(restart_sync(), -ENOENT);
+	assert_int_equal(store.n, 1);
 	/* A synchronous request after pipelined ones: their replies are read first. */
 	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_LOCK, 1), p[0]), 0);
 	assert_int_equal(restart_drop(SUP_TAG(SUP_K_LOCK, 1)), 0);
 	/* Sent, replies never read, then the death. */
 	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_LOCK, 7), p[1]), 0);
 	assert_int_equal(restart_drop_async(SUP_TAG(SUP_K_STAGING, 3)), 0);
+	assert_int_equal(restart_flush_drops(), 0);	/* (else pending: gone with a death) */
 	assert_int_equal(restart_put_async(SUP_TAG(SUP_K_DEVFUSE, 0), p[0]), 0);
 	gen_end();
 	assert_int_equal(store.n, 2);

@@ -83,13 +83,16 @@ static void *store_main(void *arg)
 				store.fd[i] = fd[k];
 			}
 		} else if (in.m.op == SUP_DROP) {
-			int i;
+			/* Each tag held goes; -ENOENT if one was not (batched drops). */
+			for (uint32_t k = 0; k < in.m.count; k++) {
+				int i;
 
-			for (i = 0; i < store.n && store.tag[i] != in.m.tags[0]; i++)
-				;
-			if (i == store.n) {
-				out.m.status = -ENOENT;
-			} else {
+				for (i = 0; i < store.n && store.tag[i] != in.m.tags[k]; i++)
+					;
+				if (i == store.n) {
+					out.m.status = -ENOENT;
+					continue;
+				}
 				close(store.fd[i]);
 				store.n--;
 				store.tag[i] = store.tag[store.n];
