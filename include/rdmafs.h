@@ -183,6 +183,13 @@ int rdmafs_files(const char *path, unsigned flags, struct rdmafs_file_info **out
 int rdmafs_flush_progress(int fd, const char *path, struct rdmafs_report *report,
 			  rdmafs_progress_fn fn, void *arg);
 
+/* ---- added in RDMAFS_0.3 ---- */
+
+/* rdmafs_stat() and rdmafs_mount_stat() with @flags: RDMAFS_NO_SCAN (changed_bytes not
+ * counted: RDMAFS_STAT_CHANGED_KNOWN unset, no staging hashed) or 0. */
+int rdmafs_stat_flags(int fd, struct rdmafs_stat *st, unsigned flags);
+int rdmafs_mount_stat_flags(const char *path, struct rdmafs_stat *st, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

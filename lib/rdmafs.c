@@ -449,12 +449,20 @@ static void copy_stat(struct rdmafs_stat *st, const struct rdmafs_wire_stat *w)
 
 int rdmafs_stat(int fd, struct rdmafs_stat *st)
 {
+	return rdmafs_stat_flags(fd, st, 0);
+}
+
+int rdmafs_stat_flags(int fd, struct rdmafs_stat *st, unsigned flags)
+{
 	struct rdmafs_wire_stat w;
-	struct xact x = { .op = RDMAFS_OP_STAT, .fd = fd, .recs = &w, .max_recs = 1 };
+	struct xact x = { .op = RDMAFS_OP_STAT, .fd = fd, .recs = &w, .max_recs = 1,
+			  .flags = (flags & RDMAFS_NO_SCAN) ? RDMAFS_STAT_NOSCAN : 0 };
 	int r;
 
 	if (fd < 0)
 		return -EBADF;
+	if (flags & ~RDMAFS_NO_SCAN)
+		return -EINVAL;
 	r = request(NULL, &x);
 	if (!r && x.count != 1)
 		r = -EBADMSG;
@@ -465,10 +473,20 @@ int rdmafs_stat(int fd, struct rdmafs_stat *st)
 
 int rdmafs_mount_stat(const char *path, struct rdmafs_stat *st)
 {
+	return rdmafs_mount_stat_flags(path, st, 0);
+}
+
+int rdmafs_mount_stat_flags(const char *path, struct rdmafs_stat *st, unsigned flags)
+{
 	struct rdmafs_wire_stat w;
-	struct xact x = { .op = RDMAFS_OP_STAT, .flags = RDMAFS_STAT_MOUNT, .fd = -1,
-			  .recs = &w, .max_recs = 1 };
-	int r = request(path, &x);
+	struct xact x = { .op = RDMAFS_OP_STAT, .fd = -1, .recs = &w, .max_recs = 1,
+			  .flags = RDMAFS_STAT_MOUNT |
+				   ((flags & RDMAFS_NO_SCAN) ? RDMAFS_STAT_NOSCAN : 0) };
+	int r;
+
+	if (flags & ~RDMAFS_NO_SCAN)
+		return -EINVAL;
+	r = request(path, &x);
 
 	if (!r && x.count != 1)
 		r = -EBADMSG;

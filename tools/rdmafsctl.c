@@ -40,7 +40,7 @@ static void usage(FILE *f)
 		"                                  commit files (or every staged file of the mount\n"
 		"                                  of PATH, default .) and wait until durable;\n"
 		"                                  progress on a terminal unless -q\n"
-		"  stat [--json] [PATH...]\n"
+		"  stat [--json] [--no-scan] [PATH...]\n"
 		"                                  staging state of files, or of the mount when\n"
 		"                                  PATH is a directory (default .)\n"
 		"  stat --prometheus [--no-scan] [PATH...], metrics [--no-scan] [PATH...]\n"
@@ -425,11 +425,11 @@ static int cmd_stat(int argc, char **argv)
 		}
 		mount = S_ISDIR(sb.st_mode);
 		if (mount) {
-			r = rdmafs_mount_stat(paths[i], &s);
+			r = rdmafs_mount_stat_flags(paths[i], &s, flags);
 		} else {
 			int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
 
-			r = fd < 0 ? -errno : rdmafs_stat(fd, &s);
+			r = fd < 0 ? -errno : rdmafs_stat_flags(fd, &s, flags);
 			if (fd >= 0)
 				close(fd);
 		}

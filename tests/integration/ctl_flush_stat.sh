@@ -62,6 +62,16 @@ dd if=/dev/urandom of="$M/f" bs=1000 count=1 seek=9 conv=notrunc status=none
 same_file "$M/f" "$S/f"
 dd if=/dev/urandom of="$M/f" bs=1000 count=1 seek=11 conv=notrunc status=none
 "$CLIENT" stat "$M/f" | grep -q 'changed=[1-9]' || fail "rdmafs_stat changed"
+# --no-scan (rdmafs_stat_flags/rdmafs_mount_stat_flags, RDMAFS_NO_SCAN): nothing hashed,
+# changed_bytes unknown (null), where a scan counts the changed kilobyte.
+for p in "$M/f" "$M"; do
+	"$RDMAFSCTL" stat --json --no-scan "$p" |
+		python3 -c 'import json,sys; v=json.load(sys.stdin)[0]; sys.exit(v["changed_bytes"] is not None)' ||
+		fail "stat --json --no-scan $p: changed_bytes measured"
+	"$RDMAFSCTL" stat --json "$p" |
+		python3 -c 'import json,sys; v=json.load(sys.stdin)[0]; sys.exit(not v["changed_bytes"])' ||
+		fail "stat --json $p: changed_bytes not measured"
+done
 [ "$("$CLIENT" ioctl-flush "$M/f")" = ok ] || fail "RDMAFS_IOC_FLUSH"
 "$CLIENT" stat "$M/f" | grep -q 'changed=0 ' || fail "rdmafs_stat after ioctl"
 "$CLIENT" mount-stat "$M" | grep -q 'ok .*files=1' || fail "rdmafs_mount_stat"
