@@ -185,7 +185,7 @@ static struct inode *keep_if_open(int pfd, const char *name, bool *tmp)
 {
 	struct inode *ino;
 	struct stat sb;
-	bool open, staged;
+	bool open, staged, keep;
 
 	*tmp = false;
 	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
@@ -196,6 +196,7 @@ static struct inode *keep_if_open(int pfd, const char *name, bool *tmp)
 		return NULL;
 	pthread_mutex_lock(&ino->lock);
 	open = ino->nopen;
+	keep = open || ino->st;
 	staged = ino->st && !lease_count(ino->st);
 	if (staged) {
 		pthread_mutex_lock(&ino->st->lock);
@@ -208,7 +209,7 @@ static struct inode *keep_if_open(int pfd, const char *name, bool *tmp)
 		if (*tmp)
 			return ino;
 	}
-	if ((open || ino->st) && inode_keep_fd(ino))
+	if (keep && inode_keep_fd(ino))
 		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
 			 "may see ESTALE", (uint64_t)ino->src_ino);
 	return ino;	/* a reference: for drop_if_gone(), then inode_unref() */

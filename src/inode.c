@@ -21,7 +21,12 @@ struct inode_key {
 	ino_t ino;
 };
 
-#define INODE_TAB_CAP (1u << 20)	/* node ids (sparse: a page per 22 records used) */
+/*
+ * Node ids: 4M, so that a million cached inodes leave room for new files (2^20 refused
+ * lookups and creates with ENOSPC at 1,048,576, issue 14). The table is sparse (a page
+ * per 22 records used, ~744 MiB of address space for all), as is by_slot (8 bytes each).
+ */
+#define INODE_TAB_CAP (1u << 22)
 #define INODE_TAB_LAYOUT 1
 
 /* What a node id means, in the inode table (RESTART_T_INODES). */
