@@ -215,15 +215,23 @@ out:
  * (which staged a clean resident copy again, or refused a writer and a truncate with
  * EBUSY while the release of a previous open was still on its way).
  */
-void note_own_change(struct inode *ino)
+static void note_own_change_sb(struct inode *ino, const struct stat *sb)
 {
 	pthread_mutex_lock(&ino->lock);
 	if (ino->st) {
 		pthread_mutex_lock(&ino->st->lock);
-		staging_note_backing(ino->st);
+		if (sb)
+			staging_note_backing_stat(ino->st, sb);
+		else
+			staging_note_backing(ino->st);
 		pthread_mutex_unlock(&ino->st->lock);
 	}
 	pthread_mutex_unlock(&ino->lock);
+}
+
+void note_own_change(struct inode *ino)
+{
+	note_own_change_sb(ino, NULL);
 }
 
 /* note_own_change() of the file @name in @dirfd, if rdmafs knows it. */
@@ -237,6 +245,6 @@ void note_own_change_at(int dirfd, const char *name)
 	ino = inode_find(sb.st_dev, sb.st_ino);
 	if (!ino)
 		return;
-	note_own_change(ino);
+	note_own_change_sb(ino, &sb);	/* the stat just taken: no second one */
 	inode_unref(ino);
 }

@@ -222,6 +222,8 @@ int staging_lock_writer(struct staged *st);
 void staging_unlock_writer(struct staged *st);
 /* Record the backing file's times and size (after a fill or a commit); st->lock held. */
 void staging_note_backing(struct staged *st);
+/* The same from a stat of the backing file the caller just took (st->lock held). */
+void staging_note_backing_stat(struct staged *st, const struct stat *sb);
 /*
  * Resident staging of an idle file whose backing file changed behind rdmafs (size, mtime
  * or ctime differ from the fill or the last commit): true if it must be staged again.

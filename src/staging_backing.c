@@ -419,9 +419,14 @@ void staging_note_backing(struct staged *st)
 		inode_fd_put(st->ino);
 	if (r < 0)
 		return;
-	st->bk_mtim = sb.st_mtim;
-	st->bk_ctim = sb.st_ctim;
-	st->bk_size = sb.st_size;
+	staging_note_backing_stat(st, &sb);
+}
+
+void staging_note_backing_stat(struct staged *st, const struct stat *sb)
+{
+	st->bk_mtim = sb->st_mtim;
+	st->bk_ctim = sb->st_ctim;
+	st->bk_size = sb->st_size;
 	staging_rec_update(st);
 }
 
