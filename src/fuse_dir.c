@@ -174,18 +174,41 @@ void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t newparent, const char *new
 		jreply_entry(req, &e);
 }
 
+/* @ino's staging if nothing but a name reaches it: no open, lease or writable map fd
+ * (ino->lock held); else NULL. */
+static struct staged *unused_staging_locked(struct inode *ino)
+{
+	struct staged *st = ino->st;
+	bool unused;
+
+	if (!st || ino->nopen || lease_count(st))
+		return NULL;
+	pthread_mutex_lock(&st->lock);
+	unused = !st->may_change;
+	pthread_mutex_unlock(&st->lock);
+	return unused ? st : NULL;
+}
+
+/* Keep @ino's fd for good: it loses its last name while open or staged. */
+static void keep_fd_of_deleted(struct inode *ino)
+{
+	if (inode_keep_fd(ino))
+		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
+			 "may see ESTALE", (uint64_t)ino->src_ino);
+}
+
 /*
  * @name in @pfd is about to lose its last link: if it is open, keep its fd, since a
  * deleted file cannot be reopened by handle (its opens still stat it, its staging still
- * commits to it). A staged file nothing uses (no open, lease or map fd) is dropped after
- * the unlink (drop_if_gone()): *@tmp holds its fd until then (inode_fd(), a use, not kept
- * for ever), which spares the keep and its store round trips (restart) per deleted file.
+ * commits to it). A staged file nothing uses is dropped after the unlink
+ * (drop_if_gone()): *@tmp holds its fd until then (inode_fd(), a use, not kept for ever),
+ * which spares the keep and its store round trips (restart) per deleted file.
  */
 static struct inode *keep_if_open(int pfd, const char *name, bool *tmp)
 {
 	struct inode *ino;
 	struct stat sb;
-	bool open, staged, keep;
+	bool unused, keep;
 
 	*tmp = false;
 	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
@@ -195,35 +218,26 @@ static struct inode *keep_if_open(int pfd, const char *name, bool *tmp)
 	if (!ino)
 		return NULL;
 	pthread_mutex_lock(&ino->lock);
-	open = ino->nopen;
-	keep = open || ino->st;
-	staged = ino->st && !lease_count(ino->st);
-	if (staged) {
-		pthread_mutex_lock(&ino->st->lock);
-		staged = !ino->st->may_change;
-		pthread_mutex_unlock(&ino->st->lock);
-	}
+	unused = unused_staging_locked(ino) != NULL;
+	keep = ino->nopen || ino->st;
 	pthread_mutex_unlock(&ino->lock);
-	if (!open && staged) {
-		*tmp = inode_fd(ino) >= 0;
-		if (*tmp)
-			return ino;
-	}
-	if (keep && inode_keep_fd(ino))
-		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
-			 "may see ESTALE", (uint64_t)ino->src_ino);
+	if (unused && (*tmp = inode_fd(ino) >= 0))
+		return ino;
+	if (keep)
+		keep_fd_of_deleted(ino);
 	return ino;	/* a reference: for drop_if_gone(), then inode_unref() */
 }
 
 /*
- * @ino (a reference, dropped here; @tmp: and a use of its fd) lost a name. If that was its
- * last one and nothing can reach its staging any more (no open, lease or writable map fd),
- * the staging is dropped without a commit: no one can read the file again, and the
- * backing filesystem frees an unlinked file's blocks at its last close anyway. Saves the
- * periodic pass a write and an fdatasync per deleted file (benchtool stress deletes most
- * files it makes). The link count is read after the unlink: a link made meanwhile keeps
- * the staging. A mapping that outlived its close keeps the memfd itself; it sees the same
- * pages. A file opened between keep_if_open() and the unlink keeps its fd now.
+ * @ino (a reference, dropped here; @tmp: and a use of its fd) lost a name if @unlinked.
+ * If that was its last one and nothing can reach its staging any more
+ * (unused_staging_locked()), the staging is dropped without a commit: no one can read the
+ * file again, and the backing filesystem frees an unlinked file's blocks at its last close
+ * anyway. Saves the periodic pass a write and an fdatasync per deleted file (benchtool
+ * stress deletes most files it makes). The link count is read after the unlink: a link
+ * made meanwhile keeps the staging. A mapping that outlived its close keeps the memfd
+ * itself; it sees the same pages. A file opened between keep_if_open() and the unlink
+ * keeps its fd now.
  */
 static void drop_if_gone(struct inode *ino, bool tmp, bool unlinked)
 {
@@ -240,13 +254,8 @@ static void drop_if_gone(struct inode *ino, bool tmp, bool unlinked)
 	 * so its reopens do not fail and this flag is not looked at). */
 	__atomic_store_n(&ino->gone, true, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&ino->lock);
-	st = ino->st;
-	idle = st && !ino->nopen && !lease_count(st);
-	if (idle) {
-		pthread_mutex_lock(&st->lock);
-		idle = !st->may_change;
-		pthread_mutex_unlock(&st->lock);
-	}
+	st = unused_staging_locked(ino);
+	idle = st != NULL;
 	if (idle) {
 		fd = inode_fd(ino);
 		idle = fd >= 0 && fstat(fd, &sb) == 0 && sb.st_nlink == 0;
@@ -257,9 +266,8 @@ static void drop_if_gone(struct inode *ino, bool tmp, bool unlinked)
 		log_debug("dropped ino=%" PRIu64 " (unlinked, unused): not committed",
 			  (uint64_t)ino->src_ino);
 		staging_drop(st);
-	} else if (tmp && (ino->nopen || ino->st) && inode_keep_fd(ino)) {
-		log_warn("unlink ino=%" PRIu64 " while open: its fd could not be kept; its opens "
-			 "may see ESTALE", (uint64_t)ino->src_ino);
+	} else if (tmp && (ino->nopen || ino->st)) {
+		keep_fd_of_deleted(ino);
 	}
 	pthread_mutex_unlock(&ino->lock);
 out:

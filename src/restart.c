@@ -39,9 +39,9 @@ struct taken {
  */
 #define RS_WINDOW 64
 /*
- * DROPs are batched: a message each cost a deleted file ~20-40 us (the supervisor woken,
- * its receive and reply; unlink of new files on a tmpfs backing 106-129 -> 87-89 us without
- * them). Pending drops go out as one message when RS_DROP_BATCH are pending, before a
+ * DROPs are batched: a message each costs the sender and wakes the supervisor for its
+ * receive and reply (unlink of 3,000 new files on a tmpfs backing, 4 alternated runs:
+ * 140 us each with a DROP message per drop, 130 us batched). Pending drops go out as one message when RS_DROP_BATCH are pending, before a
  * PUT of one of their tags (a slot reused: the DROP must come first), before any
  * synchronous request, and at least every second (restart_flush_drops(), the flusher):
  * the store keeps what they name that much longer. A death with drops pending leaves
@@ -326,10 +326,9 @@ void restart_exit(void)
 	rs.n = 0;
 	/* Replies already there: refusals logged. The rest is the supervisor's (it serves
 	 * what was sent after this process is gone, too). */
-	if (rs.sock >= 0) {
-		rs_flush_drops();
+	rs_flush_drops();
+	if (rs.sock >= 0)
 		rs_reap(false);
-	}
 	rs.wn = 0;
 	if (rs.sock >= 0)
 		close(rs.sock);
@@ -479,8 +478,7 @@ int restart_sync(void)
 	int ret = 0;
 
 	pthread_mutex_lock(&rs.lock);
-	if (rs.sock >= 0)
-		ret = rs_flush_drops();
+	ret = rs_flush_drops();
 	if (!ret && rs.sock >= 0)
 		ret = rs_drain();
 	if (!ret)
