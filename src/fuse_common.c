@@ -21,6 +21,8 @@ struct staged *staged_get(struct inode *ino)
 {
 	struct staged *st;
 
+	if (!ino)
+		return NULL;	/* unknown node id: inode_fd() answers ESTALE */
 	pthread_mutex_lock(&ino->lock);
 	st = ino->st;
 	if (st)

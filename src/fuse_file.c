@@ -456,7 +456,7 @@ void op_open(fuse_req_t req, fuse_ino_t i, struct fuse_file_info *fi)
 
 	if (journal_begin(req, FUSE_OPEN) == JOURNAL_REPLAYED)
 		return;
-	r = open_common(req, ino_of(i), fi, -1);
+	r = ino_of(i) ? open_common(req, ino_of(i), fi, -1) : inode_fd(NULL);
 	if (r)
 		jreply_err(req, -r);
 	else

@@ -219,6 +219,34 @@ static struct inode *inode_from_rec(uint32_t slot, struct inode_rec *rec)
 	return ino;
 }
 
+#ifdef RDMAFS_TEST_KNOBS
+/* Test knob: a resume leaves out the records of the source inodes RDMAFS_TEST_LOSE_INO
+ * lists ("ino[,ino...]": an inconsistent table): the kernel still uses its node id (unknown_node()). */
+static bool test_lose_node(const struct inode_rec *rec)
+{
+	const char *v = getenv("RDMAFS_TEST_LOSE_INO");
+	char *end;
+
+	for (; v && *v; v = *end ? end + 1 : end) {
+		if (strtoull(v, &end, 10) == rec->src_ino)
+			break;
+		if (end == v)
+			return false;
+	}
+	if (!v || !*v)
+		return false;
+	log_notice("test: node of ino=%" PRIu64 " left out of the resumed table",
+		   (uint64_t)rec->src_ino);
+	return true;
+}
+#else
+static inline bool test_lose_node(const struct inode_rec *rec)
+{
+	(void)rec;
+	return false;
+}
+#endif
+
 /* Resumed: every node id the kernel may still use, back in the table. */
 static int inode_resume(void)
 {
@@ -228,7 +256,7 @@ static int inode_resume(void)
 		struct inode_rec *rec = restart_table_rec(itab.tab, slot);
 		struct inode *ino;
 
-		if (!restart_table_valid(itab.tab, slot))
+		if (!restart_table_valid(itab.tab, slot) || test_lose_node(rec))
 			continue;
 		/* Forgotten by the kernel (nlookup 0) but maybe still referenced (a resident
 		 * staging, an open handle): made too, freed by inode_resume_sweep() if not. */
@@ -529,6 +557,8 @@ void inode_forget(struct inode *ino, uint64_t n)
 {
 	bool gone;
 
+	if (!ino)
+		return;
 	pthread_mutex_lock(&itab.lock);
 	ino->nlookup = n > ino->nlookup ? 0 : ino->nlookup - n;
 	if (ino != &itab.root)
@@ -558,11 +588,29 @@ void inode_unref(struct inode *ino)
 		inode_free(ino);
 }
 
+/*
+ * The kernel names only node ids we gave it and has not forgotten, so inode_get() finds
+ * each one; NULL means the table lost one (a resume from an inconsistent table). Every
+ * use of the inode then fails with ESTALE, as for a file deleted behind the mount, instead
+ * of crashing the daemon (and its next generation, on the same table) on a NULL inode.
+ */
+static int unknown_node(void)
+{
+	static bool logged;
+
+	if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+		log_err("request for a node id the inode table does not know: answered ESTALE "
+			"(logged once)");
+	return -ESTALE;
+}
+
 int inode_fd(struct inode *ino)
 {
 	struct fds out = { 0 };
 	int fd;
 
+	if (!ino)
+		return unknown_node();
 	if (!ino->fh)	/* root, no handle: fd set once, never closed */
 		return ino->fd;
 	pthread_mutex_lock(&fdc.lock);
@@ -607,7 +655,7 @@ void inode_fd_put(struct inode *ino)
 {
 	struct fds out = { 0 };
 
-	if (!ino->fh)
+	if (!ino || !ino->fh)
 		return;
 	pthread_mutex_lock(&fdc.lock);
 	if (!ino->fd_perm)
