@@ -423,7 +423,14 @@ static int commit_locked(struct staged *st)
 	uint64_t *bits = NULL, *newfp = NULL;
 	struct commit_ctx *c = NULL;
 	struct wstate ws = { 0 };
-	bool copy_next = false;	/* the last block had changes: copy without hashing in place */
+	/*
+	 * The last block had changes: copy without hashing in place. Nothing committed yet
+	 * (a new file, or truncated to 0): every block differs from the backing file, so
+	 * hashing in place first would only map pages for nothing (a page-table scan, a
+	 * populate and a residency check per block; an evicted new file is unmapped right
+	 * after). The copy path checks for lost pages after its read, as for any cold block.
+	 */
+	bool copy_next = st->committed_size == 0;
 	/* A real seal (thp's stand-in cannot stop a stale pin) freezes what this pass reads. */
 	bool frozen = st->sealed && st->mode != STAGING_THP;
 	/* Committed since its seal: no writer, writable mapping or pin can have touched it
