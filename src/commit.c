@@ -111,10 +111,14 @@ static void ctx_free(struct commit_ctx *c)
 	free(c);
 }
 
+static void helpers_start(void);
+static void helpers_stop(void);
+
 void commit_exit(void)
 {
 	struct commit_ctx *c;
 
+	helpers_stop();
 	pthread_mutex_lock(&cpool.lock);
 	while ((c = cpool.pool)) {
 		cpool.pool = c->next;
@@ -227,6 +231,7 @@ static void view_init(void)
 
 void commit_init(void)
 {
+	helpers_start();
 	pthread_once(&view.once, view_init);
 	if (view.pagemap >= 0)
 		view_arm();	/* again: someone may have set their own since */
@@ -703,42 +708,143 @@ int commit_file(struct staged *st)
 	return r;
 }
 
+/* One commit_each() call: its files, taken in order by the caller and the helpers. */
 struct each {
 	struct staged **v;
-	size_t n, next;		/* next: atomic, the next index to take */
+	size_t n, next;		/* next: the next index to take */
+	size_t left;		/* files not finished yet */
 	void (*fn)(struct staged *st, void *arg);
 	void *arg;
+	struct each *next_job;	/* in helpers.jobs while it has files not taken */
+	bool queued;
 };
 
-static void *each_worker(void *arg)
-{
-	struct each *e = arg;
-	size_t i;
+/*
+ * Helpers of commit_each(), started once by commit_init(): a thread started and joined
+ * per call cost a clone, its set-up and an exit for every batch, which past 1.5 x
+ * resident_max was every create (budget.c make_room() commits two files inline).
+ * helpers.lock protects everything here and each queued call's next, left, next_job.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	struct each *jobs;
+	pthread_t t[COMMIT_PARALLEL - 1];
+	unsigned started;
+	bool stop;
+} helpers = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+	      .done = PTHREAD_COND_INITIALIZER };
 
-	while ((i = __atomic_fetch_add(&e->next, 1, __ATOMIC_RELAXED)) < e->n)
-		e->fn(e->v[i], e->arg);
+/* The next file of @e, or SIZE_MAX; helpers.lock held. The last one unqueues @e. */
+static size_t each_take(struct each *e)
+{
+	struct each **pp;
+
+	if (e->next == e->n)
+		return SIZE_MAX;
+	if (e->next + 1 == e->n && e->queued) {
+		for (pp = &helpers.jobs; *pp != e; pp = &(*pp)->next_job)
+			;
+		*pp = e->next_job;
+		e->queued = false;
+	}
+	return e->next++;
+}
+
+/* Runs file @i of @e; helpers.lock held, dropped meanwhile. */
+static void each_run(struct each *e, size_t i)
+{
+	pthread_mutex_unlock(&helpers.lock);
+	e->fn(e->v[i], e->arg);
+	pthread_mutex_lock(&helpers.lock);
+	if (--e->left == 0)
+		pthread_cond_broadcast(&helpers.done);
+}
+
+static void *each_helper(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&helpers.lock);
+	while (!helpers.stop) {
+		struct each *e = helpers.jobs;
+
+		if (!e) {
+			pthread_cond_wait(&helpers.work, &helpers.lock);
+			continue;
+		}
+		each_run(e, each_take(e));
+	}
+	pthread_mutex_unlock(&helpers.lock);
 	return NULL;
+}
+
+/* Signals go to the threads that handle them (libfuse's, the flusher's): helpers take
+ * none but the synchronous ones (a SIGBUS of the in-place view is the helper's own). */
+static void helpers_start(void)
+{
+	sigset_t all, old;
+
+	if (helpers.started)
+		return;
+	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned k = 0; k < COMMIT_PARALLEL - 1; k++)
+		if (pthread_create(&helpers.t[helpers.started], NULL, each_helper, NULL) == 0)
+			helpers.started++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (helpers.started < COMMIT_PARALLEL - 1)
+		log_warn("commit: %u of %u helper threads started: fewer commits side by side",
+			 helpers.started, COMMIT_PARALLEL - 1);
+}
+
+static void helpers_stop(void)
+{
+	pthread_mutex_lock(&helpers.lock);
+	helpers.stop = true;
+	pthread_cond_broadcast(&helpers.work);
+	pthread_mutex_unlock(&helpers.lock);
+	for (unsigned k = 0; k < helpers.started; k++)
+		pthread_join(helpers.t[k], NULL);
+	helpers.started = 0;
 }
 
 /*
  * One fdatasync at a time costs a journal commit (and a device flush) per file: files
  * committed in turn by a pass or a trim of thousands of small files ran at one per
  * fdatasync. Side by side, ext4 and xfs join the waiting fdatasyncs into one journal
- * commit. A helper that cannot be started leaves its share to the others.
+ * commit. The caller takes files too, so a call never waits for helpers busy with another
+ * call's files: only for its own files a helper already runs.
  */
 void commit_each(struct staged **v, size_t n, void (*fn)(struct staged *st, void *arg),
 		 void *arg)
 {
-	struct each e = { .v = v, .n = n, .fn = fn, .arg = arg };
-	pthread_t t[COMMIT_PARALLEL - 1];
-	size_t k, started = 0;
+	struct each e = { .v = v, .n = n, .left = n, .fn = fn, .arg = arg };
+	size_t i;
 
-	for (k = 0; k < COMMIT_PARALLEL - 1 && k + 1 < n; k++)
-		if (pthread_create(&t[started], NULL, each_worker, &e) == 0)
-			started++;
-	each_worker(&e);
-	for (k = 0; k < started; k++)
-		pthread_join(t[k], NULL);
+	if (!n)
+		return;
+	pthread_mutex_lock(&helpers.lock);
+	if (n > 1 && helpers.started && !helpers.stop) {
+		struct each **pp = &helpers.jobs;
+
+		while (*pp)
+			pp = &(*pp)->next_job;
+		*pp = &e;
+		e.queued = true;
+		if (n > 2)
+			pthread_cond_broadcast(&helpers.work);
+		else
+			pthread_cond_signal(&helpers.work);
+	}
+	while ((i = each_take(&e)) != SIZE_MAX)
+		each_run(&e, i);
+	while (e.left)
+		pthread_cond_wait(&helpers.done, &helpers.lock);
+	pthread_mutex_unlock(&helpers.lock);
 }
 
 int commit_fd(struct staged *st, uint32_t *seen)
