@@ -786,6 +786,7 @@ static void helpers_start(void)
 
 	if (helpers.started)
 		return;
+	helpers.stop = false;	/* started again after commit_exit() (unit tests) */
 	sigfillset(&all);
 	sigdelset(&all, SIGBUS);
 	sigdelset(&all, SIGSEGV);

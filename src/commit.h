@@ -31,8 +31,8 @@ uint32_t commit_err_sample(struct staged *st);
  * Run @fn(@v[i], @arg) for each of the @n files, up to COMMIT_PARALLEL at a time (this
  * thread and the helpers commit_init() started, shared by all calls): commits of
  * different files side by side, so that the backing filesystem's journal takes their
- * fdatasyncs in one commit. Returns when all are done. Without commit_init() (unit tests)
- * this thread runs them all.
+ * fdatasyncs in one commit. Returns when all are done. Before commit_init() and after
+ * commit_exit() this thread runs them all.
  */
 #define COMMIT_PARALLEL 4
 void commit_each(struct staged **v, size_t n, void (*fn)(struct staged *st, void *arg),
